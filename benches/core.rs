@@ -1,0 +1,52 @@
+//! steadfast-core: what one clock read costs.
+//!
+//! Every algorithm reads its injected `Clock` at most once per call, so the
+//! read is the floor of every hot path. `std::time::Instant::now` is the
+//! physical floor for a real clock; `ManualClock` is one atomic load.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use steadfast_core::{Clock, ManualClock, MonotonicClock, Timestamp};
+
+fn clock_now(c: &mut Criterion) {
+    let mut group = c.benchmark_group("core/clock_now");
+    let monotonic = MonotonicClock::new();
+    group.bench_function("steadfast MonotonicClock", |b| {
+        b.iter(|| black_box(&monotonic).now())
+    });
+    group.bench_function("std Instant::now (floor)", |b| b.iter(Instant::now));
+    let manual = ManualClock::new();
+    group.bench_function("steadfast ManualClock", |b| {
+        b.iter(|| black_box(&manual).now())
+    });
+    let dynamic: &dyn Clock = &monotonic;
+    group.bench_function("steadfast &dyn Clock (monotonic)", |b| {
+        b.iter(|| black_box(dynamic).now())
+    });
+    group.finish();
+}
+
+fn timestamp_arith(c: &mut Criterion) {
+    let mut group = c.benchmark_group("core/timestamp_arith");
+    let t = Timestamp::from_secs(1_000);
+    let d = Duration::from_millis(1_500);
+    group.bench_function("steadfast saturating add+since", |b| {
+        b.iter(|| {
+            let later = black_box(t) + black_box(d);
+            later.saturating_duration_since(black_box(t))
+        })
+    });
+    let i = Instant::now();
+    group.bench_function("std Instant add+since", |b| {
+        b.iter(|| {
+            let later = black_box(i) + black_box(d);
+            later.saturating_duration_since(black_box(i))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, clock_now, timestamp_arith);
+criterion_main!(benches);

@@ -1,0 +1,41 @@
+//! The `steadfast` command: a guided tour of the steadfast crates.
+#![forbid(unsafe_code)]
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod tour;
+
+/// Embeddable resilience libraries: see them work.
+#[derive(Debug, Parser)]
+#[command(name = "steadfast", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Walk through every crate with short, real demonstrations.
+    Tour,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let result = match cli.command {
+        Command::Tour => tour::run(&mut out),
+    };
+    match result.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`steadfast tour | head`) is not an error worth reporting.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("steadfast: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,347 @@
+use alloc::boxed::Box;
+use core::fmt;
+use core::time::Duration;
+
+#[cfg(not(loom))]
+use alloc::sync::Arc;
+#[cfg(loom)]
+use loom::sync::Arc;
+
+use crate::Timestamp;
+use crate::sync::{AtomicU64, Ordering};
+
+/// A source of monotonic time, injected into every algorithm.
+///
+/// Algorithm code in steadfast never reads the system clock directly: it asks
+/// a `Clock`. Production code passes [`MonotonicClock`]; tests and the
+/// simulator pass a [`ManualClock`] and move time by hand.
+///
+/// The trait is object safe (`&dyn Clock`, `Arc<dyn Clock>`) and implemented
+/// for references, `Arc` and `Box`, so a clock can be shared without cloning.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use steadfast_core::{Clock, ManualClock, Timestamp};
+///
+/// fn deadline(clock: &dyn Clock, timeout: Duration) -> Timestamp {
+///     clock.now() + timeout
+/// }
+///
+/// let clock = Arc::new(ManualClock::new());
+/// assert_eq!(deadline(&clock, Duration::from_secs(1)), Timestamp::from_secs(1));
+/// ```
+pub trait Clock: Send + Sync {
+    /// The current time.
+    ///
+    /// Successive calls on one clock never go backwards, except when a test
+    /// moves a [`ManualClock`] back on purpose with
+    /// [`ManualClock::jump_backwards`]; code that consumes timestamps must
+    /// tolerate that (use [`Timestamp::saturating_duration_since`]).
+    fn now(&self) -> Timestamp;
+}
+
+impl<C: Clock + ?Sized> Clock for &C {
+    fn now(&self) -> Timestamp {
+        (**self).now()
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> Timestamp {
+        (**self).now()
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for Box<C> {
+    fn now(&self) -> Timestamp {
+        (**self).now()
+    }
+}
+
+/// The real clock: `std::time::Instant` measured against one process-wide origin.
+///
+/// All `MonotonicClock` values in a process share the same origin (fixed the
+/// first time any of them is read), so their timestamps compare with each
+/// other. The clock is a zero-sized value: create as many as you like.
+///
+/// Timestamps from this clock are small numbers right after start-up (the
+/// first reading may be [`Timestamp::ZERO`]); never use `ZERO` as a "never
+/// happened" sentinel.
+///
+/// # Examples
+///
+/// ```
+/// use steadfast_core::{Clock, MonotonicClock};
+///
+/// let a = MonotonicClock::new().now();
+/// let b = MonotonicClock::new().now();
+/// assert!(b >= a);
+/// ```
+#[cfg(feature = "std")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MonotonicClock {
+    _private: (),
+}
+
+#[cfg(feature = "std")]
+impl MonotonicClock {
+    /// A handle to the process's monotonic clock.
+    ///
+    /// ```
+    /// # use steadfast_core::{Clock, MonotonicClock};
+    /// let _now = MonotonicClock::new().now();
+    /// ```
+    #[must_use]
+    pub const fn new() -> MonotonicClock {
+        MonotonicClock { _private: () }
+    }
+
+    fn origin() -> std::time::Instant {
+        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        *ORIGIN.get_or_init(std::time::Instant::now)
+    }
+
+    /// Converts a `std::time::Instant` to this clock's timestamp scale.
+    ///
+    /// Instants before the process-wide origin map to [`Timestamp::ZERO`].
+    ///
+    /// ```
+    /// # use steadfast_core::{Clock, MonotonicClock};
+    /// let clock = MonotonicClock::new();
+    /// let before = clock.now();
+    /// let ts = MonotonicClock::timestamp_of(std::time::Instant::now());
+    /// assert!(ts >= before);
+    /// ```
+    #[must_use]
+    pub fn timestamp_of(instant: std::time::Instant) -> Timestamp {
+        Timestamp::from_duration(instant.saturating_duration_since(Self::origin()))
+    }
+}
+
+#[cfg(feature = "std")]
+impl Clock for MonotonicClock {
+    fn now(&self) -> Timestamp {
+        let origin = Self::origin();
+        Timestamp::from_duration(std::time::Instant::now().saturating_duration_since(origin))
+    }
+}
+
+/// A clock that moves only when told to; clones share one time.
+///
+/// Hand one clone to the code under test and keep another to move time:
+/// everything that reads any clone sees the same instant. This is how tests
+/// and the steadfast simulator drive every crate deterministically.
+///
+/// [`advance`](Self::advance) and [`advance_to`](Self::advance_to) only move
+/// forward. [`jump_backwards`](Self::jump_backwards) exists, under its own name,
+/// for tests that check how code copes with a clock that steps back.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::{Clock, ManualClock, Timestamp};
+///
+/// let clock = ManualClock::new();
+/// let handle = clock.clone();
+/// handle.advance(Duration::from_secs(5));
+/// assert_eq!(clock.now(), Timestamp::from_secs(5));
+///
+/// handle.jump_backwards(Duration::from_secs(2));
+/// assert_eq!(clock.now(), Timestamp::from_secs(3));
+/// ```
+#[derive(Clone)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock standing at [`Timestamp::ZERO`].
+    ///
+    /// ```
+    /// # use steadfast_core::{Clock, ManualClock, Timestamp};
+    /// assert_eq!(ManualClock::new().now(), Timestamp::ZERO);
+    /// ```
+    #[must_use]
+    pub fn new() -> ManualClock {
+        ManualClock::starting_at(Timestamp::ZERO)
+    }
+
+    /// A clock standing at `start`.
+    ///
+    /// ```
+    /// # use steadfast_core::{Clock, ManualClock, Timestamp};
+    /// let clock = ManualClock::starting_at(Timestamp::from_secs(100));
+    /// assert_eq!(clock.now(), Timestamp::from_secs(100));
+    /// ```
+    #[must_use]
+    pub fn starting_at(start: Timestamp) -> ManualClock {
+        ManualClock {
+            nanos: Arc::new(AtomicU64::new(start.as_nanos())),
+        }
+    }
+
+    /// Moves time forward by `d` (saturating at [`Timestamp::MAX`]) and returns the new time.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use steadfast_core::{ManualClock, Timestamp};
+    /// let clock = ManualClock::new();
+    /// assert_eq!(clock.advance(Duration::from_millis(10)), Timestamp::from_millis(10));
+    /// ```
+    pub fn advance(&self, d: Duration) -> Timestamp {
+        let step = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let previous = self
+            .nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_add(step))
+            })
+            .unwrap_or_else(|n| n);
+        Timestamp::from_nanos(previous.saturating_add(step))
+    }
+
+    /// Moves time forward to `t`; does nothing if the clock is already past `t`.
+    /// Returns the time after the call.
+    ///
+    /// ```
+    /// # use steadfast_core::{Clock, ManualClock, Timestamp};
+    /// let clock = ManualClock::starting_at(Timestamp::from_secs(5));
+    /// assert_eq!(clock.advance_to(Timestamp::from_secs(3)), Timestamp::from_secs(5));
+    /// assert_eq!(clock.advance_to(Timestamp::from_secs(8)), Timestamp::from_secs(8));
+    /// ```
+    pub fn advance_to(&self, t: Timestamp) -> Timestamp {
+        let previous = self.nanos.fetch_max(t.as_nanos(), Ordering::AcqRel);
+        Timestamp::from_nanos(previous.max(t.as_nanos()))
+    }
+
+    /// Moves time *backwards* by `d` (saturating at [`Timestamp::ZERO`]) and returns the new time.
+    ///
+    /// Real monotonic clocks never do this; it exists to test that code
+    /// survives a clock that steps back (a VM migration, a buggy platform
+    /// clock, a wall clock used by mistake).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use steadfast_core::{ManualClock, Timestamp};
+    /// let clock = ManualClock::starting_at(Timestamp::from_secs(1));
+    /// assert_eq!(clock.jump_backwards(Duration::from_secs(5)), Timestamp::ZERO);
+    /// ```
+    pub fn jump_backwards(&self, d: Duration) -> Timestamp {
+        let step = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let previous = self
+            .nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(step))
+            })
+            .unwrap_or_else(|n| n);
+        Timestamp::from_nanos(previous.saturating_sub(step))
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> ManualClock {
+        ManualClock::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_nanos(self.nanos.load(Ordering::Acquire))
+    }
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManualClock")
+            .field("now", &self.now())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clones_share_time() {
+        let a = ManualClock::new();
+        let b = a.clone();
+        a.advance(Duration::from_secs(1));
+        assert_eq!(b.now(), Timestamp::from_secs(1));
+    }
+
+    #[test]
+    fn advance_saturates() {
+        let clock = ManualClock::starting_at(Timestamp::MAX - Duration::from_nanos(1));
+        assert_eq!(clock.advance(Duration::MAX), Timestamp::MAX);
+        assert_eq!(clock.now(), Timestamp::MAX);
+    }
+
+    #[test]
+    fn dyn_and_wrappers() {
+        let clock = ManualClock::starting_at(Timestamp::from_secs(2));
+        let as_dyn: &dyn Clock = &clock;
+        let boxed: Box<dyn Clock> = Box::new(clock.clone());
+        let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+        assert_eq!(as_dyn.now(), boxed.now());
+        assert_eq!(boxed.now(), shared.now());
+        let by_ref: &Arc<dyn Clock> = &shared;
+        assert_eq!(Clock::now(&by_ref), Timestamp::from_secs(2));
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn monotonic_instances_share_origin() {
+        let a = MonotonicClock::new();
+        let t1 = a.now();
+        let t2 = MonotonicClock::default().now();
+        let t3 = a.now();
+        assert!(t1 <= t2 && t2 <= t3);
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn many_threads_advancing_lose_no_step() {
+        let clock = ManualClock::new();
+        let threads: std::vec::Vec<_> = (0..4)
+            .map(|_| {
+                let c = clock.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1_000 {
+                        c.advance(Duration::from_nanos(1));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread panicked");
+        }
+        assert_eq!(clock.now(), Timestamp::from_nanos(4_000));
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_advances_are_not_lost() {
+        loom::model(|| {
+            let clock = ManualClock::new();
+            let other = clock.clone();
+            let t = loom::thread::spawn(move || {
+                other.advance(Duration::from_nanos(3));
+            });
+            clock.advance_to(Timestamp::from_nanos(2));
+            clock.advance(Duration::from_nanos(1));
+            t.join().unwrap();
+            let now = clock.now().as_nanos();
+            // advance(3) and advance(1) always apply; advance_to(2) may or may
+            // not raise the time depending on the interleaving.
+            assert!(now == 4 || now == 6, "unexpected time {now}");
+        });
+    }
+}

@@ -1,0 +1,69 @@
+//! The small, stable types that every steadfast crate shares.
+//!
+//! Resilience code is full of decisions that depend on time: when a breaker may
+//! close, when a peer is suspected, when a lease runs out. This crate makes
+//! time (and everything else the algorithms share) explicit and injectable, so
+//! that the same code runs against the real monotonic clock in production and
+//! against a [`ManualClock`] in tests and in the simulator, bit for bit.
+//!
+//! # Quick example
+//!
+//! ```
+//! use std::time::Duration;
+//! use steadfast_core::{Clock, ManualClock, Timestamp};
+//!
+//! let clock = ManualClock::new();
+//! let start = clock.now();
+//! clock.advance(Duration::from_millis(250));
+//! assert_eq!(clock.now().saturating_duration_since(start), Duration::from_millis(250));
+//!
+//! // Time never panics: going "backwards" saturates at zero.
+//! assert_eq!(start.saturating_duration_since(clock.now()), Duration::ZERO);
+//! assert_eq!(Timestamp::MAX + Duration::from_secs(1), Timestamp::MAX);
+//! ```
+//!
+//! # Map of the crate
+//!
+//! | item | what it is |
+//! |---|---|
+//! | [`Timestamp`] | monotonic nanoseconds since a process-wide origin; saturating arithmetic |
+//! | [`Clock`] | the injected source of time (`now()`), object safe, `Send + Sync` |
+//! | [`MonotonicClock`] | the real clock (`std::time::Instant` against one origin); needs `std` |
+//! | [`ManualClock`] | a clock you move by hand; clones share one time |
+//! | [`NodeId`] | a `Copy` identifier of a node or peer |
+//! | [`Observer`] | where every crate reports its events; `()` ignores them |
+//! | [`Recorder`] | an observer that keeps events, for tests; needs `std` |
+//! | [`ConfigError`] | what `build()` returns for a bad setting: field, value and rule |
+//!
+//! # Features
+//!
+//! - `std` (default): [`MonotonicClock`] and [`Recorder`]. Without it the crate
+//!   is `no_std` + `alloc`.
+//! - `serde`: `Serialize`/`Deserialize` for [`Timestamp`] and [`NodeId`].
+//!
+//! # Stability
+//!
+//! Every other steadfast crate depends on this one, so it grows only by
+//! additions: public enums and errors are `#[non_exhaustive]`, and no item is
+//! renamed or removed within a major version.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+mod clock;
+mod error;
+mod node;
+mod observer;
+mod sync;
+mod timestamp;
+
+#[cfg(feature = "std")]
+pub use clock::MonotonicClock;
+pub use clock::{Clock, ManualClock};
+pub use error::ConfigError;
+pub use node::NodeId;
+pub use observer::Observer;
+#[cfg(feature = "std")]
+pub use observer::Recorder;
+pub use timestamp::Timestamp;
