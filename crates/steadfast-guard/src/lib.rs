@@ -1,15 +1,21 @@
 //! Guards for outbound calls: backoff, retry, retry budgets, circuit breaker,
 //! bulkhead, rate limiting, timeouts, hedging, adaptive concurrency and pipelines.
 //!
-//! **Status: planned.** This crate is reserved in the workspace and holds no
-//! code yet. It will contain:
+//! **Status: in progress.** Available now: [`Sleeper`], the runtime-agnostic
+//! way every async guard waits. Coming: backoff as an iterator of delays with
+//! jitter, sync and async retry, retry budgets, a circuit breaker with
+//! Resilience4j semantics, bulkhead, GCRA rate limiter, timeouts and
+//! deadlines, hedging, adaptive concurrency, load shedding, a pipeline that
+//! composes them, and `tower` adapters.
 //!
-//! - backoff as an iterator of delays (constant, linear, exponential, Fibonacci)
-//!   with jitter strategies and a cap that holds after jitter;
-//! - sync and runtime-agnostic async retry with outcome classification;
-//! - retry budgets (Finagle-style, AWS SDK and gRPC presets), lock-free;
-//! - a circuit breaker with Resilience4j semantics;
-//! - bulkhead, GCRA rate limiter, timeouts and deadlines, hedging, adaptive
-//!   concurrency, load shedding and a pipeline that composes them;
-//! - `tower` and `tokio` adapters behind features.
+//! # Features
+//!
+//! - `tokio`: [`TokioSleeper`], a [`Sleeper`] on tokio's timer.
+//! - `serde`: serialization of configs, snapshots and events.
 #![forbid(unsafe_code)]
+
+mod sleep;
+
+#[cfg(feature = "tokio")]
+pub use sleep::TokioSleeper;
+pub use sleep::Sleeper;
