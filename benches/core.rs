@@ -2,13 +2,14 @@
 //!
 //! Every algorithm reads its injected `Clock` at most once per call, so the
 //! read is the floor of every hot path. `std::time::Instant::now` is the
-//! physical floor for a real clock; `ManualClock` is one atomic load.
+//! physical floor for the OS clock; `QuantaClock` reads the CPU's TSC instead;
+//! `ManualClock` is one atomic load.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use steadfast_core::{Clock, ManualClock, MonotonicClock, Timestamp};
+use steadfast_core::{Clock, ManualClock, MonotonicClock, QuantaClock, Timestamp};
 
 fn clock_now(c: &mut Criterion) {
     let mut group = c.benchmark_group("core/clock_now");
@@ -24,6 +25,10 @@ fn clock_now(c: &mut Criterion) {
     let dynamic: &dyn Clock = &monotonic;
     group.bench_function("steadfast &dyn Clock (monotonic)", |b| {
         b.iter(|| black_box(dynamic).now())
+    });
+    let quanta = QuantaClock::new();
+    group.bench_function("steadfast QuantaClock (feature quanta)", |b| {
+        b.iter(|| black_box(&quanta).now())
     });
     group.finish();
 }

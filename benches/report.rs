@@ -23,6 +23,8 @@ struct Row {
     median_ns: f64,
     low_ns: f64,
     high_ns: f64,
+    /// When criterion wrote the result: benches run in the order they are written.
+    measured: std::time::SystemTime,
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {
@@ -49,6 +51,9 @@ fn collect(dir: &Path, rows: &mut Vec<Row>) -> Result<(), String> {
             ) else {
                 continue;
             };
+            let measured = fs::metadata(&estimates)
+                .and_then(|m| m.modified())
+                .map_err(|e| e.to_string())?;
             let num = |v: &Value| {
                 v.as_f64()
                     .ok_or_else(|| format!("{}: missing median", estimates.display()))
@@ -59,6 +64,7 @@ fn collect(dir: &Path, rows: &mut Vec<Row>) -> Result<(), String> {
                 median_ns: num(&e["median"]["point_estimate"])?,
                 low_ns: num(&e["median"]["confidence_interval"]["lower_bound"])?,
                 high_ns: num(&e["median"]["confidence_interval"]["upper_bound"])?,
+                measured,
             });
         } else {
             collect(&path, rows)?;
@@ -88,11 +94,13 @@ fn table(rows: &[&Row]) -> String {
         "| group | implementation | median | 95% CI | relative to steadfast |\n|---|---|---:|---:|---:|\n",
     );
     for (group, mut rows) in by_group {
-        rows.sort_by(|a, b| a.median_ns.total_cmp(&b.median_ns));
+        // The reference is the first steadfast implementation the bench file measures.
+        rows.sort_by_key(|r| r.measured);
         let reference = rows
             .iter()
             .find(|r| r.function.starts_with("steadfast"))
             .map(|r| r.median_ns);
+        rows.sort_by(|a, b| a.median_ns.total_cmp(&b.median_ns));
         for row in rows {
             let relative = match reference {
                 Some(base) if base > 0.0 => format!("{:.2}×", row.median_ns / base),

@@ -125,7 +125,76 @@ impl MonotonicClock {
 impl Clock for MonotonicClock {
     fn now(&self) -> Timestamp {
         let origin = Self::origin();
-        Timestamp::from_duration(std::time::Instant::now().saturating_duration_since(origin))
+        let since = std::time::Instant::now().saturating_duration_since(origin);
+        // Cheaper than `as_nanos()` (a u128) and saturating all the same.
+        let nanos = since
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(since.subsec_nanos()));
+        Timestamp::from_nanos(nanos)
+    }
+}
+
+/// A clock on the CPU's time-stamp counter, through the `quanta` crate (feature `quanta`).
+///
+/// Reading the TSC avoids the cost of `Instant::now` where that is high (many
+/// virtual machines); see `BENCHMARKS.md` for the measured difference. Where
+/// no usable TSC exists, `quanta` falls back to the OS monotonic clock.
+///
+/// All `QuantaClock` values in a process share one origin and one calibration,
+/// so their timestamps compare with each other, but **not** with
+/// [`MonotonicClock`] timestamps: pick one clock per component.
+///
+/// # Examples
+///
+/// ```
+/// use steadfast_core::{Clock, QuantaClock};
+///
+/// let clock = QuantaClock::new();
+/// let a = clock.now();
+/// let b = QuantaClock::new().now();
+/// assert!(b >= a);
+/// ```
+#[cfg(feature = "quanta")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuantaClock {
+    _private: (),
+}
+
+#[cfg(feature = "quanta")]
+impl QuantaClock {
+    /// A handle to the process's TSC clock (calibrated once, on first use).
+    ///
+    /// ```
+    /// # use steadfast_core::{Clock, QuantaClock};
+    /// let _now = QuantaClock::new().now();
+    /// ```
+    #[must_use]
+    pub const fn new() -> QuantaClock {
+        QuantaClock { _private: () }
+    }
+
+    fn state() -> &'static (quanta::Clock, u64) {
+        static STATE: std::sync::OnceLock<(quanta::Clock, u64)> = std::sync::OnceLock::new();
+        STATE.get_or_init(|| {
+            let clock = quanta::Clock::new();
+            let origin = clock.raw();
+            (clock, origin)
+        })
+    }
+}
+
+#[cfg(feature = "quanta")]
+impl Clock for QuantaClock {
+    fn now(&self) -> Timestamp {
+        let (clock, origin) = Self::state();
+        let raw = clock.raw();
+        // A TSC read on another core may trail the origin slightly: saturate.
+        if raw <= *origin {
+            Timestamp::ZERO
+        } else {
+            Timestamp::from_nanos(clock.delta_as_nanos(*origin, raw))
+        }
     }
 }
 
@@ -290,6 +359,19 @@ mod tests {
         assert_eq!(boxed.now(), shared.now());
         let by_ref: &Arc<dyn Clock> = &shared;
         assert_eq!(Clock::now(&by_ref), Timestamp::from_secs(2));
+    }
+
+    #[cfg(feature = "quanta")]
+    #[test]
+    fn quanta_clock_moves_forward_with_real_time() {
+        let clock = QuantaClock::new();
+        let a = clock.now();
+        let real = std::time::Instant::now();
+        while real.elapsed() < Duration::from_millis(5) {}
+        let b = clock.now();
+        assert!(b > a);
+        // Loose: the point is the scale (nanoseconds), not the precision.
+        assert!(b.saturating_duration_since(a) >= Duration::from_millis(1));
     }
 
     #[cfg(feature = "std")]

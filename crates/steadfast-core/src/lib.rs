@@ -40,6 +40,8 @@
 //! - `std` (default): [`MonotonicClock`] and [`Recorder`]. Without it the crate
 //!   is `no_std` + `alloc`.
 //! - `serde`: `Serialize`/`Deserialize` for [`Timestamp`] and [`NodeId`].
+//! - `quanta`: `QuantaClock`, a clock on the CPU's time-stamp counter, for hot
+//!   paths on machines where `Instant::now` is slow.
 //!
 //! # Stability
 //!
@@ -60,6 +62,8 @@ mod timestamp;
 
 #[cfg(feature = "std")]
 pub use clock::MonotonicClock;
+#[cfg(feature = "quanta")]
+pub use clock::QuantaClock;
 pub use clock::{Clock, ManualClock};
 pub use error::ConfigError;
 pub use node::NodeId;

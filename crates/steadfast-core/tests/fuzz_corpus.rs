@@ -2,6 +2,7 @@
 //! fuzz logic runs in every `cargo test`, even without the fuzzer.
 
 #[path = "../../../fuzz/checks/timestamp.rs"]
+#[allow(unreachable_pub)] // `pub` for the fuzz target, which includes the same file.
 mod check;
 
 #[test]
@@ -14,5 +15,8 @@ fn timestamp_corpus_replays_clean() {
         check::check(&data);
         replayed += 1;
     }
-    assert!(replayed >= 3, "expected a seed corpus, found {replayed} file(s)");
+    assert!(
+        replayed >= 3,
+        "expected a seed corpus, found {replayed} file(s)"
+    );
 }

@@ -55,10 +55,17 @@ impl NodeClock {
     /// ```
     #[must_use]
     pub fn new(truth: ManualClock, rate: f64) -> NodeClock {
-        let rate = if rate.is_finite() && rate > 0.0 { rate } else { 1.0 };
+        let rate = if rate.is_finite() && rate > 0.0 {
+            rate
+        } else {
+            1.0
+        };
         NodeClock {
             truth,
-            state: Arc::new(ClockState { rate_bits: AtomicU64::new(rate.to_bits()), offset_nanos: AtomicI64::new(0) }),
+            state: Arc::new(ClockState {
+                rate_bits: AtomicU64::new(rate.to_bits()),
+                offset_nanos: AtomicI64::new(0),
+            }),
         }
     }
 
@@ -90,7 +97,9 @@ impl NodeClock {
         let _ = self
             .state
             .offset_nanos
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| Some(o.saturating_add(nanos)));
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
+                Some(o.saturating_add(nanos))
+            });
     }
 
     /// How long `local` of this clock's time lasts in true time.
@@ -128,7 +137,10 @@ impl fmt::Debug for NodeClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NodeClock")
             .field("rate", &self.rate())
-            .field("offset_nanos", &self.state.offset_nanos.load(Ordering::Relaxed))
+            .field(
+                "offset_nanos",
+                &self.state.offset_nanos.load(Ordering::Relaxed),
+            )
             .field("now", &self.now())
             .finish()
     }
@@ -150,7 +162,10 @@ mod tests {
         let clock = NodeClock::new(ManualClock::starting_at(Timestamp::from_secs(1)), 1.0);
         clock.jump(i64::MAX);
         clock.jump(i64::MAX);
-        assert_eq!(clock.now(), Timestamp::from_nanos(1_000_000_000 + i64::MAX as u64));
+        assert_eq!(
+            clock.now(),
+            Timestamp::from_nanos(1_000_000_000 + i64::MAX as u64)
+        );
         clock.jump(i64::MIN);
         clock.jump(i64::MIN);
         assert_eq!(clock.now(), Timestamp::ZERO);

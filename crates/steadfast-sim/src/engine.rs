@@ -46,7 +46,12 @@ pub trait Process: Send {
     }
 
     /// Called when a message from `from` is delivered.
-    fn on_message(&mut self, ctx: &mut Context<'_, Self::Message>, from: NodeId, msg: Self::Message);
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, Self::Message>,
+        from: NodeId,
+        msg: Self::Message,
+    );
 
     /// Called when a timer set with [`Context::set_timer`] fires.
     fn on_timer(&mut self, ctx: &mut Context<'_, Self::Message>, timer: Timer) {
@@ -196,7 +201,10 @@ impl<M> Context<'_, M> {
 
 impl<M> fmt::Debug for Context<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context").field("node", &self.node).field("clock", self.clock).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("node", &self.node)
+            .field("clock", self.clock)
+            .finish_non_exhaustive()
     }
 }
 
@@ -277,10 +285,21 @@ pub struct SimStats {
 }
 
 enum Payload<M> {
-    Deliver { from: NodeId, to: NodeId, msg: M },
-    Timer { node: NodeId, incarnation: u32, timer: Timer },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        msg: M,
+    },
+    Timer {
+        node: NodeId,
+        incarnation: u32,
+        timer: Timer,
+    },
     Fault(Fault),
-    Start { node: NodeId, incarnation: u32 },
+    Start {
+        node: NodeId,
+        incarnation: u32,
+    },
 }
 
 struct Scheduled<M> {
@@ -337,7 +356,14 @@ impl SimConfig {
     /// A builder for `nodes` nodes (ids `0..nodes`), seed 0, [`Network::lan`], no drift.
     #[must_use]
     pub fn builder(nodes: usize) -> SimConfigBuilder {
-        SimConfigBuilder { config: SimConfig { nodes, seed: 0, network: Network::lan(), drift: Vec::new() } }
+        SimConfigBuilder {
+            config: SimConfig {
+                nodes,
+                seed: 0,
+                network: Network::lan(),
+                drift: Vec::new(),
+            },
+        }
     }
 
     /// How many nodes.
@@ -396,7 +422,12 @@ impl SimConfigBuilder {
     pub fn build(self) -> Result<SimConfig, ConfigError> {
         let c = self.config;
         ConfigError::ensure(c.nodes >= 1, "sim.nodes", c.nodes, "at least 1")?;
-        ConfigError::ensure(u32::try_from(c.nodes).is_ok(), "sim.nodes", c.nodes, "at most 2^32 - 1")?;
+        ConfigError::ensure(
+            u32::try_from(c.nodes).is_ok(),
+            "sim.nodes",
+            c.nodes,
+            "at most 2^32 - 1",
+        )?;
         ConfigError::ensure(
             c.drift.is_empty() || c.drift.len() == c.nodes,
             "sim.drift.len",
@@ -404,7 +435,12 @@ impl SimConfigBuilder {
             format!("0 or the node count ({})", c.nodes),
         )?;
         for (i, rate) in c.drift.iter().enumerate() {
-            ConfigError::ensure(rate.is_finite() && *rate > 0.0, format!("sim.drift[{i}]"), rate, "finite and > 0")?;
+            ConfigError::ensure(
+                rate.is_finite() && *rate > 0.0,
+                format!("sim.drift[{i}]"),
+                rate,
+                "finite and > 0",
+            )?;
         }
         Ok(c)
     }
@@ -506,7 +542,11 @@ impl<P: Process, O: Observer<SimEvent>> Simulation<P, O> {
     /// assert!(recorder.is_empty());
     /// ```
     #[must_use]
-    pub fn with_observer(config: SimConfig, mut make: impl FnMut(NodeId) -> P, observer: O) -> Simulation<P, O> {
+    pub fn with_observer(
+        config: SimConfig,
+        mut make: impl FnMut(NodeId) -> P,
+        observer: O,
+    ) -> Simulation<P, O> {
         let truth = ManualClock::new();
         let slots = (0..config.nodes)
             .map(|i| {
@@ -539,14 +579,24 @@ impl<P: Process, O: Observer<SimEvent>> Simulation<P, O> {
             next_timer: 0,
         };
         for i in 0..config.nodes {
-            sim.push(Timestamp::ZERO, Payload::Start { node: NodeId::new(i as u64), incarnation: 0 });
+            sim.push(
+                Timestamp::ZERO,
+                Payload::Start {
+                    node: NodeId::new(i as u64),
+                    incarnation: 0,
+                },
+            );
         }
         sim
     }
 
     fn push(&mut self, at: Timestamp, payload: Payload<P::Message>) {
         self.seq += 1;
-        self.queue.push(Scheduled { at, seq: self.seq, payload });
+        self.queue.push(Scheduled {
+            at,
+            seq: self.seq,
+            payload,
+        });
     }
 
     /// Schedules `fault` at `at` after the start of the run.
@@ -602,7 +652,10 @@ impl<P: Process, O: Observer<SimEvent>> Simulation<P, O> {
 
     /// Every process, by node id.
     pub fn processes(&self) -> impl Iterator<Item = (NodeId, &P)> {
-        self.slots.iter().enumerate().map(|(i, s)| (NodeId::new(i as u64), &s.process))
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (NodeId::new(i as u64), &s.process))
     }
 
     /// The local clock of `node`.
@@ -662,7 +715,11 @@ impl<P: Process, O: Observer<SimEvent>> Simulation<P, O> {
         self.stats.events += 1;
         match payload {
             Payload::Deliver { from, to, msg } => self.deliver(from, to, msg),
-            Payload::Timer { node, incarnation, timer } => self.fire(node, incarnation, timer),
+            Payload::Timer {
+                node,
+                incarnation,
+                timer,
+            } => self.fire(node, incarnation, timer),
             Payload::Fault(fault) => self.apply(fault),
             Payload::Start { node, incarnation } => {
                 let slot = &self.slots[node.get() as usize];
@@ -696,7 +753,12 @@ impl<P: Process, O: Observer<SimEvent>> Simulation<P, O> {
         };
         if let Some(reason) = reason {
             self.trace = fnv(self.trace, &[self.now.as_nanos(), 2, from.get(), to.get()]);
-            self.observer.on_event(&SimEvent::Dropped { at: self.now, from, to, reason });
+            self.observer.on_event(&SimEvent::Dropped {
+                at: self.now,
+                from,
+                to,
+                reason,
+            });
             return;
         }
         if paused_until > self.now {
@@ -705,7 +767,11 @@ impl<P: Process, O: Observer<SimEvent>> Simulation<P, O> {
         }
         self.stats.delivered += 1;
         self.trace = fnv(self.trace, &[self.now.as_nanos(), 1, from.get(), to.get()]);
-        self.observer.on_event(&SimEvent::Delivered { at: self.now, from, to });
+        self.observer.on_event(&SimEvent::Delivered {
+            at: self.now,
+            from,
+            to,
+        });
         self.dispatch(to, |p, ctx| p.on_message(ctx, from, msg));
     }
 
@@ -716,12 +782,23 @@ impl<P: Process, O: Observer<SimEvent>> Simulation<P, O> {
         }
         if slot.paused_until > self.now {
             let resume = slot.paused_until;
-            self.push(resume, Payload::Timer { node, incarnation, timer });
+            self.push(
+                resume,
+                Payload::Timer {
+                    node,
+                    incarnation,
+                    timer,
+                },
+            );
             return;
         }
         self.stats.timers += 1;
         self.trace = fnv(self.trace, &[self.now.as_nanos(), 3, node.get(), timer.tag]);
-        self.observer.on_event(&SimEvent::TimerFired { at: self.now, node, tag: timer.tag });
+        self.observer.on_event(&SimEvent::TimerFired {
+            at: self.now,
+            node,
+            tag: timer.tag,
+        });
         self.dispatch(node, |p, ctx| p.on_timer(ctx, timer));
     }
 
@@ -746,7 +823,13 @@ impl<P: Process, O: Observer<SimEvent>> Simulation<P, O> {
                     slot.paused_until = Timestamp::ZERO;
                     let incarnation = slot.incarnation;
                     let now = self.now;
-                    self.push(now, Payload::Start { node: *node, incarnation });
+                    self.push(
+                        now,
+                        Payload::Start {
+                            node: *node,
+                            incarnation,
+                        },
+                    );
                 }
             }
             Fault::Pause { node, duration } => {
@@ -780,11 +863,18 @@ impl<P: Process, O: Observer<SimEvent>> Simulation<P, O> {
             }
             Fault::Network(network) => self.network = network.clone(),
         }
-        self.observer.on_event(&SimEvent::Fault { at: self.now, fault });
+        self.observer.on_event(&SimEvent::Fault {
+            at: self.now,
+            fault,
+        });
     }
 
     /// Runs a handler of `node`'s process, then routes what it sent and set.
-    fn dispatch(&mut self, node: NodeId, handler: impl FnOnce(&mut P, &mut Context<'_, P::Message>)) {
+    fn dispatch(
+        &mut self,
+        node: NodeId,
+        handler: impl FnOnce(&mut P, &mut Context<'_, P::Message>),
+    ) {
         let nodes = self.slots.len();
         let slot = &mut self.slots[node.get() as usize];
         let mut ctx = Context {
@@ -804,7 +894,14 @@ impl<P: Process, O: Observer<SimEvent>> Simulation<P, O> {
         let mut timers = std::mem::take(&mut self.timers);
         for (after, id, tag) in timers.drain(..) {
             let at = self.now + clock.to_true(after);
-            self.push(at, Payload::Timer { node, incarnation, timer: Timer { id, tag } });
+            self.push(
+                at,
+                Payload::Timer {
+                    node,
+                    incarnation,
+                    timer: Timer { id, tag },
+                },
+            );
         }
         self.timers = timers;
 
@@ -820,12 +917,24 @@ impl<P: Process, O: Observer<SimEvent>> Simulation<P, O> {
             if self.network.loss().drops(bad, &mut self.rng) {
                 self.stats.lost += 1;
                 self.trace = fnv(self.trace, &[self.now.as_nanos(), 6, node.get(), to.get()]);
-                self.observer.on_event(&SimEvent::Dropped { at: self.now, from: node, to, reason: DropReason::Loss });
+                self.observer.on_event(&SimEvent::Dropped {
+                    at: self.now,
+                    from: node,
+                    to,
+                    reason: DropReason::Loss,
+                });
                 continue;
             }
             let delay = self.network.latency().sample(&mut self.rng);
             let at = self.now + delay;
-            self.push(at, Payload::Deliver { from: node, to, msg });
+            self.push(
+                at,
+                Payload::Deliver {
+                    from: node,
+                    to,
+                    msg,
+                },
+            );
         }
         self.sends = sends;
     }

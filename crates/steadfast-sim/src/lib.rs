@@ -75,7 +75,10 @@ mod network;
 mod stats;
 
 pub use clock::NodeClock;
-pub use engine::{Context, DropReason, Process, SimConfig, SimConfigBuilder, SimEvent, SimStats, Simulation, Timer, TimerId};
+pub use engine::{
+    Context, DropReason, Process, SimConfig, SimConfigBuilder, SimEvent, SimStats, Simulation,
+    Timer, TimerId,
+};
 pub use fault::Fault;
 pub use network::{Latency, Loss, Network};
 pub use stats::{Summary, default_threads, run_seeds};

@@ -66,7 +66,11 @@ fn standard_normal(rng: &mut impl Rng) -> f64 {
 }
 
 fn from_secs(secs: f64) -> Duration {
-    if secs.is_nan() || secs <= 0.0 { Duration::ZERO } else { Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX) }
+    if secs.is_nan() || secs <= 0.0 {
+        Duration::ZERO
+    } else {
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+    }
 }
 
 impl Latency {
@@ -84,7 +88,11 @@ impl Latency {
             Latency::Constant(d) => d,
             Latency::Uniform { min, max } => {
                 let (lo, hi) = (min.as_nanos() as u64, max.as_nanos() as u64);
-                if hi <= lo { min } else { Duration::from_nanos(rng.random_range(lo..=hi)) }
+                if hi <= lo {
+                    min
+                } else {
+                    Duration::from_nanos(rng.random_range(lo..=hi))
+                }
             }
             Latency::Normal { mean, std_dev } => {
                 from_secs(mean.as_secs_f64() + std_dev.as_secs_f64() * standard_normal(rng))
@@ -116,15 +124,24 @@ impl Latency {
     pub fn validate(&self, field: &str) -> Result<(), ConfigError> {
         match *self {
             Latency::Constant(_) | Latency::Normal { .. } => Ok(()),
-            Latency::Uniform { min, max } => {
-                ConfigError::ensure(min <= max, format!("{field}.max"), format_args!("{max:?}"), format!("at least min ({min:?})"))
-            }
-            Latency::LogNormal { sigma, .. } => {
-                ConfigError::ensure(sigma.is_finite() && sigma >= 0.0, format!("{field}.sigma"), sigma, "finite and >= 0")
-            }
-            Latency::Pareto { shape, .. } => {
-                ConfigError::ensure(shape.is_finite() && shape > 0.0, format!("{field}.shape"), shape, "finite and > 0")
-            }
+            Latency::Uniform { min, max } => ConfigError::ensure(
+                min <= max,
+                format!("{field}.max"),
+                format_args!("{max:?}"),
+                format!("at least min ({min:?})"),
+            ),
+            Latency::LogNormal { sigma, .. } => ConfigError::ensure(
+                sigma.is_finite() && sigma >= 0.0,
+                format!("{field}.sigma"),
+                sigma,
+                "finite and >= 0",
+            ),
+            Latency::Pareto { shape, .. } => ConfigError::ensure(
+                shape.is_finite() && shape > 0.0,
+                format!("{field}.shape"),
+                shape,
+                "finite and > 0",
+            ),
         }
     }
 }
@@ -179,12 +196,22 @@ impl Loss {
     /// ```
     pub fn validate(&self, field: &str) -> Result<(), ConfigError> {
         let check = |name: &str, p: f64| {
-            ConfigError::ensure((0.0..=1.0).contains(&p), format!("{field}{name}"), p, "a probability in [0, 1]")
+            ConfigError::ensure(
+                (0.0..=1.0).contains(&p),
+                format!("{field}{name}"),
+                p,
+                "a probability in [0, 1]",
+            )
         };
         match *self {
             Loss::None => Ok(()),
             Loss::Independent(p) => check("", p),
-            Loss::GilbertElliott { enter_bad, leave_bad, loss_good, loss_bad } => {
+            Loss::GilbertElliott {
+                enter_bad,
+                leave_bad,
+                loss_good,
+                loss_bad,
+            } => {
                 check(".enter_bad", enter_bad)?;
                 check(".leave_bad", leave_bad)?;
                 check(".loss_good", loss_good)?;
@@ -198,7 +225,12 @@ impl Loss {
         match *self {
             Loss::None => false,
             Loss::Independent(p) => p > 0.0 && rng.random::<f64>() < p,
-            Loss::GilbertElliott { enter_bad, leave_bad, loss_good, loss_bad } => {
+            Loss::GilbertElliott {
+                enter_bad,
+                leave_bad,
+                loss_good,
+                loss_bad,
+            } => {
                 let flip = if *bad { leave_bad } else { enter_bad };
                 if rng.random::<f64>() < flip {
                     *bad = !*bad;
@@ -254,7 +286,10 @@ impl Network {
     /// ```
     #[must_use]
     pub fn lan() -> Network {
-        Network { latency: Latency::Constant(Duration::from_millis(1)), loss: Loss::None }
+        Network {
+            latency: Latency::Constant(Duration::from_millis(1)),
+            loss: Loss::None,
+        }
     }
 
     /// The latency distribution.
@@ -295,32 +330,53 @@ mod tests {
 
     fn mean_secs(latency: &Latency, n: usize) -> f64 {
         let mut rng = SmallRng::seed_from_u64(42);
-        (0..n).map(|_| latency.sample(&mut rng).as_secs_f64()).sum::<f64>() / n as f64
+        (0..n)
+            .map(|_| latency.sample(&mut rng).as_secs_f64())
+            .sum::<f64>()
+            / n as f64
     }
 
     #[test]
     fn sample_means_match_the_distributions() {
-        let normal = Latency::Normal { mean: Duration::from_millis(10), std_dev: Duration::from_millis(1) };
+        let normal = Latency::Normal {
+            mean: Duration::from_millis(10),
+            std_dev: Duration::from_millis(1),
+        };
         assert!((mean_secs(&normal, 20_000) - 0.010).abs() < 0.0002);
         // Lognormal mean = median * exp(sigma^2 / 2).
-        let lognormal = Latency::LogNormal { median: Duration::from_millis(10), sigma: 0.5 };
+        let lognormal = Latency::LogNormal {
+            median: Duration::from_millis(10),
+            sigma: 0.5,
+        };
         let expected = 0.010 * (0.125f64).exp();
         assert!((mean_secs(&lognormal, 50_000) - expected).abs() / expected < 0.03);
         // Pareto mean = scale * a / (a - 1) for a > 1.
-        let pareto = Latency::Pareto { scale: Duration::from_millis(10), shape: 3.0 };
+        let pareto = Latency::Pareto {
+            scale: Duration::from_millis(10),
+            shape: 3.0,
+        };
         assert!((mean_secs(&pareto, 50_000) - 0.015).abs() / 0.015 < 0.03);
     }
 
     #[test]
     fn samples_are_never_negative_or_below_the_floor() {
         let mut rng = SmallRng::seed_from_u64(3);
-        let wide = Latency::Normal { mean: Duration::from_millis(1), std_dev: Duration::from_millis(10) };
-        let pareto = Latency::Pareto { scale: Duration::from_millis(2), shape: 0.5 };
+        let wide = Latency::Normal {
+            mean: Duration::from_millis(1),
+            std_dev: Duration::from_millis(10),
+        };
+        let pareto = Latency::Pareto {
+            scale: Duration::from_millis(2),
+            shape: 0.5,
+        };
         for _ in 0..10_000 {
             let _ = wide.sample(&mut rng); // truncated at zero: never panics
             assert!(pareto.sample(&mut rng) >= Duration::from_millis(2));
         }
-        let inverted = Latency::Uniform { min: Duration::from_millis(5), max: Duration::from_millis(1) };
+        let inverted = Latency::Uniform {
+            min: Duration::from_millis(5),
+            max: Duration::from_millis(1),
+        };
         assert_eq!(inverted.sample(&mut rng), Duration::from_millis(5));
         assert!(inverted.validate("l").is_err());
     }
@@ -328,9 +384,16 @@ mod tests {
     #[test]
     fn gilbert_elliott_losses_come_in_bursts() {
         let mut rng = SmallRng::seed_from_u64(9);
-        let model = Loss::GilbertElliott { enter_bad: 0.01, leave_bad: 0.1, loss_good: 0.0, loss_bad: 1.0 };
+        let model = Loss::GilbertElliott {
+            enter_bad: 0.01,
+            leave_bad: 0.1,
+            loss_good: 0.0,
+            loss_bad: 1.0,
+        };
         let mut bad = false;
-        let drops: Vec<bool> = (0..100_000).map(|_| model.drops(&mut bad, &mut rng)).collect();
+        let drops: Vec<bool> = (0..100_000)
+            .map(|_| model.drops(&mut bad, &mut rng))
+            .collect();
         let lost = drops.iter().filter(|d| **d).count() as f64 / drops.len() as f64;
         // Stationary share of the bad state: 0.01 / (0.01 + 0.1) = 0.0909.
         assert!((lost - 0.0909).abs() < 0.01, "loss rate {lost}");
@@ -342,10 +405,22 @@ mod tests {
 
     #[test]
     fn invalid_probabilities_are_named() {
-        let err = Loss::GilbertElliott { enter_bad: 0.1, leave_bad: -0.1, loss_good: 0.0, loss_bad: 1.0 }
-            .validate("network.loss")
-            .unwrap_err();
+        let err = Loss::GilbertElliott {
+            enter_bad: 0.1,
+            leave_bad: -0.1,
+            loss_good: 0.0,
+            loss_bad: 1.0,
+        }
+        .validate("network.loss")
+        .unwrap_err();
         assert_eq!(err.field(), "network.loss.leave_bad");
-        assert!(Latency::LogNormal { median: Duration::ZERO, sigma: f64::NAN }.validate("l").is_err());
+        assert!(
+            Latency::LogNormal {
+                median: Duration::ZERO,
+                sigma: f64::NAN
+            }
+            .validate("l")
+            .is_err()
+        );
     }
 }

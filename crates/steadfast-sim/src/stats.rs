@@ -32,7 +32,9 @@ pub fn run_seeds<R: Send>(seeds: &[u64], threads: usize, run: impl Fn(u64) -> R 
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&seed) = seeds.get(i) else { break };
                     let result = run(seed);
-                    results.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(result);
+                    results
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(result);
                 }
             });
         }
@@ -93,8 +95,9 @@ pub struct Summary {
 
 /// Two-sided 97.5% quantiles of Student's t for 1..=30 degrees of freedom.
 const T975: [f64; 30] = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
-    2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+    2.052, 2.048, 2.045, 2.042,
 ];
 
 impl Summary {
@@ -106,14 +109,34 @@ impl Summary {
         }
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n as f64;
-        let var = if n > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
+        let var = if n > 1 {
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+        } else {
+            0.0
+        };
         let std_dev = var.sqrt();
         let mut sorted = values.to_vec();
         sorted.sort_by(f64::total_cmp);
-        let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
-        let t = if n > 1 { T975.get(n - 2).copied().unwrap_or(1.96) } else { 0.0 };
+        let median = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        let t = if n > 1 {
+            T975.get(n - 2).copied().unwrap_or(1.96)
+        } else {
+            0.0
+        };
         let half = t * std_dev / (n as f64).sqrt();
-        Some(Summary { n, mean, std_dev, median, min: sorted[0], max: sorted[n - 1], ci95: (mean - half, mean + half) })
+        Some(Summary {
+            n,
+            mean,
+            std_dev,
+            median,
+            min: sorted[0],
+            max: sorted[n - 1],
+            ci95: (mean - half, mean + half),
+        })
     }
 }
 
