@@ -354,7 +354,6 @@ pub struct SimConfig {
 
 impl SimConfig {
     /// A builder for `nodes` nodes (ids `0..nodes`), seed 0, [`Network::lan`], no drift.
-    #[must_use]
     pub fn builder(nodes: usize) -> SimConfigBuilder {
         SimConfigBuilder {
             config: SimConfig {
