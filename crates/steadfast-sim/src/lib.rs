@@ -59,6 +59,7 @@
 //! | [`NodeClock`] | a node's drifting, jumping clock (a `steadfast_core::Clock`) |
 //! | [`SimEvent`], [`SimStats`] | what happened, for observers and counters |
 //! | [`run_seeds`], [`Summary`] | many seeds across cores; mean and 95% confidence interval |
+//! | [`Table`], [`LinePlot`], [`HtmlReport`] | results as CSV, SVG plots (plotters) and one self-contained HTML page |
 //!
 //! # Determinism
 //!
@@ -72,6 +73,7 @@ mod clock;
 mod engine;
 mod fault;
 mod network;
+mod report;
 mod stats;
 
 pub use clock::NodeClock;
@@ -81,4 +83,5 @@ pub use engine::{
 };
 pub use fault::Fault;
 pub use network::{Latency, Loss, Network};
+pub use report::{HtmlReport, LinePlot, PlotError, Section, Series, Table};
 pub use stats::{Summary, default_threads, run_seeds};
