@@ -47,8 +47,8 @@ step "cargo test --workspace --all-features"
 # The etcd integration tests must really run here, not skip.
 STEADFAST_REQUIRE_ETCD=1 cargo test --workspace --all-features
 
-step "loom models (cfg loom, release)"
-RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+step "loom models (cfg steadfast_loom, release)"
+RUSTFLAGS="--cfg steadfast_loom" CARGO_TARGET_DIR=target/loom \
   cargo test --release -p steadfast-core --lib loom_
 
 step "steadfast-core builds no_std (--no-default-features)"

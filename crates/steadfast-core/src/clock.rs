@@ -2,9 +2,9 @@ use alloc::boxed::Box;
 use core::fmt;
 use core::time::Duration;
 
-#[cfg(not(loom))]
+#[cfg(not(steadfast_loom))]
 use alloc::sync::Arc;
-#[cfg(loom)]
+#[cfg(steadfast_loom)]
 use loom::sync::Arc;
 
 use crate::Timestamp;
@@ -330,7 +330,7 @@ impl fmt::Debug for ManualClock {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(steadfast_loom)))]
 mod tests {
     use super::*;
 
@@ -405,7 +405,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, steadfast_loom))]
 mod loom_tests {
     use super::*;
 
