@@ -209,6 +209,15 @@ impl<M> fmt::Debug for Context<'_, M> {
 }
 
 /// Why the network did not deliver a message.
+///
+/// ```
+/// use steadfast_sim::{DropReason, SimEvent};
+///
+/// fn is_partition_drop(event: &SimEvent) -> bool {
+///     matches!(event, SimEvent::Dropped { reason: DropReason::Partition, .. })
+/// }
+/// # let _ = is_partition_drop;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DropReason {
@@ -221,6 +230,24 @@ pub enum DropReason {
 }
 
 /// What happened in the simulation, for observers (a narrated timeline, a trace).
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::{NodeId, Recorder};
+/// use steadfast_sim::{Context, Fault, Process, SimConfig, SimEvent, Simulation};
+///
+/// struct Idle;
+/// impl Process for Idle {
+///     type Message = ();
+///     fn on_message(&mut self, _: &mut Context<'_, ()>, _: NodeId, _: ()) {}
+/// }
+///
+/// let recorder = Recorder::new();
+/// let mut sim = Simulation::with_observer(SimConfig::builder(2).build().unwrap(), |_| Idle, recorder.clone());
+/// sim.schedule(Duration::from_secs(1), Fault::Heal);
+/// sim.run_for(Duration::from_secs(2));
+/// assert!(matches!(recorder.events()[0], SimEvent::Fault { fault: Fault::Heal, .. }));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum SimEvent {
@@ -263,6 +290,26 @@ pub enum SimEvent {
 }
 
 /// Counters of a run.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::NodeId;
+/// use steadfast_sim::{Context, Process, SimConfig, Simulation};
+///
+/// struct Hello;
+/// impl Process for Hello {
+///     type Message = ();
+///     fn on_start(&mut self, ctx: &mut Context<'_, ()>) {
+///         ctx.broadcast(|| ());
+///     }
+///     fn on_message(&mut self, _: &mut Context<'_, ()>, _: NodeId, _: ()) {}
+/// }
+///
+/// let mut sim = Simulation::new(SimConfig::builder(3).build().unwrap(), |_| Hello);
+/// sim.run_for(Duration::from_secs(1));
+/// let stats = sim.stats();
+/// assert_eq!((stats.sent, stats.delivered), (6, 6));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SimStats {

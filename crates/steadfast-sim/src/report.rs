@@ -139,6 +139,13 @@ impl fmt::Display for Table {
 }
 
 /// One named line of a [`LinePlot`].
+///
+/// ```
+/// use steadfast_sim::Series;
+///
+/// let s = Series { name: "p99".into(), points: vec![(0.0, 1.0), (1.0, 2.0)] };
+/// assert_eq!(s.points.len(), 2);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// The legend entry.
@@ -170,6 +177,13 @@ pub struct LinePlot {
 }
 
 /// Why a plot could not be drawn.
+///
+/// ```
+/// use steadfast_sim::PlotError;
+///
+/// let e = PlotError { title: "load".into(), reason: "backend failed".into() };
+/// assert_eq!(e.to_string(), "plot `load` could not be drawn: backend failed");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("plot `{title}` could not be drawn: {reason}")]
 #[non_exhaustive]
@@ -304,6 +318,13 @@ impl LinePlot {
 }
 
 /// One section of an [`HtmlReport`]: a heading, paragraphs, plots and tables.
+///
+/// ```
+/// use steadfast_sim::{HtmlReport, Section};
+///
+/// let html = HtmlReport::new("r").section(Section::new("Summary").paragraph("All good.")).to_html();
+/// assert!(html.contains("<h2>Summary</h2>") && html.contains("<p>All good.</p>"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Section {
     heading: String,
