@@ -179,10 +179,13 @@ pub struct LinePlot {
 /// Why a plot could not be drawn.
 ///
 /// ```
-/// use steadfast_sim::PlotError;
+/// use steadfast_sim::LinePlot;
 ///
-/// let e = PlotError { title: "load".into(), reason: "backend failed".into() };
-/// assert_eq!(e.to_string(), "plot `load` could not be drawn: backend failed");
+/// // Finite data always draws; an error names the plot and the backend's reason.
+/// match LinePlot::new("load", "t", "rps").to_svg() {
+///     Ok(svg) => assert!(svg.contains("load")),
+///     Err(e) => assert!(e.to_string().starts_with("plot `load` could not be drawn")),
+/// }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("plot `{title}` could not be drawn: {reason}")]
