@@ -81,9 +81,9 @@ pub enum Recorded {
 /// let mut w = RollingCounts::new(Duration::from_secs(60), 60)?;
 /// let _ = w.record(Timestamp::from_secs(0), 99, 100);
 /// let _ = w.record(Timestamp::from_secs(1800), 50, 50);
-/// assert_eq!(w.counts_at(Timestamp::from_secs(1800)).total, 200);
+/// assert_eq!(w.counts_at(Timestamp::from_secs(1800)).total, 150);
 /// // An hour later the first minute has left the window.
-/// assert_eq!(w.counts_at(Timestamp::from_secs(3600)).total, 100);
+/// assert_eq!(w.counts_at(Timestamp::from_secs(3600)).total, 50);
 /// # Ok::<(), steadfast_core::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
