@@ -201,13 +201,15 @@ impl BurnRateTier {
             return None;
         }
         let threshold = self.error_ratio_threshold(objective);
-        if error_ratio < threshold {
+        // 1 - 0.999 is not exactly 0.001 in binary; do not let that decide.
+        if error_ratio < threshold * (1.0 - RELATIVE_TOLERANCE) {
             return None;
         }
         // The long window's ratio reaches the threshold once errors have filled
         // threshold / error_ratio of it; the short window, 12 times faster.
-        let secs = threshold / error_ratio * self.long.as_secs_f64();
-        let short_secs = threshold / error_ratio * self.short.as_secs_f64();
+        let fill = (threshold / error_ratio).min(1.0);
+        let secs = fill * self.long.as_secs_f64();
+        let short_secs = fill * self.short.as_secs_f64();
         Duration::try_from_secs_f64(secs.max(short_secs)).ok()
     }
 
@@ -247,6 +249,9 @@ impl BurnRateTier {
         Ok(())
     }
 }
+
+/// Burn rates within this relative distance of a threshold count as reaching it.
+const RELATIVE_TOLERANCE: f64 = 1e-9;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
@@ -674,8 +679,8 @@ impl<C: Clock, O: Observer<AlertEvent>> BurnRateMonitor<C, O> {
             let short_burn = burn(short);
             let active = tier.enabled
                 && long.total >= self.policy.min_events.max(1)
-                && long_burn.is_some_and(|b| b >= tier.burn_rate)
-                && short_burn.is_some_and(|b| b >= tier.burn_rate);
+                && long_burn.is_some_and(|b| b >= tier.burn_rate * (1.0 - RELATIVE_TOLERANCE))
+                && short_burn.is_some_and(|b| b >= tier.burn_rate * (1.0 - RELATIVE_TOLERANCE));
             let st = &mut self.states[i];
             st.long_burn = long_burn;
             st.short_burn = short_burn;
