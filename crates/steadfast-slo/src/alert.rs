@@ -227,7 +227,12 @@ impl BurnRateTier {
 
     fn validate(&self, i: usize, period: Duration) -> Result<(), ConfigError> {
         let field = |f: &str| format!("alert.tiers[{i}].{f}");
-        ConfigError::ensure(!self.long.is_zero(), field("long"), format!("{:?}", self.long), "positive")?;
+        ConfigError::ensure(
+            !self.long.is_zero(),
+            field("long"),
+            format!("{:?}", self.long),
+            "positive",
+        )?;
         ConfigError::ensure(
             self.long <= period,
             field("long"),
@@ -307,12 +312,32 @@ fn scaled_minutes(period: Duration, divisor: u32) -> Duration {
 pub fn pyrra_tiers(period: Duration) -> Vec<BurnRateTier> {
     // Divisors of 28 days giving 1h, 6h, 1d, 4d and the short windows and holds.
     let t = |name: &str, long, short, hold, rate, sev| {
-        BurnRateTier::new(name, scaled_minutes(period, long), scaled_minutes(period, short), rate, sev)
-            .with_hold(scaled_minutes(period, hold))
+        BurnRateTier::new(
+            name,
+            scaled_minutes(period, long),
+            scaled_minutes(period, short),
+            rate,
+            sev,
+        )
+        .with_hold(scaled_minutes(period, hold))
     };
     vec![
-        t("critical 1h", 28 * 24, 28 * 24 * 12, 28 * 24 * 30, 14.0, Severity::Page),
-        t("critical 6h", 28 * 4, 28 * 24 * 2, 28 * 24 * 4, 7.0, Severity::Page),
+        t(
+            "critical 1h",
+            28 * 24,
+            28 * 24 * 12,
+            28 * 24 * 30,
+            14.0,
+            Severity::Page,
+        ),
+        t(
+            "critical 6h",
+            28 * 4,
+            28 * 24 * 2,
+            28 * 24 * 4,
+            7.0,
+            Severity::Page,
+        ),
         t("warning 1d", 28, 28 * 12, 28 * 24, 2.0, Severity::Ticket),
         t("warning 4d", 7, 28 * 4, 28 * 8, 1.0, Severity::Ticket),
     ]
@@ -386,9 +411,19 @@ impl AlertPolicyBuilder {
     /// at least one tier is needed.
     pub fn build(self) -> Result<AlertPolicy, ConfigError> {
         let p = self.policy;
-        ConfigError::ensure(!p.period.is_zero(), "alert.period", format!("{:?}", p.period), "positive")?;
+        ConfigError::ensure(
+            !p.period.is_zero(),
+            "alert.period",
+            format!("{:?}", p.period),
+            "positive",
+        )?;
         ConfigError::ensure(!p.tiers.is_empty(), "alert.tiers", 0, "at least one tier")?;
-        ConfigError::ensure((1..=4096).contains(&p.buckets), "alert.buckets_per_window", p.buckets, "in [1, 4096]")?;
+        ConfigError::ensure(
+            (1..=4096).contains(&p.buckets),
+            "alert.buckets_per_window",
+            p.buckets,
+            "in [1, 4096]",
+        )?;
         for (i, t) in p.tiers.iter().enumerate() {
             t.validate(i, p.period)?;
         }
@@ -470,8 +505,13 @@ impl AlertPolicy {
             .filter(|(_, t)| t.enabled)
             .filter_map(|(i, t)| {
                 let after = t.detection_time(self.objective, error_ratio)?;
-                let budget_consumed = t.budget_consumed_at_detection(self.objective, self.period, error_ratio)?;
-                Some(Detection { tier: i, after, budget_consumed })
+                let budget_consumed =
+                    t.budget_consumed_at_detection(self.objective, self.period, error_ratio)?;
+                Some(Detection {
+                    tier: i,
+                    after,
+                    budget_consumed,
+                })
             })
             .min_by_key(|d| d.after)
     }
@@ -603,12 +643,29 @@ impl<C: Clock> BurnRateMonitor<C, ()> {
             })
             .collect();
         let index = |d: Duration| lengths.iter().position(|&x| x == d).unwrap_or(0);
-        let tier_windows = policy.tiers.iter().map(|t| (index(t.long), index(t.short))).collect();
+        let tier_windows = policy
+            .tiers
+            .iter()
+            .map(|t| (index(t.long), index(t.short)))
+            .collect();
         let states = vec![
-            TierState { long_burn: None, short_burn: None, long_events: 0, active: false, firing: false };
+            TierState {
+                long_burn: None,
+                short_burn: None,
+                long_events: 0,
+                active: false,
+                firing: false
+            };
             policy.tiers.len()
         ];
-        BurnRateMonitor { policy, clock, observer: (), windows, tier_windows, states }
+        BurnRateMonitor {
+            policy,
+            clock,
+            observer: (),
+            windows,
+            tier_windows,
+            states,
+        }
     }
 
     /// This monitor reporting transitions to `observer`.
@@ -695,7 +752,8 @@ impl<C: Clock, O: Observer<AlertEvent>> BurnRateMonitor<C, O> {
             let silenced = self.policy.silence_slower && {
                 // Silenced by a faster active tier of the same or higher severity.
                 let page = fastest_active[1].is_some_and(|d| d < tier.long);
-                let ticket = tier.severity == Severity::Ticket && fastest_active[0].is_some_and(|d| d < tier.long);
+                let ticket = tier.severity == Severity::Ticket
+                    && fastest_active[0].is_some_and(|d| d < tier.long);
                 page || ticket
             };
             let st = &mut self.states[i];
@@ -706,7 +764,11 @@ impl<C: Clock, O: Observer<AlertEvent>> BurnRateMonitor<C, O> {
                     tier: i,
                     name: tier.name.clone(),
                     severity: tier.severity,
-                    kind: if firing { AlertEventKind::Fired } else { AlertEventKind::Resolved },
+                    kind: if firing {
+                        AlertEventKind::Fired
+                    } else {
+                        AlertEventKind::Resolved
+                    },
                     long_burn: st.long_burn,
                     short_burn: st.short_burn,
                 });
@@ -746,18 +808,40 @@ mod tests {
     fn builder_names_the_bad_field() {
         let o = Objective::new(0.999).unwrap();
         let err = AlertPolicy::builder(o, days(30))
-            .tiers(vec![BurnRateTier::new("x", HOUR, HOUR * 2, 14.4, Severity::Page)])
+            .tiers(vec![BurnRateTier::new(
+                "x",
+                HOUR,
+                HOUR * 2,
+                14.4,
+                Severity::Page,
+            )])
             .build()
             .unwrap_err();
         assert_eq!(err.field(), "alert.tiers[0].short");
         let err = AlertPolicy::builder(o, days(30))
-            .tiers(vec![BurnRateTier::new("x", HOUR, HOUR, f64::NAN, Severity::Page)])
+            .tiers(vec![BurnRateTier::new(
+                "x",
+                HOUR,
+                HOUR,
+                f64::NAN,
+                Severity::Page,
+            )])
             .build()
             .unwrap_err();
         assert_eq!(err.field(), "alert.tiers[0].burn_rate");
         assert!(AlertPolicy::builder(o, Duration::ZERO).build().is_err());
-        assert!(AlertPolicy::builder(o, days(30)).tiers(vec![]).build().is_err());
-        assert!(AlertPolicy::builder(o, days(30)).buckets_per_window(0).build().is_err());
+        assert!(
+            AlertPolicy::builder(o, days(30))
+                .tiers(vec![])
+                .build()
+                .is_err()
+        );
+        assert!(
+            AlertPolicy::builder(o, days(30))
+                .buckets_per_window(0)
+                .build()
+                .is_err()
+        );
     }
 
     #[test]

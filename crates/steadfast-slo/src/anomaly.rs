@@ -44,8 +44,18 @@ impl Ewma {
     ///
     /// `alpha` outside (0, 1].
     pub fn new(alpha: f64) -> Result<Ewma, ConfigError> {
-        ConfigError::ensure(alpha > 0.0 && alpha <= 1.0, "ewma.alpha", alpha, "in (0, 1]")?;
-        Ok(Ewma { alpha, mean: 0.0, variance: 0.0, samples: 0 })
+        ConfigError::ensure(
+            alpha > 0.0 && alpha <= 1.0,
+            "ewma.alpha",
+            alpha,
+            "in (0, 1]",
+        )?;
+        Ok(Ewma {
+            alpha,
+            mean: 0.0,
+            variance: 0.0,
+            samples: 0,
+        })
     }
 
     /// Folds in a sample. Non-finite samples are ignored (returns false).
@@ -124,7 +134,12 @@ impl RollingMad {
     ///
     /// `capacity` must be in [1, 65536].
     pub fn new(capacity: usize) -> Result<RollingMad, ConfigError> {
-        ConfigError::ensure((1..=65_536).contains(&capacity), "mad.capacity", capacity, "in [1, 65536]")?;
+        ConfigError::ensure(
+            (1..=65_536).contains(&capacity),
+            "mad.capacity",
+            capacity,
+            "in [1, 65536]",
+        )?;
         Ok(RollingMad {
             capacity,
             order: VecDeque::with_capacity(capacity),
@@ -138,11 +153,11 @@ impl RollingMad {
         if !x.is_finite() {
             return false;
         }
-        if self.order.len() == self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                let i = self.sorted.partition_point(|&v| v < old);
-                self.sorted.remove(i);
-            }
+        if self.order.len() == self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            let i = self.sorted.partition_point(|&v| v < old);
+            self.sorted.remove(i);
         }
         self.order.push_back(x);
         let i = self.sorted.partition_point(|&v| v < x);
@@ -161,7 +176,8 @@ impl RollingMad {
     pub fn mad(&mut self) -> Option<f64> {
         let m = self.median()?;
         self.scratch.clear();
-        self.scratch.extend(self.sorted.iter().map(|v| (v - m).abs()));
+        self.scratch
+            .extend(self.sorted.iter().map(|v| (v - m).abs()));
         self.scratch.sort_unstable_by(f64::total_cmp);
         median_of_sorted(&self.scratch)
     }
@@ -213,7 +229,12 @@ pub fn robust_z_scores(samples: &[f64]) -> Option<Vec<f64>> {
     let mut dev: Vec<f64> = sorted.iter().map(|v| (v - m).abs()).collect();
     dev.sort_unstable_by(f64::total_cmp);
     let mad = median_of_sorted(&dev)?;
-    (mad > 0.0).then(|| samples.iter().map(|x| MAD_NORMAL_CONSISTENCY * (x - m) / mad).collect())
+    (mad > 0.0).then(|| {
+        samples
+            .iter()
+            .map(|x| MAD_NORMAL_CONSISTENCY * (x - m) / mad)
+            .collect()
+    })
 }
 
 /// Holt's double exponential smoothing, computed as Prometheus' `double_exponential_smoothing`.
@@ -247,9 +268,27 @@ impl DoubleExponentialSmoothing {
     ///
     /// Either factor outside (0, 1).
     pub fn new(sf: f64, tf: f64) -> Result<DoubleExponentialSmoothing, ConfigError> {
-        ConfigError::ensure(sf > 0.0 && sf < 1.0, "smoothing.smoothing_factor", sf, "in (0, 1)")?;
-        ConfigError::ensure(tf > 0.0 && tf < 1.0, "smoothing.trend_factor", tf, "in (0, 1)")?;
-        Ok(DoubleExponentialSmoothing { sf, tf, first: 0.0, s0: 0.0, s1: 0.0, trend: 0.0, samples: 0 })
+        ConfigError::ensure(
+            sf > 0.0 && sf < 1.0,
+            "smoothing.smoothing_factor",
+            sf,
+            "in (0, 1)",
+        )?;
+        ConfigError::ensure(
+            tf > 0.0 && tf < 1.0,
+            "smoothing.trend_factor",
+            tf,
+            "in (0, 1)",
+        )?;
+        Ok(DoubleExponentialSmoothing {
+            sf,
+            tf,
+            first: 0.0,
+            s0: 0.0,
+            s1: 0.0,
+            trend: 0.0,
+            samples: 0,
+        })
     }
 
     /// Folds in a sample. Non-finite samples are ignored (returns false).
@@ -345,7 +384,12 @@ impl LinearTrend {
     ///
     /// `capacity` must be in [2, 1048576].
     pub fn new(capacity: usize) -> Result<LinearTrend, ConfigError> {
-        ConfigError::ensure((2..=1 << 20).contains(&capacity), "trend.capacity", capacity, "in [2, 1048576]")?;
+        ConfigError::ensure(
+            (2..=1 << 20).contains(&capacity),
+            "trend.capacity",
+            capacity,
+            "in [2, 1048576]",
+        )?;
         Ok(LinearTrend {
             capacity,
             samples: VecDeque::with_capacity(capacity),
@@ -362,14 +406,14 @@ impl LinearTrend {
         if !t.is_finite() || !value.is_finite() {
             return false;
         }
-        if self.samples.len() == self.capacity {
-            if let Some((ot, ov)) = self.samples.pop_front() {
-                let x = ot - self.origin.unwrap_or(0.0);
-                self.sum_x -= x;
-                self.sum_y -= ov;
-                self.sum_xy -= x * ov;
-                self.sum_xx -= x * x;
-            }
+        if self.samples.len() == self.capacity
+            && let Some((ot, ov)) = self.samples.pop_front()
+        {
+            let x = ot - self.origin.unwrap_or(0.0);
+            self.sum_x -= x;
+            self.sum_y -= ov;
+            self.sum_xy -= x * ov;
+            self.sum_xx -= x * x;
         }
         if self.samples.is_empty() {
             // Re-centre on an empty window: keeps the sums small and exact.
@@ -398,7 +442,7 @@ impl LinearTrend {
         }
         let cov = self.sum_xy - self.sum_x * self.sum_y / n;
         let var = self.sum_xx - self.sum_x * self.sum_x / n;
-        if !(var > 0.0) {
+        if var.is_nan() || var <= 0.0 {
             return None;
         }
         let slope = cov / var;
@@ -426,7 +470,11 @@ impl LinearTrend {
 /// ```
 #[must_use]
 pub fn predict_linear(samples: &[(f64, f64)], at: f64, horizon: f64) -> Option<f64> {
-    if samples.len() < 2 || samples.iter().any(|(t, v)| !t.is_finite() || !v.is_finite()) {
+    if samples.len() < 2
+        || samples
+            .iter()
+            .any(|(t, v)| !t.is_finite() || !v.is_finite())
+    {
         return None;
     }
     let n = samples.len() as f64;
@@ -438,7 +486,7 @@ pub fn predict_linear(samples: &[(f64, f64)], at: f64, horizon: f64) -> Option<f
         cov += dx * (v - mean_v);
         var += dx * dx;
     }
-    if !(var > 0.0) {
+    if var.is_nan() || var <= 0.0 {
         return None;
     }
     let slope = cov / var;
@@ -460,7 +508,10 @@ mod tests {
         m.update(1.0);
         assert_eq!(m.robust_z(5.0), None, "zero MAD");
         assert!(!m.update(f64::NAN));
-        assert_eq!(DoubleExponentialSmoothing::new(0.5, 0.5).unwrap().value(), None);
+        assert_eq!(
+            DoubleExponentialSmoothing::new(0.5, 0.5).unwrap().value(),
+            None
+        );
         assert_eq!(double_exponential_smoothing(&[1.0], 0.5, 0.5), None);
         assert_eq!(predict_linear(&[(1.0, 1.0), (1.0, 2.0)], 1.0, 1.0), None);
         assert!(Ewma::new(0.0).is_err() && Ewma::new(f64::NAN).is_err());
@@ -471,7 +522,9 @@ mod tests {
     #[test]
     fn sliding_trend_matches_batch() {
         let mut lt = LinearTrend::new(5).unwrap();
-        let pts: Vec<(f64, f64)> = (0..20).map(|i| (i as f64 * 15.0, ((i * 7) % 11) as f64)).collect();
+        let pts: Vec<(f64, f64)> = (0..20)
+            .map(|i| (i as f64 * 15.0, ((i * 7) % 11) as f64))
+            .collect();
         for (i, &(t, v)) in pts.iter().enumerate() {
             lt.update(t, v);
             let lo = (i + 1).saturating_sub(5);

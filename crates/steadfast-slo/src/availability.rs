@@ -32,7 +32,9 @@ pub struct Availability {
 
 impl Availability {
     /// Always up.
-    pub const PERFECT: Availability = Availability { unavailability: 0.0 };
+    pub const PERFECT: Availability = Availability {
+        unavailability: 0.0,
+    };
 
     /// From an availability in [0, 1].
     ///
@@ -41,7 +43,9 @@ impl Availability {
     /// `a` must be in [0, 1] (NaN is rejected).
     pub fn from_availability(a: f64) -> Result<Availability, ConfigError> {
         ConfigError::ensure((0.0..=1.0).contains(&a), "availability", a, "in [0, 1]")?;
-        Ok(Availability { unavailability: 1.0 - a })
+        Ok(Availability {
+            unavailability: 1.0 - a,
+        })
     }
 
     /// From an unavailability in [0, 1]: `from_unavailability(1e-5)` is five nines, exactly.
@@ -70,8 +74,15 @@ impl Availability {
     /// ```
     pub fn from_mtbf_mttr(mtbf: Duration, mttr: Duration) -> Result<Availability, ConfigError> {
         let sum = mtbf.as_secs_f64() + mttr.as_secs_f64();
-        ConfigError::ensure(sum > 0.0, "availability.mtbf_plus_mttr", format!("{sum}s"), "positive")?;
-        Ok(Availability { unavailability: mttr.as_secs_f64() / sum })
+        ConfigError::ensure(
+            sum > 0.0,
+            "availability.mtbf_plus_mttr",
+            format!("{sum}s"),
+            "positive",
+        )?;
+        Ok(Availability {
+            unavailability: mttr.as_secs_f64() / sum,
+        })
     }
 
     /// The availability, `1 - unavailability`.
@@ -97,14 +108,18 @@ impl Availability {
     pub fn series(parts: &[Availability]) -> Availability {
         // ln(A) = sum ln(1 - u_i); U = 1 - exp(ln A) = -expm1(ln A).
         let ln_a: f64 = parts.iter().map(|p| (-p.unavailability).ln_1p()).sum();
-        Availability { unavailability: (-ln_a.exp_m1()).clamp(0.0, 1.0) }
+        Availability {
+            unavailability: (-ln_a.exp_m1()).clamp(0.0, 1.0),
+        }
     }
 
     /// Any one part suffices: unavailability is the product.
     #[must_use]
     pub fn parallel(parts: &[Availability]) -> Availability {
         let u = parts.iter().map(|p| p.unavailability).product::<f64>();
-        Availability { unavailability: if parts.is_empty() { 1.0 } else { u } }
+        Availability {
+            unavailability: if parts.is_empty() { 1.0 } else { u },
+        }
     }
 
     /// At least `k` of `n` identical parts needed.
@@ -131,7 +146,9 @@ impl Availability {
             return Availability::PERFECT;
         }
         if k > parts.len() {
-            return Availability { unavailability: 1.0 };
+            return Availability {
+                unavailability: 1.0,
+            };
         }
         // down[j]: probability that exactly j parts are down among those seen.
         // The system is down when more than n - k are down; sum those small terms
@@ -150,7 +167,9 @@ impl Availability {
             }
         }
         let u: f64 = down[max_down + 1..].iter().sum();
-        Availability { unavailability: u.clamp(0.0, 1.0) }
+        Availability {
+            unavailability: u.clamp(0.0, 1.0),
+        }
     }
 
     /// The availability each of `dependencies` equal hard dependencies may have
@@ -169,7 +188,11 @@ impl Availability {
     /// # Ok::<(), steadfast_core::ConfigError>(())
     /// ```
     #[must_use]
-    pub fn dependency_budget(target: Availability, own: Availability, dependencies: usize) -> Option<Availability> {
+    pub fn dependency_budget(
+        target: Availability,
+        own: Availability,
+        dependencies: usize,
+    ) -> Option<Availability> {
         if own.unavailability > target.unavailability || target.unavailability >= 1.0 {
             return None;
         }
@@ -178,7 +201,9 @@ impl Availability {
         }
         let ln_ratio = (-target.unavailability).ln_1p() - (-own.unavailability).ln_1p();
         let per = ln_ratio / dependencies as f64;
-        Some(Availability { unavailability: (-per.exp_m1()).clamp(0.0, 1.0) })
+        Some(Availability {
+            unavailability: (-per.exp_m1()).clamp(0.0, 1.0),
+        })
     }
 
     /// Downtime expected over `period`.
@@ -202,7 +227,11 @@ mod tests {
     fn high_nines_keep_precision_in_series() {
         let parts = vec![Availability::from_unavailability(1e-9).unwrap(); 1000];
         let s = Availability::series(&parts);
-        assert!((s.unavailability() / 1e-6 - 1.0).abs() < 1e-6, "{}", s.unavailability());
+        assert!(
+            (s.unavailability() / 1e-6 - 1.0).abs() < 1e-6,
+            "{}",
+            s.unavailability()
+        );
     }
 
     #[test]
@@ -211,9 +240,15 @@ mod tests {
         assert_eq!(Availability::k_of_n(0, 3, p), Availability::PERFECT);
         assert_eq!(Availability::k_of_n(4, 3, p).unavailability(), 1.0);
         let one_of = Availability::k_of_n(1, 3, p);
-        assert!((one_of.unavailability() - Availability::parallel(&[p, p, p]).unavailability()).abs() < 1e-15);
+        assert!(
+            (one_of.unavailability() - Availability::parallel(&[p, p, p]).unavailability()).abs()
+                < 1e-15
+        );
         let all_of = Availability::k_of_n(3, 3, p);
-        assert!((all_of.unavailability() - Availability::series(&[p, p, p]).unavailability()).abs() < 1e-12);
+        assert!(
+            (all_of.unavailability() - Availability::series(&[p, p, p]).unavailability()).abs()
+                < 1e-12
+        );
         assert!(Availability::from_availability(f64::NAN).is_err());
         assert!(Availability::from_mtbf_mttr(Duration::ZERO, Duration::ZERO).is_err());
     }

@@ -161,8 +161,18 @@ impl RollingBudget {
         method: BudgetingMethod,
     ) -> Result<RollingBudget, ConfigError> {
         let slice_nanos = u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX);
-        ConfigError::ensure(slice_nanos >= 1, "budget.slice", format!("{slice:?}"), "at least 1ns")?;
-        ConfigError::ensure((1..=1 << 20).contains(&slices), "budget.slices", slices, "in [1, 1048576]")?;
+        ConfigError::ensure(
+            slice_nanos >= 1,
+            "budget.slice",
+            format!("{slice:?}"),
+            "at least 1ns",
+        )?;
+        ConfigError::ensure(
+            (1..=1 << 20).contains(&slices),
+            "budget.slices",
+            slices,
+            "in [1, 1048576]",
+        )?;
         if let BudgetingMethod::Timeslices { slice_target } = method {
             ConfigError::ensure(
                 slice_target > 0.0 && slice_target <= 1.0,
@@ -201,7 +211,8 @@ impl RollingBudget {
     /// The window length: slice width times slice count.
     #[must_use]
     pub fn window(&self) -> Duration {
-        Duration::from_nanos(self.slice_nanos).saturating_mul(u32::try_from(self.ring.len()).unwrap_or(u32::MAX))
+        Duration::from_nanos(self.slice_nanos)
+            .saturating_mul(u32::try_from(self.ring.len()).unwrap_or(u32::MAX))
     }
 
     fn slot(&self, epoch: u64) -> usize {
@@ -252,7 +263,11 @@ impl RollingBudget {
             self.started = true;
             self.head = epoch;
             let slot = self.slot(epoch);
-            self.ring[slot] = Slice { epoch, good: 0, total: 0 };
+            self.ring[slot] = Slice {
+                epoch,
+                good: 0,
+                total: 0,
+            };
             return;
         }
         if epoch <= self.head {
@@ -271,7 +286,11 @@ impl RollingBudget {
                 let slot = self.slot(e);
                 let old = self.ring[slot];
                 self.remove(old);
-                self.ring[slot] = Slice { epoch: e, good: 0, total: 0 };
+                self.ring[slot] = Slice {
+                    epoch: e,
+                    good: 0,
+                    total: 0,
+                };
             }
         }
         let slot = self.slot(epoch);
@@ -290,7 +309,11 @@ impl RollingBudget {
         let mut s = self.ring[slot];
         self.remove(s);
         if s.epoch != epoch {
-            s = Slice { epoch, good: 0, total: 0 };
+            s = Slice {
+                epoch,
+                good: 0,
+                total: 0,
+            };
         }
         let room = u64::MAX - self.total_events;
         let total = total.min(room);
@@ -307,11 +330,17 @@ impl RollingBudget {
         match self.method {
             BudgetingMethod::Occurrences => BudgetStatus::from_counts(
                 self.objective,
-                Counts { good: self.good_events, total: self.total_events },
+                Counts {
+                    good: self.good_events,
+                    total: self.total_events,
+                },
             ),
             BudgetingMethod::Timeslices { .. } => BudgetStatus::from_counts(
                 self.objective,
-                Counts { good: self.good_slices, total: self.counted_slices },
+                Counts {
+                    good: self.good_slices,
+                    total: self.counted_slices,
+                },
             ),
             BudgetingMethod::RatioTimeslices => {
                 let sli = (self.counted_slices > 0).then(|| {
@@ -331,7 +360,10 @@ impl RollingBudget {
     /// Raw event counts in the window (for every method).
     #[must_use]
     pub fn event_counts(&self) -> Counts {
-        Counts { good: self.good_events, total: self.total_events }
+        Counts {
+            good: self.good_events,
+            total: self.total_events,
+        }
     }
 }
 
@@ -354,13 +386,22 @@ mod tests {
             let s = b.status_at(Timestamp::from_secs(5));
             assert_eq!(s.sli, None);
             assert_eq!(s.burn_rate, None);
-            assert_eq!(s.time_to_exhaustion(s.burn_rate, Duration::from_secs(10)), None);
+            assert_eq!(
+                s.time_to_exhaustion(s.burn_rate, Duration::from_secs(10)),
+                None
+            );
         }
     }
 
     #[test]
     fn ratio_timeslices_weigh_quiet_slices_equally() {
-        let mut b = RollingBudget::new(obj(), Duration::from_secs(1), 10, BudgetingMethod::RatioTimeslices).unwrap();
+        let mut b = RollingBudget::new(
+            obj(),
+            Duration::from_secs(1),
+            10,
+            BudgetingMethod::RatioTimeslices,
+        )
+        .unwrap();
         let _ = b.record(Timestamp::from_secs(0), 1000, 1000);
         let _ = b.record(Timestamp::from_secs(1), 0, 1);
         let s = b.status();
@@ -370,7 +411,15 @@ mod tests {
     #[test]
     fn rejects_bad_slice_target() {
         for t in [0.0, 1.5, f64::NAN] {
-            assert!(RollingBudget::new(obj(), Duration::from_secs(1), 10, BudgetingMethod::Timeslices { slice_target: t }).is_err());
+            assert!(
+                RollingBudget::new(
+                    obj(),
+                    Duration::from_secs(1),
+                    10,
+                    BudgetingMethod::Timeslices { slice_target: t }
+                )
+                .is_err()
+            );
         }
     }
 }

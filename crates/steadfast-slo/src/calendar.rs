@@ -116,8 +116,14 @@ impl CalendarWindow {
     /// # Errors
     ///
     /// `count` must be in [1, 1000] and the zone must exist in the bundled database.
-    pub fn new(count: u32, unit: CalendarUnit, zone: &str, anchor: DateTime) -> Result<CalendarWindow, ConfigError> {
-        let tz = TimeZone::get(zone).map_err(|_| ConfigError::new("calendar.time_zone", zone, "a known IANA time zone"))?;
+    pub fn new(
+        count: u32,
+        unit: CalendarUnit,
+        zone: &str,
+        anchor: DateTime,
+    ) -> Result<CalendarWindow, ConfigError> {
+        let tz = TimeZone::get(zone)
+            .map_err(|_| ConfigError::new("calendar.time_zone", zone, "a known IANA time zone"))?;
         CalendarWindow::with_zone(count, unit, tz, anchor)
     }
 
@@ -126,12 +132,27 @@ impl CalendarWindow {
     /// # Errors
     ///
     /// `count` must be in [1, 1000]; the anchor must be representable in the zone.
-    pub fn with_zone(count: u32, unit: CalendarUnit, zone: TimeZone, anchor: DateTime) -> Result<CalendarWindow, ConfigError> {
-        ConfigError::ensure((1..=1000).contains(&count), "calendar.count", count, "in [1, 1000]")?;
-        let anchor = anchor
-            .to_zoned(zone.clone())
-            .map_err(|e| ConfigError::new("calendar.start", anchor, format!("valid in the zone ({e})")))?;
-        Ok(CalendarWindow { count, unit, zone, anchor })
+    pub fn with_zone(
+        count: u32,
+        unit: CalendarUnit,
+        zone: TimeZone,
+        anchor: DateTime,
+    ) -> Result<CalendarWindow, ConfigError> {
+        ConfigError::ensure(
+            (1..=1000).contains(&count),
+            "calendar.count",
+            count,
+            "in [1, 1000]",
+        )?;
+        let anchor = anchor.to_zoned(zone.clone()).map_err(|e| {
+            ConfigError::new("calendar.start", anchor, format!("valid in the zone ({e})"))
+        })?;
+        Ok(CalendarWindow {
+            count,
+            unit,
+            zone,
+            anchor,
+        })
     }
 
     /// The unit.
@@ -206,7 +227,10 @@ impl CalendarWindow {
                 break;
             }
         }
-        Ok(CalendarPeriod { start: self.start_of(k)?.timestamp(), end: self.start_of(k + 1)?.timestamp() })
+        Ok(CalendarPeriod {
+            start: self.start_of(k)?.timestamp(),
+            end: self.start_of(k + 1)?.timestamp(),
+        })
     }
 }
 
@@ -258,7 +282,12 @@ impl CalendarBudget {
     /// A budget for `objective` over the periods of `window`.
     #[must_use]
     pub fn new(objective: Objective, window: CalendarWindow) -> CalendarBudget {
-        CalendarBudget { objective, window, period: None, counts: Counts::default() }
+        CalendarBudget {
+            objective,
+            window,
+            period: None,
+            counts: Counts::default(),
+        }
     }
 
     fn roll(&mut self, at: Timestamp) -> Result<bool, CalendarError> {
@@ -278,12 +307,21 @@ impl CalendarBudget {
     /// # Errors
     ///
     /// When the period of `at` cannot be computed.
-    pub fn record(&mut self, at: Timestamp, good: u64, total: u64) -> Result<Recorded, CalendarError> {
+    pub fn record(
+        &mut self,
+        at: Timestamp,
+        good: u64,
+        total: u64,
+    ) -> Result<Recorded, CalendarError> {
         if !self.roll(at)? {
             return Ok(Recorded::TooOld);
         }
         self.counts.total = self.counts.total.saturating_add(total);
-        self.counts.good = self.counts.good.saturating_add(good.min(total)).min(self.counts.total);
+        self.counts.good = self
+            .counts
+            .good
+            .saturating_add(good.min(total))
+            .min(self.counts.total);
         Ok(Recorded::Counted)
     }
 
@@ -322,9 +360,18 @@ mod tests {
 
     #[test]
     fn days_across_dst_and_before_anchor() {
-        let w = CalendarWindow::new(1, CalendarUnit::Day, "Europe/Paris", date(2024, 1, 1).at(0, 0, 0, 0)).unwrap();
+        let w = CalendarWindow::new(
+            1,
+            CalendarUnit::Day,
+            "Europe/Paris",
+            date(2024, 1, 1).at(0, 0, 0, 0),
+        )
+        .unwrap();
         let at: Timestamp = "2024-03-31T12:00:00Z".parse().unwrap();
-        assert_eq!(w.period_containing(at).unwrap().length().as_secs(), 23 * 3600);
+        assert_eq!(
+            w.period_containing(at).unwrap().length().as_secs(),
+            23 * 3600
+        );
         let before: Timestamp = "2023-12-31T22:30:00Z".parse().unwrap();
         let p = w.period_containing(before).unwrap();
         assert!(p.contains(before));

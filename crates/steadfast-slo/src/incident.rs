@@ -39,7 +39,13 @@ impl Incident {
     /// An incident that started at `start`.
     #[must_use]
     pub fn new(start: Timestamp) -> Incident {
-        Incident { start, detected: None, acknowledged: None, mitigated: None, resolved: None }
+        Incident {
+            start,
+            detected: None,
+            acknowledged: None,
+            mitigated: None,
+            resolved: None,
+        }
     }
 
     /// With its detection time.
@@ -224,15 +230,27 @@ impl IncidentStats {
         let mut by_start: Vec<&Incident> = incidents.iter().collect();
         by_start.sort_by_key(|i| i.start);
         IncidentStats {
-            time_to_detect: DurationStats::from_durations(incidents.iter().filter_map(Incident::time_to_detect)),
-            time_to_acknowledge: DurationStats::from_durations(incidents.iter().filter_map(Incident::time_to_acknowledge)),
-            time_to_mitigate: DurationStats::from_durations(incidents.iter().filter_map(Incident::time_to_mitigate)),
-            time_to_resolve: DurationStats::from_durations(incidents.iter().filter_map(Incident::time_to_resolve)),
+            time_to_detect: DurationStats::from_durations(
+                incidents.iter().filter_map(Incident::time_to_detect),
+            ),
+            time_to_acknowledge: DurationStats::from_durations(
+                incidents.iter().filter_map(Incident::time_to_acknowledge),
+            ),
+            time_to_mitigate: DurationStats::from_durations(
+                incidents.iter().filter_map(Incident::time_to_mitigate),
+            ),
+            time_to_resolve: DurationStats::from_durations(
+                incidents.iter().filter_map(Incident::time_to_resolve),
+            ),
             time_between_failures: DurationStats::from_durations(
-                by_start.windows(2).map(|w| w[1].start.saturating_duration_since(w[0].start)),
+                by_start
+                    .windows(2)
+                    .map(|w| w[1].start.saturating_duration_since(w[0].start)),
             ),
             time_to_failure: DurationStats::from_durations(
-                by_start.windows(2).filter_map(|w| Some(w[1].start.saturating_duration_since(w[0].end()?))),
+                by_start
+                    .windows(2)
+                    .filter_map(|w| Some(w[1].start.saturating_duration_since(w[0].end()?))),
             ),
         }
     }

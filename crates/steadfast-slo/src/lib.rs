@@ -63,8 +63,8 @@ pub mod recovery;
 pub mod window;
 
 pub use alert::{
-    AlertEvent, AlertEventKind, AlertPolicy, AlertPolicyBuilder, BurnRateMonitor, BurnRateTier, Detection, Severity,
-    TierState, pyrra_tiers, sloth_tiers, workbook_tiers,
+    AlertEvent, AlertEventKind, AlertPolicy, AlertPolicyBuilder, BurnRateMonitor, BurnRateTier,
+    Detection, Severity, TierState, pyrra_tiers, sloth_tiers, workbook_tiers,
 };
 pub use anomaly::{DoubleExponentialSmoothing, Ewma, LinearTrend, RollingMad};
 pub use availability::Availability;

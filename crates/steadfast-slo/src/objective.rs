@@ -37,7 +37,12 @@ impl Objective {
     /// `target` must be finite and in (0, 1): 1.0 would leave no error budget
     /// and make every burn rate infinite.
     pub fn new(target: f64) -> Result<Objective, ConfigError> {
-        ConfigError::ensure(target > 0.0 && target < 1.0, "objective.target", target, "in (0, 1)")?;
+        ConfigError::ensure(
+            target > 0.0 && target < 1.0,
+            "objective.target",
+            target,
+            "in (0, 1)",
+        )?;
         Ok(Objective { target })
     }
 
@@ -76,7 +81,12 @@ impl Objective {
     /// # Ok::<(), steadfast_core::ConfigError>(())
     /// ```
     pub fn from_nines(nines: f64) -> Result<Objective, ConfigError> {
-        ConfigError::ensure(nines > 0.0 && nines.is_finite(), "objective.nines", nines, "positive and finite")?;
+        ConfigError::ensure(
+            nines > 0.0 && nines.is_finite(),
+            "objective.nines",
+            nines,
+            "positive and finite",
+        )?;
         let budget = 10f64.powf(-nines);
         let target = 1.0 - budget;
         ConfigError::ensure(target < 1.0, "objective.nines", nines, "at most 15")?;
@@ -189,14 +199,16 @@ pub struct NinesRow {
 /// The common objectives from 90% to 99.999% and the downtime each allows over `period`.
 #[must_use]
 pub fn nines_table(period: Duration) -> Vec<NinesRow> {
-    [0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99995, 0.99999]
-        .into_iter()
-        .filter_map(|t| Objective::new(t).ok())
-        .map(|objective| NinesRow {
-            objective,
-            downtime: objective.allowed_downtime(period),
-        })
-        .collect()
+    [
+        0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99995, 0.99999,
+    ]
+    .into_iter()
+    .filter_map(|t| Objective::new(t).ok())
+    .map(|objective| NinesRow {
+        objective,
+        downtime: objective.allowed_downtime(period),
+    })
+    .collect()
 }
 
 #[cfg(test)]
@@ -230,7 +242,10 @@ mod tests {
         let p = Duration::from_secs(100);
         assert_eq!(time_to_exhaustion(-0.5, 2.0, p), Some(Duration::ZERO));
         assert_eq!(time_to_exhaustion(1.0, f64::NAN, p), None);
-        assert_eq!(time_to_exhaustion(1.0, f64::INFINITY, p), Some(Duration::ZERO));
+        assert_eq!(
+            time_to_exhaustion(1.0, f64::INFINITY, p),
+            Some(Duration::ZERO)
+        );
         assert_eq!(time_to_exhaustion(1.0, 1e-300, p), Some(Duration::MAX));
     }
 }

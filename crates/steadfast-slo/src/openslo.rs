@@ -39,7 +39,10 @@ pub struct OpenSloError {
 
 impl OpenSloError {
     fn new(path: impl Into<String>, message: impl Into<String>) -> OpenSloError {
-        OpenSloError { path: path.into(), message: message.into() }
+        OpenSloError {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     /// The path of the bad field (`"yaml"` for a syntax error).
@@ -229,7 +232,9 @@ impl OpenSloSlo {
         let o = self.objectives.get(i)?;
         Some(match self.budgeting_method {
             BudgetingMethodName::Occurrences => BudgetingMethod::Occurrences,
-            BudgetingMethodName::Timeslices => BudgetingMethod::Timeslices { slice_target: o.time_slice_target? },
+            BudgetingMethodName::Timeslices => BudgetingMethod::Timeslices {
+                slice_target: o.time_slice_target?,
+            },
             BudgetingMethodName::RatioTimeslices => BudgetingMethod::RatioTimeslices,
         })
     }
@@ -241,9 +246,12 @@ impl OpenSloSlo {
     /// When the zone is unknown or the start is not valid in it.
     pub fn calendar_window(&self) -> Result<Option<CalendarWindow>, steadfast_core::ConfigError> {
         match &self.time_window {
-            TimeWindow::Calendar { count, unit, start, time_zone } => {
-                CalendarWindow::new(*count, *unit, time_zone, *start).map(Some)
-            }
+            TimeWindow::Calendar {
+                count,
+                unit,
+                start,
+                time_zone,
+            } => CalendarWindow::new(*count, *unit, time_zone, *start).map(Some),
             TimeWindow::Rolling(_) => Ok(None),
         }
     }
@@ -254,9 +262,17 @@ impl OpenSloSlo {
     /// # Errors
     ///
     /// When the window and slice sizes make an invalid budget (such as a slice longer than the window).
-    pub fn rolling_budget(&self, i: usize, buckets: usize) -> Result<Option<RollingBudget>, steadfast_core::ConfigError> {
-        let TimeWindow::Rolling(window) = self.time_window else { return Ok(None) };
-        let (Some(o), Some(method)) = (self.objectives.get(i), self.budgeting_method(i)) else { return Ok(None) };
+    pub fn rolling_budget(
+        &self,
+        i: usize,
+        buckets: usize,
+    ) -> Result<Option<RollingBudget>, steadfast_core::ConfigError> {
+        let TimeWindow::Rolling(window) = self.time_window else {
+            return Ok(None);
+        };
+        let (Some(o), Some(method)) = (self.objectives.get(i), self.budgeting_method(i)) else {
+            return Ok(None);
+        };
         let (slice, n) = match (method, o.time_slice_window) {
             (BudgetingMethod::Occurrences, _) | (_, None) => {
                 let n = buckets.max(1);
@@ -269,7 +285,10 @@ impl OpenSloSlo {
                     format!("{slice:?}"),
                     "positive and at most the time window",
                 )?;
-                (slice, usize::try_from(window.as_nanos() / slice.as_nanos()).unwrap_or(usize::MAX))
+                (
+                    slice,
+                    usize::try_from(window.as_nanos() / slice.as_nanos()).unwrap_or(usize::MAX),
+                )
             }
         };
         RollingBudget::new(o.objective, slice, n, method).map(Some)
@@ -285,18 +304,27 @@ impl OpenSloSlo {
 pub fn parse(yaml: &str) -> Result<Vec<OpenSloSlo>, OpenSloError> {
     let mut out = Vec::new();
     let docs: Vec<Value> = serde_yaml_ng::Deserializer::from_str(yaml)
-        .map(|d| serde::Deserialize::deserialize(d).map_err(|e| OpenSloError::new("yaml", e.to_string())))
+        .map(|d| {
+            serde::Deserialize::deserialize(d).map_err(|e| OpenSloError::new("yaml", e.to_string()))
+        })
         .collect::<Result<_, _>>()?;
     let many = docs.len() > 1;
     for (i, doc) in docs.iter().enumerate() {
         if doc.is_null() {
             continue;
         }
-        let prefix = if many { format!("documents[{i}].") } else { String::new() };
+        let prefix = if many {
+            format!("documents[{i}].")
+        } else {
+            String::new()
+        };
         if get(doc, "kind").and_then(Value::as_str) != Some("SLO") && get(doc, "kind").is_some() {
             continue;
         }
-        out.push(slo_from_value(doc).map_err(|e| OpenSloError::new(format!("{prefix}{}", e.path), e.message))?);
+        out.push(
+            slo_from_value(doc)
+                .map_err(|e| OpenSloError::new(format!("{prefix}{}", e.path), e.message))?,
+        );
     }
     Ok(out)
 }
@@ -338,7 +366,8 @@ pub fn parse(yaml: &str) -> Result<Vec<OpenSloSlo>, OpenSloError> {
 /// # Ok::<(), steadfast_slo::openslo::OpenSloError>(())
 /// ```
 pub fn parse_slo(yaml: &str) -> Result<OpenSloSlo, OpenSloError> {
-    let doc: Value = serde_yaml_ng::from_str(yaml).map_err(|e| OpenSloError::new("yaml", e.to_string()))?;
+    let doc: Value =
+        serde_yaml_ng::from_str(yaml).map_err(|e| OpenSloError::new("yaml", e.to_string()))?;
     slo_from_value(&doc)
 }
 
@@ -347,15 +376,23 @@ fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
 }
 
 fn required<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a Value, OpenSloError> {
-    get(v, key).filter(|x| !x.is_null()).ok_or_else(|| OpenSloError::new(join(path, key), "required field is missing"))
+    get(v, key)
+        .filter(|x| !x.is_null())
+        .ok_or_else(|| OpenSloError::new(join(path, key), "required field is missing"))
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn string(v: &Value, path: &str) -> Result<String, OpenSloError> {
-    v.as_str().map(str::to_string).ok_or_else(|| OpenSloError::new(path, format!("must be a string, got {}", kind_of(v))))
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| OpenSloError::new(path, format!("must be a string, got {}", kind_of(v))))
 }
 
 fn opt_string(v: &Value, key: &str, path: &str) -> Result<Option<String>, OpenSloError> {
@@ -366,7 +403,9 @@ fn opt_string(v: &Value, key: &str, path: &str) -> Result<Option<String>, OpenSl
 }
 
 fn number(v: &Value, path: &str) -> Result<f64, OpenSloError> {
-    v.as_f64().filter(|x| x.is_finite()).ok_or_else(|| OpenSloError::new(path, format!("must be a finite number, got {}", kind_of(v))))
+    v.as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
+        OpenSloError::new(path, format!("must be a finite number, got {}", kind_of(v)))
+    })
 }
 
 fn kind_of(v: &Value) -> String {
@@ -383,20 +422,32 @@ fn kind_of(v: &Value) -> String {
 
 fn slo_from_value(doc: &Value) -> Result<OpenSloSlo, OpenSloError> {
     if doc.as_mapping().is_none() {
-        return Err(OpenSloError::new("document", format!("must be a mapping, got {}", kind_of(doc))));
+        return Err(OpenSloError::new(
+            "document",
+            format!("must be a mapping, got {}", kind_of(doc)),
+        ));
     }
     let api = string(required(doc, "apiVersion", "")?, "apiVersion")?;
     if api != "openslo/v1" {
-        return Err(OpenSloError::new("apiVersion", format!("must be \"openslo/v1\", got {api:?}")));
+        return Err(OpenSloError::new(
+            "apiVersion",
+            format!("must be \"openslo/v1\", got {api:?}"),
+        ));
     }
     let kind = string(required(doc, "kind", "")?, "kind")?;
     if kind != "SLO" {
-        return Err(OpenSloError::new("kind", format!("must be \"SLO\", got {kind:?}")));
+        return Err(OpenSloError::new(
+            "kind",
+            format!("must be \"SLO\", got {kind:?}"),
+        ));
     }
     let metadata = required(doc, "metadata", "")?;
     let name = string(required(metadata, "name", "metadata")?, "metadata.name")?;
     if name.is_empty() || name.len() > 63 {
-        return Err(OpenSloError::new("metadata.name", format!("must be 1 to 63 characters, got {name:?}")));
+        return Err(OpenSloError::new(
+            "metadata.name",
+            format!("must be 1 to 63 characters, got {name:?}"),
+        ));
     }
     let display_name = opt_string(metadata, "displayName", "metadata")?;
     let spec = required(doc, "spec", "")?;
@@ -408,10 +459,16 @@ fn slo_from_value(doc: &Value) -> Result<OpenSloSlo, OpenSloError> {
     };
     let indicator_ref = opt_string(spec, "indicatorRef", "spec")?;
     if indicator.is_none() && indicator_ref.is_none() {
-        return Err(OpenSloError::new("spec.indicator", "one of indicator or indicatorRef is required"));
+        return Err(OpenSloError::new(
+            "spec.indicator",
+            "one of indicator or indicatorRef is required",
+        ));
     }
     let time_window = time_window(required(spec, "timeWindow", "spec")?)?;
-    let method_text = string(required(spec, "budgetingMethod", "spec")?, "spec.budgetingMethod")?;
+    let method_text = string(
+        required(spec, "budgetingMethod", "spec")?,
+        "spec.budgetingMethod",
+    )?;
     let budgeting_method = match method_text.as_str() {
         "Occurrences" => BudgetingMethodName::Occurrences,
         "Timeslices" => BudgetingMethodName::Timeslices,
@@ -424,21 +481,33 @@ fn slo_from_value(doc: &Value) -> Result<OpenSloSlo, OpenSloError> {
         }
     };
     let objectives_v = required(spec, "objectives", "spec")?;
-    let list = objectives_v
-        .as_sequence()
-        .ok_or_else(|| OpenSloError::new("spec.objectives", format!("must be a list, got {}", kind_of(objectives_v))))?;
+    let list = objectives_v.as_sequence().ok_or_else(|| {
+        OpenSloError::new(
+            "spec.objectives",
+            format!("must be a list, got {}", kind_of(objectives_v)),
+        )
+    })?;
     if list.is_empty() {
-        return Err(OpenSloError::new("spec.objectives", "must hold at least one objective"));
+        return Err(OpenSloError::new(
+            "spec.objectives",
+            "must hold at least one objective",
+        ));
     }
     let mut objectives = Vec::with_capacity(list.len());
     for (i, o) in list.iter().enumerate() {
         let path = format!("spec.objectives[{i}]");
         let obj = objective(o, &path)?;
         if budgeting_method != BudgetingMethodName::Occurrences && obj.time_slice_window.is_none() {
-            return Err(OpenSloError::new(join(&path, "timeSliceWindow"), format!("is required with {budgeting_method}")));
+            return Err(OpenSloError::new(
+                join(&path, "timeSliceWindow"),
+                format!("is required with {budgeting_method}"),
+            ));
         }
         if budgeting_method == BudgetingMethodName::Timeslices && obj.time_slice_target.is_none() {
-            return Err(OpenSloError::new(join(&path, "timeSliceTarget"), "is required with Timeslices"));
+            return Err(OpenSloError::new(
+                join(&path, "timeSliceTarget"),
+                "is required with Timeslices",
+            ));
         }
         objectives.push(obj);
     }
@@ -460,7 +529,10 @@ fn metric_source(v: &Value, path: &str) -> Result<MetricSource, OpenSloError> {
     let mpath = join(path, "metricSource");
     Ok(MetricSource {
         source_type: opt_string(ms, "type", &mpath)?,
-        query: get(ms, "spec").and_then(|s| get(s, "query")).and_then(Value::as_str).map(str::to_string),
+        query: get(ms, "spec")
+            .and_then(|s| get(s, "query"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
 
@@ -477,7 +549,8 @@ fn indicator(v: &Value, path: &str) -> Result<Indicator, OpenSloError> {
         };
         let good = side("good")?;
         let bad = side("bad")?;
-        let total = side("total")?.ok_or_else(|| OpenSloError::new(join(&rpath, "total"), "required field is missing"))?;
+        let total = side("total")?
+            .ok_or_else(|| OpenSloError::new(join(&rpath, "total"), "required field is missing"))?;
         if good.is_some() == bad.is_some() {
             return Err(OpenSloError::new(rpath, "needs exactly one of good or bad"));
         }
@@ -487,28 +560,46 @@ fn indicator(v: &Value, path: &str) -> Result<Indicator, OpenSloError> {
         let tpath = join(&spath, "thresholdMetric");
         return Ok(Indicator::Threshold(match get(th, "metricSource") {
             Some(_) => metric_source(th, &tpath)?,
-            None => return Err(OpenSloError::new(join(&tpath, "metricSource"), "required field is missing")),
+            None => {
+                return Err(OpenSloError::new(
+                    join(&tpath, "metricSource"),
+                    "required field is missing",
+                ));
+            }
         }));
     }
-    Err(OpenSloError::new(spath, "needs ratioMetric or thresholdMetric"))
+    Err(OpenSloError::new(
+        spath,
+        "needs ratioMetric or thresholdMetric",
+    ))
 }
 
 fn time_window(v: &Value) -> Result<TimeWindow, OpenSloError> {
-    let list = v
-        .as_sequence()
-        .ok_or_else(|| OpenSloError::new("spec.timeWindow", format!("must be a list, got {}", kind_of(v))))?;
+    let list = v.as_sequence().ok_or_else(|| {
+        OpenSloError::new(
+            "spec.timeWindow",
+            format!("must be a list, got {}", kind_of(v)),
+        )
+    })?;
     if list.len() != 1 {
-        return Err(OpenSloError::new("spec.timeWindow", format!("must hold exactly one window, got {}", list.len())));
+        return Err(OpenSloError::new(
+            "spec.timeWindow",
+            format!("must hold exactly one window, got {}", list.len()),
+        ));
     }
     let w = &list[0];
     let path = "spec.timeWindow[0]";
     let dur_text = string(required(w, "duration", path)?, &join(path, "duration"))?;
-    let dur = parse_duration(&dur_text).map_err(|m| OpenSloError::new(join(path, "duration"), m))?;
+    let dur =
+        parse_duration(&dur_text).map_err(|m| OpenSloError::new(join(path, "duration"), m))?;
     let rolling = match get(w, "isRolling") {
         None | Some(Value::Null) => get(w, "calendar").is_none(),
         Some(Value::Bool(b)) => *b,
         Some(other) => {
-            return Err(OpenSloError::new(join(path, "isRolling"), format!("must be true or false, got {}", kind_of(other))));
+            return Err(OpenSloError::new(
+                join(path, "isRolling"),
+                format!("must be true or false, got {}", kind_of(other)),
+            ));
         }
     };
     if rolling {
@@ -516,19 +607,37 @@ fn time_window(v: &Value) -> Result<TimeWindow, OpenSloError> {
             OpenSloDuration::Fixed(d) => Ok(TimeWindow::Rolling(d)),
             OpenSloDuration::Calendar(..) => Err(OpenSloError::new(
                 join(path, "duration"),
-                format!("a rolling window needs a fixed length (s, m, h, d or w), got {dur_text:?}"),
+                format!(
+                    "a rolling window needs a fixed length (s, m, h, d or w), got {dur_text:?}"
+                ),
             )),
         };
     }
     let cal = required(w, "calendar", path)?;
     let cpath = join(path, "calendar");
-    let start_text = string(required(cal, "startTime", &cpath)?, &join(&cpath, "startTime"))?;
-    let start: DateTime = start_text.trim().replacen(' ', "T", 1).parse().map_err(|_| {
-        OpenSloError::new(join(&cpath, "startTime"), format!("must be a date-time such as 2024-01-01 00:00:00, got {start_text:?}"))
-    })?;
-    let time_zone = string(required(cal, "timeZone", &cpath)?, &join(&cpath, "timeZone"))?;
+    let start_text = string(
+        required(cal, "startTime", &cpath)?,
+        &join(&cpath, "startTime"),
+    )?;
+    let start: DateTime = start_text
+        .trim()
+        .replacen(' ', "T", 1)
+        .parse()
+        .map_err(|_| {
+            OpenSloError::new(
+                join(&cpath, "startTime"),
+                format!("must be a date-time such as 2024-01-01 00:00:00, got {start_text:?}"),
+            )
+        })?;
+    let time_zone = string(
+        required(cal, "timeZone", &cpath)?,
+        &join(&cpath, "timeZone"),
+    )?;
     if jiff::tz::TimeZone::get(&time_zone).is_err() {
-        return Err(OpenSloError::new(join(&cpath, "timeZone"), format!("must be an IANA time zone, got {time_zone:?}")));
+        return Err(OpenSloError::new(
+            join(&cpath, "timeZone"),
+            format!("must be an IANA time zone, got {time_zone:?}"),
+        ));
     }
     let (count, unit) = match dur {
         OpenSloDuration::Calendar(n, u) => (n, u),
@@ -543,34 +652,57 @@ fn time_window(v: &Value) -> Result<TimeWindow, OpenSloError> {
             } else if s % 60 == 0 {
                 (s / 60, CalendarUnit::Minute)
             } else {
-                return Err(OpenSloError::new(join(path, "duration"), "a calendar window needs whole minutes"));
+                return Err(OpenSloError::new(
+                    join(path, "duration"),
+                    "a calendar window needs whole minutes",
+                ));
             };
             (u32::try_from(n).unwrap_or(u32::MAX), u)
         }
     };
     if !(1..=1000).contains(&count) {
-        return Err(OpenSloError::new(join(path, "duration"), format!("must be at most 1000 units, got {dur_text:?}")));
+        return Err(OpenSloError::new(
+            join(path, "duration"),
+            format!("must be at most 1000 units, got {dur_text:?}"),
+        ));
     }
-    Ok(TimeWindow::Calendar { count, unit, start, time_zone })
+    Ok(TimeWindow::Calendar {
+        count,
+        unit,
+        start,
+        time_zone,
+    })
 }
 
 fn objective(v: &Value, path: &str) -> Result<OpenSloObjective, OpenSloError> {
     if v.as_mapping().is_none() {
-        return Err(OpenSloError::new(path, format!("must be a mapping, got {}", kind_of(v))));
+        return Err(OpenSloError::new(
+            path,
+            format!("must be a mapping, got {}", kind_of(v)),
+        ));
     }
     let target = match (get(v, "target"), get(v, "targetPercent")) {
         (Some(t), None) => {
             let p = join(path, "target");
             let t = number(t, &p)?;
-            Objective::new(t).map_err(|_| OpenSloError::new(p, format!("must be in (0, 1), got {t}")))?
+            Objective::new(t)
+                .map_err(|_| OpenSloError::new(p, format!("must be in (0, 1), got {t}")))?
         }
         (None, Some(t)) => {
             let p = join(path, "targetPercent");
             let t = number(t, &p)?;
-            Objective::from_percent(t).map_err(|_| OpenSloError::new(p, format!("must be in (0, 100), got {t}")))?
+            Objective::from_percent(t)
+                .map_err(|_| OpenSloError::new(p, format!("must be in (0, 100), got {t}")))?
         }
-        (Some(_), Some(_)) => return Err(OpenSloError::new(path, "has both target and targetPercent")),
-        (None, None) => return Err(OpenSloError::new(join(path, "target"), "required field is missing")),
+        (Some(_), Some(_)) => {
+            return Err(OpenSloError::new(path, "has both target and targetPercent"));
+        }
+        (None, None) => {
+            return Err(OpenSloError::new(
+                join(path, "target"),
+                "required field is missing",
+            ));
+        }
     };
     let op = match get(v, "op") {
         None | Some(Value::Null) => None,
@@ -579,7 +711,12 @@ fn objective(v: &Value, path: &str) -> Result<OpenSloObjective, OpenSloError> {
             "lte" => Operator::Lte,
             "gt" => Operator::Gt,
             "gte" => Operator::Gte,
-            other => return Err(OpenSloError::new(join(path, "op"), format!("must be lt, lte, gt or gte, got {other:?}"))),
+            other => {
+                return Err(OpenSloError::new(
+                    join(path, "op"),
+                    format!("must be lt, lte, gt or gte, got {other:?}"),
+                ));
+            }
         }),
     };
     let value = match get(v, "value") {
@@ -604,15 +741,23 @@ fn objective(v: &Value, path: &str) -> Result<OpenSloObjective, OpenSloError> {
             let d = match x {
                 Value::Number(_) => {
                     let secs = number(x, &p)?;
-                    if !(secs >= 1.0 && secs <= 1e9) {
-                        return Err(OpenSloError::new(p, format!("must be from 1 to 1e9 seconds, got {secs}")));
+                    if !(1.0..=1e9).contains(&secs) {
+                        return Err(OpenSloError::new(
+                            p,
+                            format!("must be from 1 to 1e9 seconds, got {secs}"),
+                        ));
                     }
                     Duration::from_secs_f64(secs)
                 }
-                _ => match parse_duration(&string(x, &p)?).map_err(|m| OpenSloError::new(p.clone(), m))? {
+                _ => match parse_duration(&string(x, &p)?)
+                    .map_err(|m| OpenSloError::new(p.clone(), m))?
+                {
                     OpenSloDuration::Fixed(d) => d,
                     OpenSloDuration::Calendar(..) => {
-                        return Err(OpenSloError::new(p, "must be a fixed length (s, m, h, d or w)"));
+                        return Err(OpenSloError::new(
+                            p,
+                            "must be a fixed length (s, m, h, d or w)",
+                        ));
                     }
                 },
             };

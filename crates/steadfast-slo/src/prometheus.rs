@@ -89,7 +89,13 @@ pub fn prometheus_duration(d: Duration) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, len) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+    for (unit, len) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
         if ms >= len {
             let _ = write!(out, "{}{unit}", ms / len);
             ms %= len;
@@ -103,7 +109,9 @@ fn label_matcher(name: &str) -> String {
 }
 
 fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Shortest text for `x` after rounding to 12 significant digits, so that
@@ -142,14 +150,36 @@ fn fmt_f64(x: f64) -> String {
 /// assert!(yaml.contains("slo:sli_error:ratio_rate1h{slo=\"checkout\"} >= (14.4 * 0.001)"));
 /// # Ok::<(), steadfast_core::ConfigError>(())
 /// ```
-pub fn rules_yaml(slo: &PrometheusSlo, tiers: &[BurnRateTier], style: AlertStyle) -> Result<String, ConfigError> {
+pub fn rules_yaml(
+    slo: &PrometheusSlo,
+    tiers: &[BurnRateTier],
+    style: AlertStyle,
+) -> Result<String, ConfigError> {
     ConfigError::ensure(!slo.name.is_empty(), "prometheus.name", "\"\"", "non-empty")?;
-    ConfigError::ensure(!slo.period.is_zero(), "prometheus.period", format!("{:?}", slo.period), "positive")?;
-    for (field, q) in [("prometheus.errors_query", &slo.errors_query), ("prometheus.total_query", &slo.total_query)] {
-        ConfigError::ensure(q.contains("{{window}}"), field, q, "a query containing {{window}}")?;
+    ConfigError::ensure(
+        !slo.period.is_zero(),
+        "prometheus.period",
+        format!("{:?}", slo.period),
+        "positive",
+    )?;
+    for (field, q) in [
+        ("prometheus.errors_query", &slo.errors_query),
+        ("prometheus.total_query", &slo.total_query),
+    ] {
+        ConfigError::ensure(
+            q.contains("{{window}}"),
+            field,
+            q,
+            "a query containing {{window}}",
+        )?;
     }
     let tiers: Vec<&BurnRateTier> = tiers.iter().filter(|t| t.is_enabled()).collect();
-    ConfigError::ensure(!tiers.is_empty(), "prometheus.tiers", 0, "at least one enabled tier")?;
+    ConfigError::ensure(
+        !tiers.is_empty(),
+        "prometheus.tiers",
+        0,
+        "at least one enabled tier",
+    )?;
 
     let mut base = slo.labels.clone();
     base.insert("slo".into(), slo.name.clone());
@@ -185,18 +215,31 @@ pub fn rules_yaml(slo: &PrometheusSlo, tiers: &[BurnRateTier], style: AlertStyle
     let shortest = prometheus_duration(windows[0]);
     let period = prometheus_duration(slo.period);
     let meta_rules = vec![
-        record("slo:objective:ratio".into(), format!("vector({})", fmt_f64(slo.objective.target()))),
+        record(
+            "slo:objective:ratio".into(),
+            format!("vector({})", fmt_f64(slo.objective.target())),
+        ),
         record("slo:error_budget:ratio".into(), format!("vector({budget})")),
-        record("slo:time_period:days".into(), format!("vector({})", fmt_f64(slo.period.as_secs_f64() / 86_400.0))),
+        record(
+            "slo:time_period:days".into(),
+            format!("vector({})", fmt_f64(slo.period.as_secs_f64() / 86_400.0)),
+        ),
         record(
             "slo:current_burn_rate:ratio".into(),
-            format!("slo:sli_error:ratio_rate{shortest}{matcher}\n/ on(slo) group_left\nslo:error_budget:ratio{matcher}"),
+            format!(
+                "slo:sli_error:ratio_rate{shortest}{matcher}\n/ on(slo) group_left\nslo:error_budget:ratio{matcher}"
+            ),
         ),
         record(
             "slo:period_burn_rate:ratio".into(),
-            format!("slo:sli_error:ratio_rate{period}{matcher}\n/ on(slo) group_left\nslo:error_budget:ratio{matcher}"),
+            format!(
+                "slo:sli_error:ratio_rate{period}{matcher}\n/ on(slo) group_left\nslo:error_budget:ratio{matcher}"
+            ),
         ),
-        record("slo:period_error_budget_remaining:ratio".into(), format!("1 - slo:period_burn_rate:ratio{matcher}")),
+        record(
+            "slo:period_error_budget_remaining:ratio".into(),
+            format!("1 - slo:period_burn_rate:ratio{matcher}"),
+        ),
     ];
 
     let condition = |t: &BurnRateTier| {
@@ -214,7 +257,9 @@ pub fn rules_yaml(slo: &PrometheusSlo, tiers: &[BurnRateTier], style: AlertStyle
             .filter(|p| !p.is_empty())
             .map(|p| {
                 let mut cs = p.chars();
-                cs.next().map(|c| c.to_ascii_uppercase().to_string() + cs.as_str()).unwrap_or_default()
+                cs.next()
+                    .map(|c| c.to_ascii_uppercase().to_string() + cs.as_str())
+                    .unwrap_or_default()
             })
             .collect();
         format!("{camel}{suffix}")
@@ -223,18 +268,30 @@ pub fn rules_yaml(slo: &PrometheusSlo, tiers: &[BurnRateTier], style: AlertStyle
     match style {
         AlertStyle::PerSeverity => {
             for sev in [Severity::Page, Severity::Ticket] {
-                let group: Vec<&&BurnRateTier> = tiers.iter().filter(|t| t.severity() == sev).collect();
+                let group: Vec<&&BurnRateTier> =
+                    tiers.iter().filter(|t| t.severity() == sev).collect();
                 if group.is_empty() {
                     continue;
                 }
                 let mut labels = base.clone();
                 labels.insert("severity".into(), sev.as_str().into());
                 let mut annotations = BTreeMap::new();
-                annotations.insert("summary".into(), format!("{} is burning its error budget too fast", slo.name));
+                annotations.insert(
+                    "summary".into(),
+                    format!("{} is burning its error budget too fast", slo.name),
+                );
                 alerts.push(Rule {
                     record: None,
-                    alert: Some(alert_name(if sev == Severity::Page { "BurnRatePage" } else { "BurnRateTicket" })),
-                    expr: group.iter().map(|t| condition(t)).collect::<Vec<_>>().join("\nor\n"),
+                    alert: Some(alert_name(if sev == Severity::Page {
+                        "BurnRatePage"
+                    } else {
+                        "BurnRateTicket"
+                    })),
+                    expr: group
+                        .iter()
+                        .map(|t| condition(t))
+                        .collect::<Vec<_>>()
+                        .join("\nor\n"),
                     hold: None,
                     labels,
                     annotations,
@@ -260,11 +317,19 @@ pub fn rules_yaml(slo: &PrometheusSlo, tiers: &[BurnRateTier], style: AlertStyle
             }
         }
     }
-    let group = |suffix: &str, rules| Group { name: format!("steadfast-slo-{}-{suffix}", slo.name), rules };
-    let file = RuleFile {
-        groups: vec![group("sli-recordings", sli_rules), group("meta-recordings", meta_rules), group("alerts", alerts)],
+    let group = |suffix: &str, rules| Group {
+        name: format!("steadfast-slo-{}-{suffix}", slo.name),
+        rules,
     };
-    serde_yaml_ng::to_string(&file).map_err(|e| ConfigError::new("prometheus.rules", e, "serializable"))
+    let file = RuleFile {
+        groups: vec![
+            group("sli-recordings", sli_rules),
+            group("meta-recordings", meta_rules),
+            group("alerts", alerts),
+        ],
+    };
+    serde_yaml_ng::to_string(&file)
+        .map_err(|e| ConfigError::new("prometheus.rules", e, "serializable"))
 }
 
 /// OpenMetrics text exposition of budget figures, one set of samples per named SLO.
@@ -283,13 +348,41 @@ pub fn rules_yaml(slo: &PrometheusSlo, tiers: &[BurnRateTier], style: AlertStyle
 pub fn openmetrics(slos: &[(&str, BudgetStatus)]) -> String {
     type Getter = fn(&BudgetStatus) -> Option<f64>;
     let families: [(&str, &str, Getter); 7] = [
-        ("steadfast_slo_objective_ratio", "The objective: promised good fraction.", |s| Some(s.objective.target())),
-        ("steadfast_slo_sli_ratio", "Measured good fraction in the window.", |s| s.sli),
-        ("steadfast_slo_error_budget_consumed_ratio", "Fraction of the error budget consumed.", |s| s.consumed),
-        ("steadfast_slo_error_budget_remaining_ratio", "Fraction of the error budget left.", |s| s.remaining),
-        ("steadfast_slo_burn_rate_ratio", "Error ratio over the error budget.", |s| s.burn_rate),
-        ("steadfast_slo_window_good_units", "Good units (events or slices) in the window.", |s| Some(s.good as f64)),
-        ("steadfast_slo_window_units", "Counted units (events or slices) in the window.", |s| Some(s.total as f64)),
+        (
+            "steadfast_slo_objective_ratio",
+            "The objective: promised good fraction.",
+            |s| Some(s.objective.target()),
+        ),
+        (
+            "steadfast_slo_sli_ratio",
+            "Measured good fraction in the window.",
+            |s| s.sli,
+        ),
+        (
+            "steadfast_slo_error_budget_consumed_ratio",
+            "Fraction of the error budget consumed.",
+            |s| s.consumed,
+        ),
+        (
+            "steadfast_slo_error_budget_remaining_ratio",
+            "Fraction of the error budget left.",
+            |s| s.remaining,
+        ),
+        (
+            "steadfast_slo_burn_rate_ratio",
+            "Error ratio over the error budget.",
+            |s| s.burn_rate,
+        ),
+        (
+            "steadfast_slo_window_good_units",
+            "Good units (events or slices) in the window.",
+            |s| Some(s.good as f64),
+        ),
+        (
+            "steadfast_slo_window_units",
+            "Counted units (events or slices) in the window.",
+            |s| Some(s.total as f64),
+        ),
     ];
     let mut out = String::new();
     for (name, help, get) in families {
@@ -297,7 +390,12 @@ pub fn openmetrics(slos: &[(&str, BudgetStatus)]) -> String {
         let _ = writeln!(out, "# HELP {name} {help}");
         for (slo, status) in slos {
             if let Some(v) = get(status) {
-                let _ = writeln!(out, "{name}{{slo=\"{}\"}} {}", escape_label(slo), fmt_f64(v));
+                let _ = writeln!(
+                    out,
+                    "{name}{{slo=\"{}\"}} {}",
+                    escape_label(slo),
+                    fmt_f64(v)
+                );
             }
         }
     }

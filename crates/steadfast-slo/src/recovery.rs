@@ -10,11 +10,21 @@ use core::time::Duration;
 use steadfast_core::ConfigError;
 
 fn ensure_rate(field: &'static str, v: f64) -> Result<(), ConfigError> {
-    ConfigError::ensure(v >= 0.0 && v.is_finite(), field, v, "finite and not negative")
+    ConfigError::ensure(
+        v >= 0.0 && v.is_finite(),
+        field,
+        v,
+        "finite and not negative",
+    )
 }
 
 fn ensure_efficiency(v: f64) -> Result<(), ConfigError> {
-    ConfigError::ensure(v > 0.0 && v <= 1.0, "recovery.link_efficiency", v, "in (0, 1]")
+    ConfigError::ensure(
+        v > 0.0 && v <= 1.0,
+        "recovery.link_efficiency",
+        v,
+        "in (0, 1]",
+    )
 }
 
 /// Data written during `window` at `change_rate` bytes/s: what a loss of that window loses.
@@ -122,7 +132,11 @@ pub fn backup_fits(
     window: Duration,
 ) -> Result<Result<Duration, Duration>, ConfigError> {
     let needed = transfer_time(size, throughput, efficiency)?;
-    Ok(if needed <= window { Ok(window - needed) } else { Err(needed - window) })
+    Ok(if needed <= window {
+        Ok(window - needed)
+    } else {
+        Err(needed - window)
+    })
 }
 
 /// The parts of a recovery, summed into a recovery time to compare with an RTO.
@@ -179,6 +193,9 @@ mod tests {
         assert!(transfer_time(f64::INFINITY, 1.0, 1.0).is_err());
         assert_eq!(transfer_time(1e300, 1e-300, 1.0).unwrap(), Duration::MAX);
         assert!(lag_meets_rpo(s, s) && !lag_meets_rpo(s * 2, s));
-        assert_eq!(bandwidth_for_rpo(8.0, s * 2, Duration::ZERO, 0.5).unwrap(), Some(16.0));
+        assert_eq!(
+            bandwidth_for_rpo(8.0, s * 2, Duration::ZERO, 0.5).unwrap(),
+            Some(16.0)
+        );
     }
 }

@@ -105,7 +105,12 @@ impl RollingCounts {
     /// at most 1 << 20.
     pub fn new(bucket: Duration, buckets: usize) -> Result<RollingCounts, ConfigError> {
         let bucket_nanos = u64::try_from(bucket.as_nanos()).unwrap_or(u64::MAX);
-        ConfigError::ensure(bucket_nanos >= 1, "window.bucket", format!("{bucket:?}"), "at least 1ns")?;
+        ConfigError::ensure(
+            bucket_nanos >= 1,
+            "window.bucket",
+            format!("{bucket:?}"),
+            "at least 1ns",
+        )?;
         ConfigError::ensure(
             (1..=1 << 20).contains(&buckets),
             "window.buckets",
@@ -136,7 +141,10 @@ impl RollingCounts {
             format!("{window:?}"),
             "at least one nanosecond per bucket",
         )?;
-        RollingCounts::new(Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)), buckets)
+        RollingCounts::new(
+            Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)),
+            buckets,
+        )
     }
 
     /// The width of one bucket.
@@ -154,7 +162,8 @@ impl RollingCounts {
     /// The full span of the ring: bucket width times bucket count.
     #[must_use]
     pub fn span(&self) -> Duration {
-        self.bucket().saturating_mul(u32::try_from(self.ring.len()).unwrap_or(u32::MAX))
+        self.bucket()
+            .saturating_mul(u32::try_from(self.ring.len()).unwrap_or(u32::MAX))
     }
 
     fn epoch_of(&self, at: Timestamp) -> u64 {
@@ -169,7 +178,11 @@ impl RollingCounts {
             self.started = true;
             self.head = epoch;
             let slot = self.slot(epoch);
-            self.ring[slot] = Bucket { epoch, good: 0, total: 0 };
+            self.ring[slot] = Bucket {
+                epoch,
+                good: 0,
+                total: 0,
+            };
             return;
         }
         if epoch <= self.head {
@@ -190,7 +203,11 @@ impl RollingCounts {
                 let old = self.ring[slot];
                 self.good -= old.good;
                 self.total -= old.total;
-                self.ring[slot] = Bucket { epoch: e, good: 0, total: 0 };
+                self.ring[slot] = Bucket {
+                    epoch: e,
+                    good: 0,
+                    total: 0,
+                };
             }
         }
         self.head = epoch;
@@ -215,7 +232,11 @@ impl RollingCounts {
         let b = &mut self.ring[slot];
         if b.epoch != epoch {
             // A bucket inside the window that was never opened (time went backwards past it).
-            *b = Bucket { epoch, good: 0, total: 0 };
+            *b = Bucket {
+                epoch,
+                good: 0,
+                total: 0,
+            };
         }
         let good_added = good.min(u64::MAX - self.good.max(b.good));
         let total_added = total.min(u64::MAX - self.total.max(b.total));
@@ -229,7 +250,10 @@ impl RollingCounts {
     /// The counts in the window as of the last advance.
     #[must_use]
     pub fn counts(&self) -> Counts {
-        Counts { good: self.good, total: self.total }
+        Counts {
+            good: self.good,
+            total: self.total,
+        }
     }
 
     /// Advances to `at` and returns the counts in the window.
@@ -247,7 +271,10 @@ impl RollingCounts {
             (self.started && b.epoch == e).then(|| {
                 (
                     Timestamp::from_nanos(e.saturating_mul(self.bucket_nanos)),
-                    Counts { good: b.good, total: b.total },
+                    Counts {
+                        good: b.good,
+                        total: b.total,
+                    },
                 )
             })
         })
@@ -273,8 +300,14 @@ mod tests {
         assert_eq!(w.record(Timestamp::from_secs(5), 0, 1), Recorded::TooOld);
         assert_eq!(w.counts(), Counts { good: 1, total: 2 });
         // Time going backwards does not move the window.
-        assert_eq!(w.counts_at(Timestamp::from_secs(0)), Counts { good: 1, total: 2 });
-        assert_eq!(w.counts_at(Timestamp::from_secs(25)), Counts { good: 1, total: 1 });
+        assert_eq!(
+            w.counts_at(Timestamp::from_secs(0)),
+            Counts { good: 1, total: 2 }
+        );
+        assert_eq!(
+            w.counts_at(Timestamp::from_secs(25)),
+            Counts { good: 1, total: 1 }
+        );
         assert_eq!(w.counts_at(Timestamp::from_secs(1000)), Counts::default());
     }
 

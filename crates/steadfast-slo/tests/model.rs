@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use steadfast_core::Timestamp;
 use steadfast_slo::anomaly::{double_exponential_smoothing, predict_linear};
 use steadfast_slo::{
-    AlertPolicy, Availability, BudgetingMethod, BurnRateMonitor, BurnRateTier, Counts, DoubleExponentialSmoothing,
-    LinearTrend, Objective, RollingBudget, RollingCounts, Severity,
+    AlertPolicy, Availability, BudgetingMethod, BurnRateMonitor, BurnRateTier, Counts,
+    DoubleExponentialSmoothing, LinearTrend, Objective, RollingBudget, RollingCounts, Severity,
 };
 
 #[derive(Debug, Clone)]

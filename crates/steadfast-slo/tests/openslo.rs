@@ -5,10 +5,16 @@ use std::time::Duration;
 use steadfast_core::Timestamp;
 use steadfast_slo::BudgetingMethod;
 use steadfast_slo::calendar::CalendarUnit;
-use steadfast_slo::openslo::{BudgetingMethodName, Indicator, Operator, TimeWindow, parse, parse_slo};
+use steadfast_slo::openslo::{
+    BudgetingMethodName, Indicator, Operator, TimeWindow, parse, parse_slo,
+};
 
 fn example(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/openslo/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/tests/openslo/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 #[test]
@@ -16,10 +22,16 @@ fn occurrences_example() {
     let slo = parse_slo(&example("occurrences.yaml")).unwrap();
     assert_eq!(slo.name, "search-slo");
     assert_eq!(slo.service, "web-shop");
-    assert_eq!(slo.time_window, TimeWindow::Rolling(Duration::from_secs(14 * 86_400)));
+    assert_eq!(
+        slo.time_window,
+        TimeWindow::Rolling(Duration::from_secs(14 * 86_400))
+    );
     assert_eq!(slo.budgeting_method, BudgetingMethodName::Occurrences);
     let o = &slo.objectives[0];
-    assert_eq!((o.op, o.value, o.objective.target()), (Some(Operator::Lt), Some(500.0), 0.99));
+    assert_eq!(
+        (o.op, o.value, o.objective.target()),
+        (Some(Operator::Lt), Some(500.0), 0.99)
+    );
     assert!(matches!(slo.indicator, Some(Indicator::Threshold(_))));
     let budget = slo.rolling_budget(0, 336).unwrap().unwrap();
     assert_eq!(budget.window(), Duration::from_secs(14 * 86_400));
@@ -29,7 +41,12 @@ fn occurrences_example() {
 fn timeslices_example_with_calendar_window() {
     let slo = parse_slo(&example("timeslices.yaml")).unwrap();
     match &slo.time_window {
-        TimeWindow::Calendar { count, unit, start, time_zone } => {
+        TimeWindow::Calendar {
+            count,
+            unit,
+            start,
+            time_zone,
+        } => {
             assert_eq!((*count, *unit), (1, CalendarUnit::Month));
             assert_eq!(start.to_string(), "2022-01-01T12:00:00");
             assert_eq!(time_zone, "America/New_York");
@@ -37,8 +54,14 @@ fn timeslices_example_with_calendar_window() {
         other => panic!("{other:?}"),
     }
     assert_eq!(slo.objectives.len(), 2);
-    assert_eq!(slo.objectives[0].time_slice_window, Some(Duration::from_secs(60)));
-    assert_eq!(slo.budgeting_method(0), Some(BudgetingMethod::Timeslices { slice_target: 0.99 }));
+    assert_eq!(
+        slo.objectives[0].time_slice_window,
+        Some(Duration::from_secs(60))
+    );
+    assert_eq!(
+        slo.budgeting_method(0),
+        Some(BudgetingMethod::Timeslices { slice_target: 0.99 })
+    );
     let window = slo.calendar_window().unwrap().unwrap();
     let at: steadfast_slo::jiff::Timestamp = "2022-03-20T00:00:00Z".parse().unwrap();
     let p = window.period_containing(at).unwrap();
@@ -51,7 +74,14 @@ fn timeslices_example_with_calendar_window() {
 #[test]
 fn ratio_timeslices_example_builds_a_budget_of_minute_slices() {
     let slo = parse_slo(&example("ratio-timeslices.yaml")).unwrap();
-    assert!(matches!(slo.indicator, Some(Indicator::Ratio { good: Some(_), bad: None, .. })));
+    assert!(matches!(
+        slo.indicator,
+        Some(Indicator::Ratio {
+            good: Some(_),
+            bad: None,
+            ..
+        })
+    ));
     let mut budget = slo.rolling_budget(0, 0).unwrap().unwrap();
     assert_eq!(budget.method(), BudgetingMethod::RatioTimeslices);
     assert_eq!(budget.window(), Duration::from_secs(14 * 86_400));
@@ -68,7 +98,10 @@ fn multi_document_streams_skip_other_kinds() {
         example("ratio-timeslices.yaml")
     );
     let slos = parse(&stream).unwrap();
-    assert_eq!(slos.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["search-slo", "main-page"]);
+    assert_eq!(
+        slos.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["search-slo", "main-page"]
+    );
     let broken = stream.replace("target: 0.99\n", "target: high\n");
     let err = parse(&broken).unwrap_err();
     assert_eq!(err.path(), "documents[1].spec.objectives[0].target");
@@ -79,18 +112,63 @@ fn multi_document_streams_skip_other_kinds() {
 fn errors_name_the_field() {
     let base = example("timeslices.yaml");
     let cases = [
-        (base.replace("apiVersion: openslo/v1", "apiVersion: openslo/v2"), "apiVersion"),
-        (base.replace("  service: web-availability\n", ""), "spec.service"),
-        (base.replace("duration: 1M", "duration: 0M"), "spec.timeWindow[0].duration"),
-        (base.replace("duration: 1M", "duration: 1x"), "spec.timeWindow[0].duration"),
-        (base.replace("timeZone: America/New_York", "timeZone: Nowhere/Land"), "spec.timeWindow[0].calendar.timeZone"),
-        (base.replace("startTime: 2022-01-01 12:00:00", "startTime: yesterday"), "spec.timeWindow[0].calendar.startTime"),
-        (base.replace("budgetingMethod: Timeslices", "budgetingMethod: Sometimes"), "spec.budgetingMethod"),
-        (base.replace("timeSliceTarget: 0.99\n      timeSliceWindow: 1m\n    - displayName: SLA", "timeSliceTarget: 1.5\n      timeSliceWindow: 1m\n    - displayName: SLA"), "spec.objectives[0].timeSliceTarget"),
-        (base.replace("      target: 0.99\n", "      targetPercent: 99\n      target: 0.99\n"), "spec.objectives[1]"),
-        (base.replace("op: gt", "op: between"), "spec.objectives[0].op"),
-        (base.replace("      timeSliceWindow: 1m\n  alertPolicies", "  alertPolicies"), "spec.objectives[1].timeSliceWindow"),
-        (base.replace("isRolling: false", "isRolling: maybe"), "spec.timeWindow[0].isRolling"),
+        (
+            base.replace("apiVersion: openslo/v1", "apiVersion: openslo/v2"),
+            "apiVersion",
+        ),
+        (
+            base.replace("  service: web-availability\n", ""),
+            "spec.service",
+        ),
+        (
+            base.replace("duration: 1M", "duration: 0M"),
+            "spec.timeWindow[0].duration",
+        ),
+        (
+            base.replace("duration: 1M", "duration: 1x"),
+            "spec.timeWindow[0].duration",
+        ),
+        (
+            base.replace("timeZone: America/New_York", "timeZone: Nowhere/Land"),
+            "spec.timeWindow[0].calendar.timeZone",
+        ),
+        (
+            base.replace("startTime: 2022-01-01 12:00:00", "startTime: yesterday"),
+            "spec.timeWindow[0].calendar.startTime",
+        ),
+        (
+            base.replace("budgetingMethod: Timeslices", "budgetingMethod: Sometimes"),
+            "spec.budgetingMethod",
+        ),
+        (
+            base.replace(
+                "timeSliceTarget: 0.99\n      timeSliceWindow: 1m\n    - displayName: SLA",
+                "timeSliceTarget: 1.5\n      timeSliceWindow: 1m\n    - displayName: SLA",
+            ),
+            "spec.objectives[0].timeSliceTarget",
+        ),
+        (
+            base.replace(
+                "      target: 0.99\n",
+                "      targetPercent: 99\n      target: 0.99\n",
+            ),
+            "spec.objectives[1]",
+        ),
+        (
+            base.replace("op: gt", "op: between"),
+            "spec.objectives[0].op",
+        ),
+        (
+            base.replace(
+                "      timeSliceWindow: 1m\n  alertPolicies",
+                "  alertPolicies",
+            ),
+            "spec.objectives[1].timeSliceWindow",
+        ),
+        (
+            base.replace("isRolling: false", "isRolling: maybe"),
+            "spec.timeWindow[0].isRolling",
+        ),
         ("kind: SLO\n: : :".to_string(), "yaml"),
         ("[1, 2]".to_string(), "document"),
     ];
@@ -100,7 +178,10 @@ fn errors_name_the_field() {
     }
     // A rolling window needs a fixed length.
     let rolling_month = example("ratio-timeslices.yaml").replace("duration: 2w", "duration: 1M");
-    assert_eq!(parse_slo(&rolling_month).unwrap_err().path(), "spec.timeWindow[0].duration");
+    assert_eq!(
+        parse_slo(&rolling_month).unwrap_err().path(),
+        "spec.timeWindow[0].duration"
+    );
     // targetPercent works in place of target.
     let pct = example("occurrences.yaml").replace("target: 0.99", "targetPercent: 99.9");
     assert!((parse_slo(&pct).unwrap().objectives[0].objective.target() - 0.999).abs() < 1e-12);

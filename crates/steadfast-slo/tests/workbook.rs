@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use steadfast_core::{Recorder, Timestamp};
 use steadfast_slo::{
-    AlertEvent, AlertEventKind, AlertPolicy, BurnRateMonitor, Objective, Severity, pyrra_tiers, sloth_tiers,
-    time_to_exhaustion, workbook_tiers,
+    AlertEvent, AlertEventKind, AlertPolicy, BurnRateMonitor, Objective, Severity, pyrra_tiers,
+    sloth_tiers, time_to_exhaustion, workbook_tiers,
 };
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -28,7 +28,13 @@ fn recommended_tiers_are_14_4_6_and_1_with_short_windows_of_a_twelfth() {
     let tiers = workbook_tiers(days30());
     let expect = [
         (14.4, HOUR, Duration::from_secs(300), Severity::Page, 0.02),
-        (6.0, HOUR * 6, Duration::from_secs(1800), Severity::Page, 0.05),
+        (
+            6.0,
+            HOUR * 6,
+            Duration::from_secs(1800),
+            Severity::Page,
+            0.05,
+        ),
         (1.0, DAY * 3, HOUR * 6, Severity::Ticket, 0.10),
     ];
     for (t, (rate, long, short, sev, spent)) in tiers.iter().zip(expect) {
@@ -51,7 +57,10 @@ fn time_to_exhaustion_table() {
     ] {
         assert!(close(slo().burn_rate(ratio), rate, 1e-9));
         let t = time_to_exhaustion(1.0, rate, days30()).unwrap();
-        assert!(close(t.as_secs_f64(), expect.as_secs_f64(), 1e-3), "{rate}: {t:?}");
+        assert!(
+            close(t.as_secs_f64(), expect.as_secs_f64(), 1e-3),
+            "{rate}: {t:?}"
+        );
     }
 }
 
@@ -59,18 +68,30 @@ fn time_to_exhaustion_table() {
 fn detection_times_and_budget_consumed_at_detection() {
     let tiers = workbook_tiers(days30());
     // A 100% outage: 0.001 / 1.0 * window * burn rate.
-    let outage: Vec<f64> = tiers.iter().map(|t| t.detection_time(slo(), 1.0).unwrap().as_secs_f64()).collect();
+    let outage: Vec<f64> = tiers
+        .iter()
+        .map(|t| t.detection_time(slo(), 1.0).unwrap().as_secs_f64())
+        .collect();
     assert!(close(outage[0], 51.84, 1e-6));
     assert!(close(outage[1], 129.6, 1e-6));
     assert!(close(outage[2], 259.2, 1e-6));
     for (t, spent) in tiers.iter().zip([0.02, 0.05, 0.10]) {
         for ratio in [1.0, 0.5, 0.1, 0.05] {
-            let at = t.budget_consumed_at_detection(slo(), days30(), ratio).unwrap();
+            let at = t
+                .budget_consumed_at_detection(slo(), days30(), ratio)
+                .unwrap();
             assert!(close(at, spent, 1e-9), "{} at {ratio}: {at}", t.name());
         }
     }
     // Exactly the threshold ratio of the fast tier takes the whole hour.
-    assert!(close(tiers[0].detection_time(slo(), 0.0144).unwrap().as_secs_f64(), 3600.0, 1e-6));
+    assert!(close(
+        tiers[0]
+            .detection_time(slo(), 0.0144)
+            .unwrap()
+            .as_secs_f64(),
+        3600.0,
+        1e-6
+    ));
     // 0.1% (burn rate 1) is only caught by the 3-day tier, after 3 days.
     let policy = AlertPolicy::builder(slo(), days30()).build().unwrap();
     let d = policy.detection(0.001).unwrap();
@@ -88,7 +109,10 @@ fn sloth_and_pyrra_presets() {
     }
     assert_eq!(sloth[2].short(), HOUR * 2);
     let pyrra = pyrra_tiers(DAY * 28);
-    let got: Vec<(f64, Duration, Duration)> = pyrra.iter().map(|t| (t.burn_rate(), t.long(), t.short())).collect();
+    let got: Vec<(f64, Duration, Duration)> = pyrra
+        .iter()
+        .map(|t| (t.burn_rate(), t.long(), t.short()))
+        .collect();
     assert_eq!(
         got,
         [
@@ -133,11 +157,20 @@ fn simulate(ratio: f64, seconds: u64, policy: AlertPolicy) -> Vec<(usize, u64)> 
 
 #[test]
 fn monitor_detects_a_total_outage_as_predicted() {
-    let policy = AlertPolicy::builder(slo(), days30()).silence_slower(false).build().unwrap();
+    let policy = AlertPolicy::builder(slo(), days30())
+        .silence_slower(false)
+        .build()
+        .unwrap();
     let fired = simulate(1.0, 400, policy);
     // Baseline traffic ran at 100 events/s, the same as during the outage, so the
     // windows see the predicted ratios; buckets of 1/60 of a window bound the error.
-    let first = |tier| fired.iter().find(|(t, _)| *t == tier).map(|(_, s)| *s).unwrap();
+    let first = |tier| {
+        fired
+            .iter()
+            .find(|(t, _)| *t == tier)
+            .map(|(_, s)| *s)
+            .unwrap()
+    };
     assert!((50..=53).contains(&first(0)), "{fired:?}");
     assert!((127..=132).contains(&first(1)), "{fired:?}");
     assert!((255..=262).contains(&first(2)), "{fired:?}");
@@ -147,13 +180,20 @@ fn monitor_detects_a_total_outage_as_predicted() {
 fn faster_tier_silences_slower_ones() {
     let policy = AlertPolicy::builder(slo(), days30()).build().unwrap();
     let fired = simulate(1.0, 400, policy);
-    assert_eq!(fired.iter().map(|f| f.0).collect::<Vec<_>>(), [0], "{fired:?}");
+    assert_eq!(
+        fired.iter().map(|f| f.0).collect::<Vec<_>>(),
+        [0],
+        "{fired:?}"
+    );
 }
 
 #[test]
 fn slow_burn_only_fires_the_ticket_tier() {
     // 0.3% errors: burn rate 3, below both page tiers.
-    let policy = AlertPolicy::builder(slo(), days30()).buckets_per_window(12).build().unwrap();
+    let policy = AlertPolicy::builder(slo(), days30())
+        .buckets_per_window(12)
+        .build()
+        .unwrap();
     let fired = simulate(0.003, 0, policy.clone());
     assert!(fired.is_empty());
     assert_eq!(policy.detection(0.003).unwrap().tier, 2);
@@ -161,8 +201,16 @@ fn slow_burn_only_fires_the_ticket_tier() {
 
 #[test]
 fn min_traffic_guard_and_disabled_tiers() {
-    let tiers: Vec<_> = workbook_tiers(days30()).into_iter().enumerate().map(|(i, t)| t.enabled(i != 0)).collect();
-    let policy = AlertPolicy::builder(slo(), days30()).tiers(tiers).min_events(1_000_000).build().unwrap();
+    let tiers: Vec<_> = workbook_tiers(days30())
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| t.enabled(i != 0))
+        .collect();
+    let policy = AlertPolicy::builder(slo(), days30())
+        .tiers(tiers)
+        .min_events(1_000_000)
+        .build()
+        .unwrap();
     let mut m = BurnRateMonitor::new(policy);
     for s in 0..600 {
         let _ = m.record_at(Timestamp::from_secs(s), 0, 10);
@@ -178,7 +226,11 @@ fn no_traffic_gives_none_and_no_alert() {
     let policy = AlertPolicy::builder(slo(), days30()).build().unwrap();
     let mut m = BurnRateMonitor::new(policy);
     let states = m.evaluate_at(Timestamp::from_secs(100));
-    assert!(states.iter().all(|s| s.long_burn.is_none() && s.short_burn.is_none() && !s.firing));
+    assert!(
+        states
+            .iter()
+            .all(|s| s.long_burn.is_none() && s.short_burn.is_none() && !s.firing)
+    );
 }
 
 #[test]
