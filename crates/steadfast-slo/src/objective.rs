@@ -54,7 +54,7 @@ impl Objective {
     ///
     /// ```
     /// # use steadfast_slo::Objective;
-    /// assert_eq!(Objective::from_percent(99.5)?.target(), 0.995);
+    /// assert_eq!(Objective::from_percent(99.9)?.target(), 0.999);
     /// assert!(Objective::from_percent(100.0).is_err());
     /// # Ok::<(), steadfast_core::ConfigError>(())
     /// ```
@@ -65,7 +65,9 @@ impl Objective {
             percent,
             "in (0, 100)",
         )?;
-        Objective::new(percent / 100.0)
+        // 99.9 / 100 is 0.9990000000000001 in binary; round to the digits a person types.
+        let target = percent / 100.0;
+        Objective::new(format!("{target:.13e}").parse().unwrap_or(target))
     }
 
     /// An objective with `nines` nines: 3 gives 0.999, 3.5 gives 0.99968...
