@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp, Unit, Zoned};
 use steadfast_core::ConfigError;
 
-use crate::budget::BudgetStatus;
+use crate::budget::{BudgetStatus, BudgetingMethod};
 use crate::objective::Objective;
 use crate::window::{Counts, Recorded};
 
@@ -253,7 +253,13 @@ pub struct CalendarStatus {
     pub time_left: Duration,
 }
 
-/// An occurrences budget over calendar periods: counts reset when a new period starts.
+/// An error budget over calendar periods: counts reset when a new period starts.
+///
+/// Occurrences count events; the time-slice methods cut each period into
+/// slices of a fixed length from the period's start (the last slice may be
+/// shorter). A slice closes when an event arrives for a later one; events for
+/// a closed slice or a past period are dropped and reported as
+/// [`Recorded::TooOld`].
 ///
 /// ```
 /// use jiff::civil::date;
@@ -274,20 +280,82 @@ pub struct CalendarStatus {
 pub struct CalendarBudget {
     objective: Objective,
     window: CalendarWindow,
+    method: BudgetingMethod,
+    slice_nanos: i128,
     period: Option<CalendarPeriod>,
     counts: Counts,
+    open: Option<(i128, Counts)>,
+    good_slices: u64,
+    counted_slices: u64,
+    ratio_sum: f64,
 }
 
 impl CalendarBudget {
-    /// A budget for `objective` over the periods of `window`.
+    /// An occurrences budget for `objective` over the periods of `window`.
     #[must_use]
     pub fn new(objective: Objective, window: CalendarWindow) -> CalendarBudget {
         CalendarBudget {
             objective,
             window,
+            method: BudgetingMethod::Occurrences,
+            slice_nanos: 1,
             period: None,
             counts: Counts::default(),
+            open: None,
+            good_slices: 0,
+            counted_slices: 0,
+            ratio_sum: 0.0,
         }
+    }
+
+    /// A budget with `method`, cutting periods into slices of `slice` for the time-slice methods.
+    ///
+    /// # Errors
+    ///
+    /// `slice` must be at least one millisecond; a time-slice target must be in (0, 1].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jiff::civil::date;
+    /// use steadfast_slo::{BudgetingMethod, Objective};
+    /// use steadfast_slo::calendar::{CalendarBudget, CalendarUnit, CalendarWindow};
+    ///
+    /// let w = CalendarWindow::new(1, CalendarUnit::Day, "UTC", date(2024, 1, 1).at(0, 0, 0, 0))?;
+    /// let method = BudgetingMethod::Timeslices { slice_target: 0.95 };
+    /// let mut b = CalendarBudget::with_method(Objective::new(0.99)?, w, method, Duration::from_secs(60))?;
+    /// let t0: jiff::Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+    /// b.record(t0, 90, 100).unwrap(); // a bad minute
+    /// for m in 1..10 {
+    ///     b.record(t0 + jiff::SignedDuration::from_mins(m), 100, 100).unwrap();
+    /// }
+    /// let s = b.status(t0 + jiff::SignedDuration::from_mins(10)).unwrap();
+    /// assert_eq!((s.budget.good, s.budget.total), (9, 10));
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    pub fn with_method(
+        objective: Objective,
+        window: CalendarWindow,
+        method: BudgetingMethod,
+        slice: Duration,
+    ) -> Result<CalendarBudget, ConfigError> {
+        ConfigError::ensure(
+            slice >= Duration::from_millis(1),
+            "calendar.slice",
+            format!("{slice:?}"),
+            "at least 1ms",
+        )?;
+        if let BudgetingMethod::Timeslices { slice_target } = method {
+            ConfigError::ensure(
+                slice_target > 0.0 && slice_target <= 1.0,
+                "calendar.slice_target",
+                slice_target,
+                "in (0, 1]",
+            )?;
+        }
+        let mut b = CalendarBudget::new(objective, window);
+        b.method = method;
+        b.slice_nanos = i128::try_from(slice.as_nanos()).unwrap_or(i128::MAX);
+        Ok(b)
     }
 
     fn roll(&mut self, at: Timestamp) -> Result<bool, CalendarError> {
@@ -297,9 +365,31 @@ impl CalendarBudget {
             _ => {
                 self.period = Some(self.window.period_containing(at)?);
                 self.counts = Counts::default();
+                self.open = None;
+                self.good_slices = 0;
+                self.counted_slices = 0;
+                self.ratio_sum = 0.0;
                 Ok(true)
             }
         }
+    }
+
+    fn slice_of(&self, at: Timestamp) -> i128 {
+        let start = self.period.map_or(0, |p| p.start.as_nanosecond());
+        (at.as_nanosecond() - start) / self.slice_nanos
+    }
+
+    fn close(&mut self, c: Counts) {
+        if c.total == 0 {
+            return;
+        }
+        self.counted_slices += 1;
+        if let BudgetingMethod::Timeslices { slice_target } = self.method
+            && c.good as f64 >= slice_target * c.total as f64
+        {
+            self.good_slices += 1;
+        }
+        self.ratio_sum += c.good_ratio().unwrap_or(0.0);
     }
 
     /// Records `good` of `total` events at `at`. Events from a past period are dropped.
@@ -307,21 +397,28 @@ impl CalendarBudget {
     /// # Errors
     ///
     /// When the period of `at` cannot be computed.
-    pub fn record(
-        &mut self,
-        at: Timestamp,
-        good: u64,
-        total: u64,
-    ) -> Result<Recorded, CalendarError> {
+    pub fn record(&mut self, at: Timestamp, good: u64, total: u64) -> Result<Recorded, CalendarError> {
         if !self.roll(at)? {
             return Ok(Recorded::TooOld);
         }
-        self.counts.total = self.counts.total.saturating_add(total);
-        self.counts.good = self
-            .counts
-            .good
-            .saturating_add(good.min(total))
-            .min(self.counts.total);
+        let slice = self.slice_of(at);
+        match self.open {
+            Some((open, _)) if slice < open => return Ok(Recorded::TooOld),
+            Some((open, c)) if slice > open => {
+                self.close(c);
+                self.open = Some((slice, Counts::default()));
+            }
+            None => self.open = Some((slice, Counts::default())),
+            Some(_) => {}
+        }
+        let add = |c: &mut Counts| {
+            c.total = c.total.saturating_add(total);
+            c.good = c.good.saturating_add(good.min(total)).min(c.total);
+        };
+        add(&mut self.counts);
+        if let Some((_, c)) = &mut self.open {
+            add(c);
+        }
         Ok(Recorded::Counted)
     }
 
@@ -336,9 +433,31 @@ impl CalendarBudget {
             Some(p) => p,
             None => self.window.period_containing(at)?,
         };
+        let budget = match self.method {
+            BudgetingMethod::Occurrences => BudgetStatus::from_counts(self.objective, self.counts),
+            method => {
+                // Include the open slice as if it closed now.
+                let mut probe = self.clone();
+                if let Some((_, c)) = probe.open.take() {
+                    probe.close(c);
+                }
+                match method {
+                    BudgetingMethod::Timeslices { .. } => BudgetStatus::from_counts(
+                        self.objective,
+                        Counts { good: probe.good_slices, total: probe.counted_slices },
+                    ),
+                    _ => BudgetStatus::from_sli(
+                        self.objective,
+                        probe.good_slices,
+                        probe.counted_slices,
+                        (probe.counted_slices > 0).then(|| probe.ratio_sum / probe.counted_slices as f64),
+                    ),
+                }
+            }
+        };
         Ok(CalendarStatus {
             period,
-            budget: BudgetStatus::from_counts(self.objective, self.counts),
+            budget,
             elapsed: period.elapsed_fraction(at),
             time_left: nanos_between(at.max(period.start), period.end),
         })
