@@ -270,9 +270,9 @@ pub struct CalendarStatus {
 /// let mut b = CalendarBudget::new(Objective::new(0.99)?, w);
 /// let jan: jiff::Timestamp = "2024-01-20T00:00:00Z".parse().unwrap();
 /// let feb: jiff::Timestamp = "2024-02-02T00:00:00Z".parse().unwrap();
-/// b.record(jan, 90, 100).unwrap();
+/// let _ = b.record(jan, 90, 100).unwrap();
 /// assert!((b.status(jan).unwrap().budget.consumed.unwrap() - 10.0).abs() < 1e-9);
-/// b.record(feb, 100, 100).unwrap();
+/// let _ = b.record(feb, 100, 100).unwrap();
 /// assert_eq!(b.status(feb).unwrap().budget.consumed, Some(0.0));
 /// # Ok::<(), steadfast_core::ConfigError>(())
 /// ```
@@ -324,9 +324,9 @@ impl CalendarBudget {
     /// let method = BudgetingMethod::Timeslices { slice_target: 0.95 };
     /// let mut b = CalendarBudget::with_method(Objective::new(0.99)?, w, method, Duration::from_secs(60))?;
     /// let t0: jiff::Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
-    /// b.record(t0, 90, 100).unwrap(); // a bad minute
+    /// let _ = b.record(t0, 90, 100).unwrap(); // a bad minute
     /// for m in 1..10 {
-    ///     b.record(t0 + jiff::SignedDuration::from_mins(m), 100, 100).unwrap();
+    ///     let _ = b.record(t0 + jiff::SignedDuration::from_mins(m), 100, 100).unwrap();
     /// }
     /// let s = b.status(t0 + jiff::SignedDuration::from_mins(10)).unwrap();
     /// assert_eq!((s.budget.good, s.budget.total), (9, 10));
@@ -397,7 +397,12 @@ impl CalendarBudget {
     /// # Errors
     ///
     /// When the period of `at` cannot be computed.
-    pub fn record(&mut self, at: Timestamp, good: u64, total: u64) -> Result<Recorded, CalendarError> {
+    pub fn record(
+        &mut self,
+        at: Timestamp,
+        good: u64,
+        total: u64,
+    ) -> Result<Recorded, CalendarError> {
         if !self.roll(at)? {
             return Ok(Recorded::TooOld);
         }
@@ -444,13 +449,17 @@ impl CalendarBudget {
                 match method {
                     BudgetingMethod::Timeslices { .. } => BudgetStatus::from_counts(
                         self.objective,
-                        Counts { good: probe.good_slices, total: probe.counted_slices },
+                        Counts {
+                            good: probe.good_slices,
+                            total: probe.counted_slices,
+                        },
                     ),
                     _ => BudgetStatus::from_sli(
                         self.objective,
                         probe.good_slices,
                         probe.counted_slices,
-                        (probe.counted_slices > 0).then(|| probe.ratio_sum / probe.counted_slices as f64),
+                        (probe.counted_slices > 0)
+                            .then(|| probe.ratio_sum / probe.counted_slices as f64),
                     ),
                 }
             }
