@@ -4,7 +4,7 @@
 //! - [`RollingMad`]: median and median absolute deviation over the last `n`
 //!   samples, and the robust z-score `0.6745 * (x - median) / MAD`, which a
 //!   few outliers cannot drag. O(log n) search plus an O(n) shift in a sorted
-//!   buffer per sample.
+//!   buffer per sample, and an O(n) merge (no sort) per MAD read.
 //! - [`DoubleExponentialSmoothing`]: Holt's linear smoothing, step for step as
 //!   Prometheus' `double_exponential_smoothing` (formerly `holt_winters`). O(1).
 //! - [`LinearTrend`]: least squares over a sliding window, predicting as
@@ -517,6 +517,25 @@ mod tests {
         assert!(Ewma::new(0.0).is_err() && Ewma::new(f64::NAN).is_err());
         assert!(DoubleExponentialSmoothing::new(1.0, 0.5).is_err());
         assert!(LinearTrend::new(1).is_err());
+    }
+
+    #[test]
+    fn rolling_mad_matches_batch() {
+        let xs = [
+            5.0, -3.0, 8.5, 8.5, 0.0, 100.0, -7.25, 3.0, 3.0, 2.0, 41.0, -0.5,
+        ];
+        let mut m = RollingMad::new(5).unwrap();
+        for (i, &x) in xs.iter().enumerate() {
+            m.update(x);
+            let lo = (i + 1).saturating_sub(5);
+            let mut w = xs[lo..=i].to_vec();
+            w.sort_unstable_by(f64::total_cmp);
+            let med = median_of_sorted(&w).unwrap();
+            let mut dev: Vec<f64> = w.iter().map(|v| (v - med).abs()).collect();
+            dev.sort_unstable_by(f64::total_cmp);
+            assert_eq!(m.median(), Some(med));
+            assert_eq!(m.mad(), median_of_sorted(&dev));
+        }
     }
 
     #[test]

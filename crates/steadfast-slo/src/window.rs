@@ -91,6 +91,10 @@ pub struct RollingCounts {
     bucket_nanos: u64,
     ring: Box<[Bucket]>,
     head: u64,
+    // The newest bucket's span in nanoseconds and its slot: recording inside it skips the division.
+    head_start: u64,
+    head_end: u64,
+    head_slot: usize,
     started: bool,
     good: u64,
     total: u64,
@@ -121,6 +125,9 @@ impl RollingCounts {
             bucket_nanos,
             ring: vec![Bucket::default(); buckets].into_boxed_slice(),
             head: 0,
+            head_start: 0,
+            head_end: 0,
+            head_slot: 0,
             started: false,
             good: 0,
             total: 0,
@@ -173,11 +180,14 @@ impl RollingCounts {
     /// Moves the window so that the bucket holding `at` is the newest one.
     /// Time going backwards leaves the window where it is.
     pub fn advance_to(&mut self, at: Timestamp) {
+        if self.started && at.as_nanos() < self.head_end {
+            return;
+        }
         let epoch = self.epoch_of(at);
         if !self.started {
             self.started = true;
-            self.head = epoch;
-            let slot = self.slot(epoch);
+            self.set_head(epoch);
+            let slot = self.head_slot;
             self.ring[slot] = Bucket {
                 epoch,
                 good: 0,
@@ -190,9 +200,7 @@ impl RollingCounts {
         }
         let n = self.ring.len() as u64;
         if epoch - self.head >= n {
-            for b in self.ring.iter_mut() {
-                *b = Bucket::default();
-            }
+            self.ring.fill(Bucket::default());
             self.good = 0;
             self.total = 0;
             let slot = self.slot(epoch);
@@ -210,7 +218,25 @@ impl RollingCounts {
                 };
             }
         }
+        self.set_head(epoch);
+    }
+
+    fn set_head(&mut self, epoch: u64) {
         self.head = epoch;
+        self.head_start = epoch.saturating_mul(self.bucket_nanos);
+        self.head_end = self.head_start.saturating_add(self.bucket_nanos);
+        self.head_slot = self.slot(epoch);
+    }
+
+    fn add(&mut self, slot: usize, good: u64, total: u64) {
+        // Bucket counts are part of the sums, so bounding the sums bounds both.
+        let total = total.min(u64::MAX - self.total);
+        let good = good.min(total);
+        let b = &mut self.ring[slot];
+        b.good += good;
+        b.total += total;
+        self.good += good;
+        self.total += total;
     }
 
     fn slot(&self, epoch: u64) -> usize {
@@ -221,29 +247,27 @@ impl RollingCounts {
     ///
     /// `good` above `total` is clamped to `total`. Counts saturate at `u64::MAX`.
     pub fn record(&mut self, at: Timestamp, good: u64, total: u64) -> Recorded {
-        let good = good.min(total);
+        let nanos = at.as_nanos();
+        if self.started && nanos >= self.head_start && nanos < self.head_end {
+            // The common case: the newest bucket, no division.
+            self.add(self.head_slot, good, total);
+            return Recorded::Counted;
+        }
         self.advance_to(at);
         let epoch = self.epoch_of(at);
-        let n = self.ring.len() as u64;
-        if epoch.saturating_add(n) <= self.head {
+        if epoch.saturating_add(self.ring.len() as u64) <= self.head {
             return Recorded::TooOld;
         }
         let slot = self.slot(epoch);
-        let b = &mut self.ring[slot];
-        if b.epoch != epoch {
-            // A bucket inside the window that was never opened (time went backwards past it).
-            *b = Bucket {
+        if self.ring[slot].epoch != epoch {
+            // A bucket inside the window never opened (after a jump): it holds nothing.
+            self.ring[slot] = Bucket {
                 epoch,
                 good: 0,
                 total: 0,
             };
         }
-        let good_added = good.min(u64::MAX - self.good.max(b.good));
-        let total_added = total.min(u64::MAX - self.total.max(b.total));
-        b.good += good_added.min(total_added);
-        b.total += total_added;
-        self.good += good_added.min(total_added);
-        self.total += total_added;
+        self.add(slot, good, total);
         Recorded::Counted
     }
 
