@@ -4,7 +4,7 @@
 //! - [`RollingMad`]: median and median absolute deviation over the last `n`
 //!   samples, and the robust z-score `0.6745 * (x - median) / MAD`, which a
 //!   few outliers cannot drag. O(log n) search plus an O(n) shift in a sorted
-//!   buffer per sample, and an O(n) merge (no sort) per MAD read.
+//!   buffer per sample; O(log n) per MAD read.
 //! - [`DoubleExponentialSmoothing`]: Holt's linear smoothing, step for step as
 //!   Prometheus' `double_exponential_smoothing` (formerly `holt_winters`). O(1).
 //! - [`LinearTrend`]: least squares over a sliding window, predicting as
@@ -121,7 +121,6 @@ pub struct RollingMad {
     capacity: usize,
     order: VecDeque<f64>,
     sorted: Vec<f64>,
-    scratch: Vec<f64>,
 }
 
 /// The constant making MAD consistent with the standard deviation of a normal distribution.
@@ -144,7 +143,6 @@ impl RollingMad {
             capacity,
             order: VecDeque::with_capacity(capacity),
             sorted: Vec::with_capacity(capacity),
-            scratch: Vec::with_capacity(capacity),
         })
     }
 
@@ -171,19 +169,26 @@ impl RollingMad {
         median_of_sorted(&self.sorted)
     }
 
-    /// The median absolute deviation from the median.
+    /// The median absolute deviation from the median, in O(log n): the deviations
+    /// below and above the median are two sorted runs, and the k-th smallest of
+    /// two sorted runs is found by bisection.
     #[must_use]
-    pub fn mad(&mut self) -> Option<f64> {
+    pub fn mad(&self) -> Option<f64> {
         let m = self.median()?;
-        self.scratch.clear();
-        self.scratch
-            .extend(self.sorted.iter().map(|v| (v - m).abs()));
-        self.scratch.sort_unstable_by(f64::total_cmp);
-        median_of_sorted(&self.scratch)
+        let split = self.sorted.partition_point(|&v| v < m);
+        let (below, above) = self.sorted.split_at(split);
+        let n = self.sorted.len();
+        let kth = |k| kth_deviation(below, above, m, k);
+        Some(if n % 2 == 1 {
+            kth(n / 2)
+        } else {
+            (kth(n / 2 - 1) + kth(n / 2)) / 2.0
+        })
     }
 
     /// `0.6745 * (x - median) / MAD`; `None` when empty or the MAD is zero.
-    pub fn robust_z(&mut self, x: f64) -> Option<f64> {
+    #[must_use]
+    pub fn robust_z(&self, x: f64) -> Option<f64> {
         let mad = self.mad()?;
         let m = self.median()?;
         (mad > 0.0 && x.is_finite()).then(|| MAD_NORMAL_CONSISTENCY * (x - m) / mad)
@@ -200,6 +205,37 @@ impl RollingMad {
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }
+}
+
+/// The `k`-th smallest (from 0) of the deviations `m - below[..]` and `above[..] - m`,
+/// where `below` (values under `m`) and `above` (the rest) are sorted ascending.
+fn kth_deviation(below: &[f64], above: &[f64], m: f64, k: usize) -> f64 {
+    let left = |i: usize| m - below[below.len() - 1 - i];
+    let right = |j: usize| above[j] - m;
+    let take = k + 1;
+    // Find how many of the first `take` come from the left run.
+    let (mut lo, mut hi) = (take.saturating_sub(above.len()), take.min(below.len()));
+    while lo < hi {
+        let i = lo + (hi - lo) / 2;
+        let j = take - i;
+        if j > 0 && left(i) < right(j - 1) {
+            lo = i + 1;
+        } else {
+            hi = i;
+        }
+    }
+    let (i, j) = (lo, take - lo);
+    let a = if i > 0 {
+        left(i - 1)
+    } else {
+        f64::NEG_INFINITY
+    };
+    let b = if j > 0 {
+        right(j - 1)
+    } else {
+        f64::NEG_INFINITY
+    };
+    a.max(b)
 }
 
 fn median_of_sorted(v: &[f64]) -> Option<f64> {

@@ -105,3 +105,56 @@ fn calendar_budget_resets_and_drops_the_past() {
     assert_eq!(s.budget.total, u64::MAX);
     assert!(s.budget.good <= s.budget.total);
 }
+
+#[test]
+fn calendar_time_slices() {
+    use std::time::Duration;
+    use steadfast_slo::BudgetingMethod;
+    use steadfast_slo::jiff::SignedDuration;
+
+    let w =
+        CalendarWindow::new(1, CalendarUnit::Day, "UTC", date(2024, 1, 1).at(0, 0, 0, 0)).unwrap();
+    let o = Objective::new(0.9).unwrap();
+    let minute = Duration::from_secs(60);
+    assert!(
+        CalendarBudget::with_method(
+            o,
+            w.clone(),
+            BudgetingMethod::RatioTimeslices,
+            Duration::ZERO
+        )
+        .is_err()
+    );
+    assert!(
+        CalendarBudget::with_method(
+            o,
+            w.clone(),
+            BudgetingMethod::Timeslices {
+                slice_target: f64::NAN
+            },
+            minute
+        )
+        .is_err()
+    );
+    let mut b =
+        CalendarBudget::with_method(o, w, BudgetingMethod::RatioTimeslices, minute).unwrap();
+    let t0 = ts("2024-01-01T00:00:00Z");
+    let at = |m: i64, s: i64| t0 + SignedDuration::from_mins(m) + SignedDuration::from_secs(s);
+    // A busy good minute, a quiet bad one, an empty one, then a half-good minute in two batches.
+    let _ = b.record(at(0, 5), 1000, 1000).unwrap();
+    let _ = b.record(at(1, 5), 0, 1).unwrap();
+    let _ = b.record(at(3, 5), 1, 2).unwrap();
+    let _ = b.record(at(3, 50), 1, 2).unwrap();
+    // Late events for a closed minute are dropped.
+    assert_eq!(b.record(at(2, 0), 0, 100).unwrap(), Recorded::TooOld);
+    let s = b.status(at(3, 59)).unwrap();
+    assert_eq!(s.budget.total, 3);
+    assert!(
+        (s.budget.sli.unwrap() - 0.5).abs() < 1e-12,
+        "{:?}",
+        s.budget
+    );
+    // Nothing recorded yet in a new day: no SLI, not NaN.
+    let s = b.status(ts("2024-01-02T00:00:01Z")).unwrap();
+    assert_eq!(s.budget.sli, None);
+}

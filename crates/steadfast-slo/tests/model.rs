@@ -8,7 +8,8 @@ use steadfast_core::Timestamp;
 use steadfast_slo::anomaly::{double_exponential_smoothing, predict_linear};
 use steadfast_slo::{
     AlertPolicy, Availability, BudgetingMethod, BurnRateMonitor, BurnRateTier, Counts,
-    DoubleExponentialSmoothing, LinearTrend, Objective, RollingBudget, RollingCounts, Severity,
+    DoubleExponentialSmoothing, LinearTrend, Objective, RollingBudget, RollingCounts, RollingMad,
+    Severity,
 };
 
 #[derive(Debug, Clone)]
@@ -211,6 +212,23 @@ proptest! {
                 (None, None) => {}
                 other => prop_assert!(false, "{:?}", other),
             }
+        }
+    }
+
+    #[test]
+    fn rolling_mad_matches_sorting(xs in prop::collection::vec(prop_oneof![(-5i32..5).prop_map(f64::from), -1e3f64..1e3], 1..80), cap in 1usize..16) {
+        let mut m = RollingMad::new(cap).unwrap();
+        for (i, &x) in xs.iter().enumerate() {
+            m.update(x);
+            let lo = (i + 1).saturating_sub(cap);
+            let mut w = xs[lo..=i].to_vec();
+            w.sort_unstable_by(f64::total_cmp);
+            let med = |v: &[f64]| if v.len() % 2 == 1 { v[v.len() / 2] } else { (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0 };
+            let median = med(&w);
+            let mut dev: Vec<f64> = w.iter().map(|v| (v - median).abs()).collect();
+            dev.sort_unstable_by(f64::total_cmp);
+            prop_assert_eq!(m.median(), Some(median));
+            prop_assert_eq!(m.mad(), Some(med(&dev)));
         }
     }
 
