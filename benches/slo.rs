@@ -189,11 +189,27 @@ fn anomaly_update(c: &mut Criterion) {
         })
     });
     let mut mad = RollingMad::new(64).unwrap();
+    for &x in &samples[..64] {
+        mad.update(x);
+    }
     group.bench_function("steadfast RollingMad update+robust_z (64)", |b| {
         b.iter(|| {
             let (_, x) = next();
             mad.update(black_box(x));
             black_box(mad.robust_z(x))
+        })
+    });
+    group.bench_function("batch robust z over 64 (sort twice)", |b| {
+        b.iter(|| {
+            let (k, x) = next();
+            let lo = k.saturating_sub(63);
+            let mut w = samples[lo..=k.max(lo + 1)].to_vec();
+            w.sort_unstable_by(f64::total_cmp);
+            let median = w[w.len() / 2];
+            let mut dev: Vec<f64> = w.iter().map(|v| (v - median).abs()).collect();
+            dev.sort_unstable_by(f64::total_cmp);
+            let mad = dev[dev.len() / 2];
+            black_box(0.6745 * (x - median) / mad)
         })
     });
     group.finish();
