@@ -784,6 +784,29 @@ impl<C: Clock, O: Observer<AlertEvent>> BurnRateMonitor<C, O> {
         &self.states
     }
 
+    /// The tiers firing at the last evaluation, with their states.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast_core::Timestamp;
+    /// use steadfast_slo::{AlertPolicy, BurnRateMonitor, Objective};
+    ///
+    /// let days30 = Duration::from_secs(30 * 86_400);
+    /// let mut m = BurnRateMonitor::new(AlertPolicy::builder(Objective::new(0.999)?, days30).build()?);
+    /// let _ = m.record_at(Timestamp::from_secs(10), 0, 500);
+    /// let _ = m.evaluate_at(Timestamp::from_secs(10));
+    /// let names: Vec<&str> = m.firing().map(|(tier, _)| tier.name()).collect();
+    /// assert_eq!(names, ["2% in 1h"]);
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    pub fn firing(&self) -> impl Iterator<Item = (&BurnRateTier, &TierState)> + '_ {
+        self.policy
+            .tiers
+            .iter()
+            .zip(&self.states)
+            .filter(|(_, s)| s.firing)
+    }
+
     /// The most urgent severity firing at the last evaluation.
     #[must_use]
     pub fn firing_severity(&self) -> Option<Severity> {
