@@ -295,7 +295,9 @@ impl OpenSloSlo {
     }
 }
 
-/// Parses every `kind: SLO` document of a YAML stream.
+/// Parses every `kind: SLO` document of a YAML stream. An SLO whose
+/// `indicatorRef` names a `kind: SLI` document of the same stream gets that
+/// indicator.
 ///
 /// # Errors
 ///
@@ -309,22 +311,43 @@ pub fn parse(yaml: &str) -> Result<Vec<OpenSloSlo>, OpenSloError> {
         })
         .collect::<Result<_, _>>()?;
     let many = docs.len() > 1;
-    for (i, doc) in docs.iter().enumerate() {
-        if doc.is_null() {
-            continue;
-        }
-        let prefix = if many {
+    let prefix = |i: usize| {
+        if many {
             format!("documents[{i}].")
         } else {
             String::new()
-        };
-        if get(doc, "kind").and_then(Value::as_str) != Some("SLO") && get(doc, "kind").is_some() {
+        }
+    };
+    let kind = |doc: &Value| get(doc, "kind").and_then(Value::as_str).map(str::to_string);
+    // `kind: SLI` documents, by name, for SLOs that refer to their indicator.
+    let slis: Vec<(usize, &Value)> = docs
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| kind(d).as_deref() == Some("SLI"))
+        .collect();
+    for (i, doc) in docs.iter().enumerate() {
+        if doc.is_null() || (kind(doc).as_deref() != Some("SLO") && get(doc, "kind").is_some()) {
             continue;
         }
-        out.push(
-            slo_from_value(doc)
-                .map_err(|e| OpenSloError::new(format!("{prefix}{}", e.path), e.message))?,
-        );
+        let mut slo = slo_from_value(doc)
+            .map_err(|e| OpenSloError::new(format!("{}{}", prefix(i), e.path), e.message))?;
+        if slo.indicator.is_none()
+            && let Some(name) = &slo.indicator_ref
+            && let Some(&(j, sli)) = slis.iter().find(|(_, d)| {
+                get(d, "metadata")
+                    .and_then(|m| get(m, "name"))
+                    .and_then(Value::as_str)
+                    == Some(name.as_str())
+            })
+        {
+            let path = if many {
+                format!("documents[{j}]")
+            } else {
+                String::new()
+            };
+            slo.indicator = Some(indicator(sli, &path)?);
+        }
+        out.push(slo);
     }
     Ok(out)
 }

@@ -186,3 +186,59 @@ fn errors_name_the_field() {
     let pct = example("occurrences.yaml").replace("target: 0.99", "targetPercent: 99.9");
     assert!((parse_slo(&pct).unwrap().objectives[0].objective.target() - 0.999).abs() < 1e-12);
 }
+
+#[test]
+fn indicator_refs_resolve_to_sli_documents() {
+    let stream = r#"
+apiVersion: openslo/v1
+kind: SLI
+metadata:
+  name: ok-ratio
+spec:
+  ratioMetric:
+    counter: true
+    bad:
+      metricSource:
+        type: Prometheus
+        spec:
+          query: sum(rate(http_requests_total{code=~"5.."}[1m]))
+    total:
+      metricSource:
+        type: Prometheus
+        spec:
+          query: sum(rate(http_requests_total[1m]))
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata:
+  name: api
+spec:
+  service: api
+  indicatorRef: ok-ratio
+  timeWindow:
+    - duration: 30d
+      isRolling: true
+  budgetingMethod: Occurrences
+  objectives:
+    - targetPercent: 99.95
+"#;
+    let slos = parse(stream).unwrap();
+    assert_eq!(slos.len(), 1);
+    match &slos[0].indicator {
+        Some(Indicator::Ratio {
+            good: None,
+            bad: Some(bad),
+            total,
+        }) => {
+            assert_eq!(bad.source_type.as_deref(), Some("Prometheus"));
+            assert!(bad.query.as_deref().unwrap().contains("5.."));
+            assert!(total.query.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    let broken = stream.replace("    total:\n", "    sum:\n");
+    assert_eq!(
+        parse(&broken).unwrap_err().path(),
+        "documents[0].spec.ratioMetric.total"
+    );
+}
