@@ -12,7 +12,7 @@
 
 use core::time::Duration;
 
-use steadfast_core::{ConfigError, Timestamp};
+use steadfast_core::{ConfigError, Observer, Timestamp};
 
 use crate::objective::{Objective, time_to_exhaustion};
 use crate::window::{Counts, Recorded};
@@ -367,6 +367,128 @@ impl RollingBudget {
     }
 }
 
+/// Whether a budget went past a threshold or came back under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BudgetEventKind {
+    /// Consumption reached the threshold.
+    Crossed,
+    /// Consumption fell back below the threshold (old errors left the window).
+    Recovered,
+}
+
+/// A budget crossed one of the thresholds of a [`BudgetWatch`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BudgetEvent {
+    /// When it was checked.
+    pub at: Timestamp,
+    /// The threshold, as a fraction of the budget (1.0 is exhausted).
+    pub threshold: f64,
+    /// The fraction consumed at that time.
+    pub consumed: f64,
+    /// Crossed or recovered.
+    pub kind: BudgetEventKind,
+}
+
+/// A [`RollingBudget`] that reports to an observer when consumption crosses thresholds.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::{Recorder, Timestamp};
+/// use steadfast_slo::budget::{BudgetEvent, BudgetWatch};
+/// use steadfast_slo::{BudgetingMethod, Objective, RollingBudget};
+///
+/// let budget = RollingBudget::new(Objective::new(0.99)?, Duration::from_secs(60), 60, BudgetingMethod::Occurrences)?;
+/// let events = Recorder::<BudgetEvent>::new();
+/// let mut watch = BudgetWatch::new(budget, &[0.5, 1.0])?.with_observer(events.clone());
+/// watch.record(Timestamp::from_secs(1), 994, 1000);
+/// watch.record(Timestamp::from_secs(2), 994, 1000);
+/// // 0.6% errors against a 1% budget: 60% consumed, past the first threshold only.
+/// assert_eq!(events.events().len(), 1);
+/// assert_eq!(events.events()[0].threshold, 0.5);
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+#[derive(Debug)]
+pub struct BudgetWatch<O = ()> {
+    budget: RollingBudget,
+    thresholds: Vec<f64>,
+    above: Vec<bool>,
+    observer: O,
+}
+
+impl BudgetWatch<()> {
+    /// Watches `budget` for `thresholds` (fractions of the budget consumed, such as 0.5 and 1.0).
+    ///
+    /// # Errors
+    ///
+    /// Every threshold must be positive and finite.
+    pub fn new(budget: RollingBudget, thresholds: &[f64]) -> Result<BudgetWatch<()>, ConfigError> {
+        for (i, &t) in thresholds.iter().enumerate() {
+            ConfigError::ensure(
+                t > 0.0 && t.is_finite(),
+                format!("budget_watch.thresholds[{i}]"),
+                t,
+                "positive and finite",
+            )?;
+        }
+        Ok(BudgetWatch {
+            budget,
+            thresholds: thresholds.to_vec(),
+            above: vec![false; thresholds.len()],
+            observer: (),
+        })
+    }
+
+    /// This watch reporting to `observer`.
+    #[must_use]
+    pub fn with_observer<O: Observer<BudgetEvent>>(self, observer: O) -> BudgetWatch<O> {
+        BudgetWatch {
+            budget: self.budget,
+            thresholds: self.thresholds,
+            above: self.above,
+            observer,
+        }
+    }
+}
+
+impl<O: Observer<BudgetEvent>> BudgetWatch<O> {
+    /// Records events at `at`, then checks the thresholds.
+    pub fn record(&mut self, at: Timestamp, good: u64, total: u64) -> BudgetStatus {
+        let _ = self.budget.record(at, good, total);
+        self.check(at)
+    }
+
+    /// Advances to `at` and reports every threshold crossed since the last check.
+    pub fn check(&mut self, at: Timestamp) -> BudgetStatus {
+        let status = self.budget.status_at(at);
+        let consumed = status.consumed.unwrap_or(0.0);
+        for (i, &t) in self.thresholds.iter().enumerate() {
+            let above = consumed >= t;
+            if above != self.above[i] {
+                self.above[i] = above;
+                let kind = if above {
+                    BudgetEventKind::Crossed
+                } else {
+                    BudgetEventKind::Recovered
+                };
+                self.observer.on_event(&BudgetEvent {
+                    at,
+                    threshold: t,
+                    consumed,
+                    kind,
+                });
+            }
+        }
+        status
+    }
+
+    /// The budget watched.
+    #[must_use]
+    pub fn budget(&self) -> &RollingBudget {
+        &self.budget
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,6 +528,30 @@ mod tests {
         let _ = b.record(Timestamp::from_secs(1), 0, 1);
         let s = b.status();
         assert!((s.sli.unwrap() - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn watch_reports_crossing_and_recovery() {
+        let events = steadfast_core::Recorder::<BudgetEvent>::new();
+        let budget = RollingBudget::new(
+            obj(),
+            Duration::from_secs(1),
+            10,
+            BudgetingMethod::Occurrences,
+        )
+        .unwrap();
+        let mut w = BudgetWatch::new(budget, &[1.0])
+            .unwrap()
+            .with_observer(events.clone());
+        let _ = w.record(Timestamp::from_secs(0), 0, 10);
+        let _ = w.record(Timestamp::from_secs(20), 100, 100);
+        let kinds: Vec<_> = events.events().iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [BudgetEventKind::Crossed, BudgetEventKind::Recovered]
+        );
+        assert!(BudgetWatch::new(w.budget().clone(), &[f64::NAN]).is_err());
+        assert!(BudgetWatch::new(w.budget().clone(), &[0.0]).is_err());
     }
 
     #[test]

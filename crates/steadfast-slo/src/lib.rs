@@ -32,7 +32,7 @@
 //! | --- | --- |
 //! | [`objective`] | [`Objective`]: nines, allowed downtime and failures, burn rate, [`time_to_exhaustion`] |
 //! | [`window`] | [`RollingCounts`]: good/total in a ring of buckets with running sums, O(1) |
-//! | [`budget`] | [`RollingBudget`] with OpenSLO's [`BudgetingMethod`]s, [`BudgetStatus`] |
+//! | [`budget`] | [`RollingBudget`] with OpenSLO's [`BudgetingMethod`]s, [`BudgetStatus`], [`budget::BudgetWatch`] (threshold events) |
 //! | [`calendar`] | calendar windows in a time zone and [`calendar::CalendarBudget`] |
 //! | [`alert`] | [`BurnRateTier`], [`AlertPolicy`], presets ([`workbook_tiers`], [`sloth_tiers`], [`pyrra_tiers`]), [`BurnRateMonitor`] |
 //! | [`availability`] | [`Availability`]: series, parallel, k-of-n, MTBF/MTTR, dependency budgets |
