@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod slo;
 mod tour;
 
 /// Embeddable resilience libraries: see them work.
@@ -20,6 +21,9 @@ struct Cli {
 enum Command {
     /// Walk through every crate with short, real demonstrations.
     Tour,
+    /// SLO arithmetic: nines, budgets, burn-rate tiers, composite availability.
+    #[command(subcommand)]
+    Slo(slo::SloCommand),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +32,7 @@ fn main() -> ExitCode {
     let mut out = stdout.lock();
     let result = match cli.command {
         Command::Tour => tour::run(&mut out),
+        Command::Slo(cmd) => slo::run(cmd, &mut out),
     };
     match result.and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,

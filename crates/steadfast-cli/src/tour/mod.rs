@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 mod core;
+mod slo;
 
 /// A crate of the workspace and what it does, for the map at the end of the tour.
 struct CrateEntry {
@@ -45,7 +46,7 @@ const CRATES: &[CrateEntry] = &[
     CrateEntry {
         name: "steadfast-slo",
         purpose: "nines, error budgets, burn-rate alerts, availability math",
-        ready: false,
+        ready: true,
     },
     CrateEntry {
         name: "steadfast-sim",
@@ -83,6 +84,8 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
         "steadfast-core: injected time, events and config errors",
     )?;
     core::run(out)?;
+    heading(out, "steadfast-slo: error budgets and burn-rate alerts")?;
+    slo::run(out)?;
     heading(out, "crate map")?;
     for entry in CRATES {
         let status = if entry.ready { "ready" } else { "planned" };
