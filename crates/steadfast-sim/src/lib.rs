@@ -59,7 +59,8 @@
 //! | [`NodeClock`] | a node's drifting, jumping clock (a `steadfast_core::Clock`) |
 //! | [`SimEvent`], [`SimStats`] | what happened, for observers and counters |
 //! | [`run_seeds`], [`Summary`] | many seeds across cores; mean and 95% confidence interval |
-//! | [`Table`], [`LinePlot`], [`HtmlReport`] | results as CSV, SVG plots (plotters) and one self-contained HTML page |
+//! | [`Table`], [`LinePlot`], [`HtmlReport`], [`ScenarioReport`] | results as CSV, SVG plots (plotters) and one self-contained HTML page |
+//! | [`scenario`] | the scenarios that measure steadfast's policies |
 //!
 //! # Determinism
 //!
@@ -74,6 +75,7 @@ mod engine;
 mod fault;
 mod network;
 mod report;
+pub mod scenario;
 mod stats;
 
 pub use clock::NodeClock;
@@ -83,5 +85,5 @@ pub use engine::{
 };
 pub use fault::Fault;
 pub use network::{Latency, Loss, Network};
-pub use report::{HtmlReport, LinePlot, PlotError, Section, Series, Table};
+pub use report::{HtmlReport, LinePlot, PlotError, ScenarioReport, Section, Series, Table};
 pub use stats::{Summary, default_threads, run_seeds};

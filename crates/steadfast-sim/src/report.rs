@@ -485,3 +485,207 @@ mod tests {
         );
     }
 }
+
+/// Everything a scenario run produces, ready to print and to write to disk:
+/// a narrative, a summary table, further tables (CSV) and plots (SVG).
+///
+/// [`ScenarioReport::write_to`] writes `summary.csv`, one CSV per table, one
+/// SVG per plot and a self-contained `report.html` into a directory.
+///
+/// # Examples
+///
+/// ```
+/// use steadfast_sim::{LinePlot, ScenarioReport, Table};
+///
+/// let mut summary = Table::new(["policy", "amplification"]);
+/// summary.push(["plain", "3.0"]);
+/// let mut plot = LinePlot::new("Load", "t (s)", "rps");
+/// plot.series("server", vec![(0.0, 1.0), (1.0, 3.0)]);
+/// let report = ScenarioReport::new("retry-storm", summary)
+///     .narrate("t+10s  the server starts failing")
+///     .plot("load", plot);
+///
+/// let dir = std::env::temp_dir().join(format!("steadfast-doc-{}", std::process::id()));
+/// let written = report.write_to(&dir).unwrap();
+/// assert!(written.iter().any(|p| p.ends_with("report.html")));
+/// assert!(dir.join("load.svg").is_file() && dir.join("summary.csv").is_file());
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioReport {
+    name: String,
+    narrative: Vec<String>,
+    summary: Table,
+    tables: Vec<(String, Table)>,
+    plots: Vec<(String, LinePlot)>,
+}
+
+/// Turns a free-form name into a safe file stem (`a-z0-9-_`).
+fn file_stem(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if stem.is_empty() {
+        "unnamed".to_owned()
+    } else {
+        stem
+    }
+}
+
+impl ScenarioReport {
+    /// A report named `name` (the scenario) with its summary table.
+    #[must_use]
+    pub fn new(name: impl Into<String>, summary: Table) -> ScenarioReport {
+        ScenarioReport {
+            name: name.into(),
+            narrative: Vec::new(),
+            summary,
+            tables: Vec::new(),
+            plots: Vec::new(),
+        }
+    }
+
+    /// Adds a line to the narrative (a timeline entry, a conclusion).
+    #[must_use]
+    pub fn narrate(mut self, line: impl Into<String>) -> ScenarioReport {
+        self.narrative.push(line.into());
+        self
+    }
+
+    /// Adds a table, written as `<name>.csv`.
+    #[must_use]
+    pub fn table(mut self, name: impl Into<String>, table: Table) -> ScenarioReport {
+        self.tables.push((name.into(), table));
+        self
+    }
+
+    /// Adds a plot, written as `<name>.svg` and inlined in the HTML.
+    #[must_use]
+    pub fn plot(mut self, name: impl Into<String>, plot: LinePlot) -> ScenarioReport {
+        self.plots.push((name.into(), plot));
+        self
+    }
+
+    /// The scenario's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The narrative lines.
+    #[must_use]
+    pub fn narrative(&self) -> &[String] {
+        &self.narrative
+    }
+
+    /// The summary table.
+    #[must_use]
+    pub fn summary(&self) -> &Table {
+        &self.summary
+    }
+
+    /// The further tables, by name.
+    #[must_use]
+    pub fn tables(&self) -> &[(String, Table)] {
+        &self.tables
+    }
+
+    /// The plots, by name.
+    #[must_use]
+    pub fn plots(&self) -> &[(String, LinePlot)] {
+        &self.plots
+    }
+
+    /// The report as one self-contained HTML page.
+    ///
+    /// # Errors
+    ///
+    /// A [`PlotError`] if a plot cannot be drawn.
+    pub fn to_html(&self) -> Result<String, PlotError> {
+        let mut overview = Section::new("Summary").table(self.summary.clone());
+        if !self.narrative.is_empty() {
+            overview = overview.paragraph(self.narrative.join("\n"));
+        }
+        let mut html = HtmlReport::new(format!("steadfast sim: {}", self.name)).section(overview);
+        for (name, plot) in &self.plots {
+            html = html.section(
+                Section::new(plot.title().to_owned())
+                    .plot(plot)?
+                    .paragraph(format!("{}.svg", file_stem(name))),
+            );
+        }
+        for (name, table) in &self.tables {
+            html = html.section(Section::new(name.clone()).table(table.clone()));
+        }
+        Ok(html.to_html())
+    }
+
+    /// Writes `summary.csv`, `<table>.csv`, `<plot>.svg` and `report.html`
+    /// into `dir` (created if missing) and returns the paths written.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error from creating the directory or writing a file; a plot
+    /// that cannot be drawn is reported as `InvalidData`.
+    pub fn write_to(&self, dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+        let plot_error = |e: PlotError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        std::fs::create_dir_all(dir)?;
+        let mut written = Vec::new();
+        let mut write = |name: String, contents: &str| -> std::io::Result<()> {
+            let path = dir.join(name);
+            std::fs::write(&path, contents)?;
+            written.push(path);
+            Ok(())
+        };
+        write("summary.csv".to_owned(), &self.summary.to_csv())?;
+        for (name, table) in &self.tables {
+            write(format!("{}.csv", file_stem(name)), &table.to_csv())?;
+        }
+        for (name, plot) in &self.plots {
+            write(
+                format!("{}.svg", file_stem(name)),
+                &plot.to_svg().map_err(plot_error)?,
+            )?;
+        }
+        write(
+            "report.html".to_owned(),
+            &self.to_html().map_err(plot_error)?,
+        )?;
+        Ok(written)
+    }
+}
+
+impl fmt::Display for ScenarioReport {
+    /// The narrative, then the summary table, for terminals.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in &self.narrative {
+            writeln!(f, "  {line}")?;
+        }
+        if !self.narrative.is_empty() {
+            writeln!(f)?;
+        }
+        write!(f, "{}", self.summary)
+    }
+}
+
+#[cfg(test)]
+mod scenario_report_tests {
+    use super::*;
+
+    #[test]
+    fn file_stems_are_safe() {
+        assert_eq!(
+            file_stem("Detection vs Mistakes/1"),
+            "detection-vs-mistakes-1"
+        );
+        assert_eq!(file_stem(""), "unnamed");
+        assert_eq!(file_stem("../../etc"), "------etc");
+    }
+}

@@ -1,0 +1,16 @@
+//! Scenarios: seeded experiments that measure steadfast's policies under faults.
+//!
+//! Every scenario has the same shape, so the `steadfast sim` command and the
+//! tour can run any of them:
+//!
+//! - a `…Config` built by a builder whose `build()` validates it and returns a
+//!   [`ConfigError`](steadfast_core::ConfigError) naming field, value and rule;
+//! - `run(&config, seed) -> …Result`: one deterministic run (same seed, same
+//!   result, bit for bit), with a typed result;
+//! - `run_many(&config, seeds, threads) -> …Summary` across cores with
+//!   [`run_seeds`](crate::run_seeds), aggregated with [`Summary`](crate::Summary);
+//! - `…::report(&self) -> ScenarioReport`: the narrative, a summary table,
+//!   CSV tables and SVG plots ([`ScenarioReport`](crate::ScenarioReport)).
+//!
+//! Scenarios are added as the crates they exercise become available; each
+//! module's documentation says what it measures and what its numbers mean.
