@@ -47,9 +47,14 @@ step "cargo test --workspace --all-features"
 # The etcd integration tests must really run here, not skip.
 STEADFAST_REQUIRE_ETCD=1 cargo test --workspace --all-features
 
-step "loom models (cfg steadfast_loom, release)"
+# Every crate with loom models (tests named loom_* under cfg(steadfast_loom)).
+loom_crates=()
+for dir in crates/*/; do
+  if grep -rqs 'steadfast_loom' "$dir/src"; then loom_crates+=(-p "$(basename "$dir")"); fi
+done
+step "loom models (cfg steadfast_loom, release): ${loom_crates[*]}"
 RUSTFLAGS="--cfg steadfast_loom" CARGO_TARGET_DIR=target/loom \
-  cargo test --release -p steadfast-core --lib loom_
+  cargo test --release "${loom_crates[@]}" --lib loom_
 
 step "steadfast-core builds no_std (--no-default-features)"
 cargo build -p steadfast-core --no-default-features
