@@ -108,7 +108,10 @@ fn worker<B: LeaseBackend>(
                 Err(why) => println!("  refused: {why}"),
             }
             // Now it looks at its lease, finds it gone and steps down.
-            println!("{name} checks its lease: leader = {}", leadership.is_leader());
+            println!(
+                "{name} checks its lease: leader = {}",
+                leadership.is_leader()
+            );
             return;
         }
         done.store(true, Ordering::SeqCst);
@@ -137,7 +140,9 @@ fn main() {
     let done = AtomicBool::new(false);
     let in_memory = Arc::new(InMemoryBackend::with_clock(MonotonicClock::new()));
     match &etcd_url {
-        Some(url) => println!("{WORKERS} workers electing a leader on etcd at {url} (term {term:?})"),
+        Some(url) => {
+            println!("{WORKERS} workers electing a leader on etcd at {url} (term {term:?})")
+        }
         None => println!("{WORKERS} workers electing a leader in process (term {term:?})"),
     }
     std::thread::scope(|scope| {

@@ -64,7 +64,9 @@ use std::future::Future;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
+};
 use steadfast_core::ConfigError;
 use steadfast_quorum::{
     AcquireOutcome, BackendError, FencingToken, Holder, LeaseBackend, LeaseGrant, RenewOutcome,
@@ -251,11 +253,9 @@ impl EtcdBackend {
         let options = ConnectOptions::new()
             .with_connect_timeout(config.connect_timeout)
             .with_timeout(config.request_timeout);
-        let client = run(
-            &runtime,
-            config.connect_timeout,
-            async move { Client::connect(endpoints, Some(options)).await },
-        )?
+        let client = run(&runtime, config.connect_timeout, async move {
+            Client::connect(endpoints, Some(options)).await
+        })?
         .map_err(from_etcd)?;
         let backend = EtcdBackend {
             runtime: Some(runtime),
@@ -273,7 +273,10 @@ impl EtcdBackend {
         &self,
         fut: impl Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
     ) -> Result<T, BackendError> {
-        let runtime = self.runtime.as_ref().ok_or_else(|| unavailable("shut down"))?;
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| unavailable("shut down"))?;
         run(runtime, self.config.request_timeout, fut)?.map_err(from_etcd)
     }
 
@@ -358,9 +361,7 @@ fn run<T: Send + 'static>(
     });
     match rx.recv() {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(_elapsed)) => Err(unavailable(format_args!(
-            "no answer within {timeout:?}"
-        ))),
+        Ok(Err(_elapsed)) => Err(unavailable(format_args!("no answer within {timeout:?}"))),
         Err(_) => Err(unavailable("the client runtime stopped")),
     }
 }

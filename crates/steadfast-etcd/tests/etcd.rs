@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 
 use steadfast_core::{Clock, MonotonicClock};
 use steadfast_etcd::{EtcdBackend, EtcdConfig, FencedWrite};
-use steadfast_quorum::{
-    Fence, LeaseBackend, LeasePolicy, LockError, Mutex, ThreadSleeper,
-};
+use steadfast_quorum::{Fence, LeaseBackend, LeasePolicy, LockError, Mutex, ThreadSleeper};
 
 /// A private etcd process.
 struct EtcdServer {
@@ -135,7 +133,6 @@ impl EtcdServer {
         }
     }
 
-
     fn backend(&self) -> EtcdBackend {
         EtcdBackend::connect(&[self.url()], quick()).expect("connect to the test etcd")
     }
@@ -198,7 +195,9 @@ fn two_contenders_never_hold_at_once() {
                             let before = inside.fetch_add(1, Ordering::SeqCst);
                             assert_eq!(before, 0, "two holders at once");
                             let token = guard.check().expect("fresh lease is valid");
-                            fence.check(token).expect("tokens grow from holder to holder");
+                            fence
+                                .check(token)
+                                .expect("tokens grow from holder to holder");
                             std::thread::sleep(Duration::from_millis(30));
                             inside.fetch_sub(1, Ordering::SeqCst);
                             guard.release().expect("release");
@@ -217,7 +216,10 @@ fn two_contenders_never_hold_at_once() {
         .into_iter()
         .map(|t| t.join().expect("contender panicked"))
         .collect();
-    assert!(held.iter().all(|h| *h > 0), "both contenders got the lock: {held:?}");
+    assert!(
+        held.iter().all(|h| *h > 0),
+        "both contenders got the lock: {held:?}"
+    );
 }
 
 #[test]
@@ -241,7 +243,9 @@ fn a_holder_that_stops_renewing_is_replaced_and_fenced() {
     // a's late writes are refused: by an in-process fence and by etcd itself.
     let fence = Fence::new();
     fence.check(guard_b.token()).expect("b writes");
-    let stale = fence.check(guard_a.token()).expect_err("a's token is stale");
+    let stale = fence
+        .check(guard_a.token())
+        .expect_err("a's token is stale");
     assert_eq!(stale.highest, guard_b.token());
     let late = backend_a
         .fenced_put(key, guard_a.token(), "/steadfast/data", "from a")
@@ -319,7 +323,9 @@ fn restarting_etcd_mid_lease_never_yields_two_believers_and_recovers() {
         a_lost_while_down,
         "a must step down by its own clock while etcd is unreachable"
     );
-    let holder = backend_a.holder(key).expect("etcd answers after the restart");
+    let holder = backend_a
+        .holder(key)
+        .expect("etcd answers after the restart");
     assert!(
         holder.is_some() || recovered_after_restart,
         "nobody holds the lock after the restart"

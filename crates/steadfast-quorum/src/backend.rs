@@ -191,8 +191,12 @@ pub trait LeaseBackend: Send + Sync {
     /// # Errors
     ///
     /// A [`BackendError`] when the backend cannot answer.
-    fn acquire(&self, key: &str, owner: &str, term: Duration)
-    -> Result<AcquireOutcome, BackendError>;
+    fn acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        term: Duration,
+    ) -> Result<AcquireOutcome, BackendError>;
 
     /// Extends `grant` by a full term from the grantor's receipt.
     ///
@@ -562,7 +566,11 @@ mod tests {
                     (0..100)
                         .filter(|j| {
                             matches!(
-                                b.acquire(&format!("k{j}"), &format!("t{i}"), Duration::from_secs(1)),
+                                b.acquire(
+                                    &format!("k{j}"),
+                                    &format!("t{i}"),
+                                    Duration::from_secs(1)
+                                ),
                                 Ok(AcquireOutcome::Granted(_))
                             )
                         })

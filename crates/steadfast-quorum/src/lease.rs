@@ -368,7 +368,9 @@ mod tests {
 
     #[test]
     fn backwards_clock_means_expired() {
-        let p = LeasePolicy::builder(Duration::from_secs(3)).build().unwrap();
+        let p = LeasePolicy::builder(Duration::from_secs(3))
+            .build()
+            .unwrap();
         let lease = Lease::new(p, Timestamp::from_secs(10), FencingToken::new(1));
         assert_eq!(
             lease.status(Timestamp::from_secs(9)),

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use steadfast_core::{Clock, MonotonicClock, Observer};
 
-use crate::backend::{AcquireOutcome, BackendError, Holder, LeaseBackend, LeaseGrant, RenewOutcome};
+use crate::backend::{
+    AcquireOutcome, BackendError, Holder, LeaseBackend, LeaseGrant, RenewOutcome,
+};
 use crate::event::{LeaseEvent, LossReason};
 use crate::fence::FencingToken;
 use crate::lease::{Lease, LeasePolicy, LeaseStatus};
@@ -269,7 +271,9 @@ impl<B: LeaseBackend, C: Clock, O: Observer<LeaseEvent>> Mutex<B, C, O> {
                     last_holder = Some(holder);
                     poll
                 }
-                Err(LockError::Delayed { retry_after }) => retry_after.max(Duration::from_millis(1)),
+                Err(LockError::Delayed { retry_after }) => {
+                    retry_after.max(Duration::from_millis(1))
+                }
                 Err(LockError::Backend(e)) if e.is_temporary() => poll,
                 Err(LockError::Lost { .. }) => poll,
                 Err(e) => return Err(e),
@@ -379,8 +383,7 @@ where
         let status = self.lease.status(self.mutex.clock.now());
         if let LeaseStatus::Expired { since } = status {
             self.done = true;
-            self.mutex
-                .lost(self.token(), LossReason::Expired { since });
+            self.mutex.lost(self.token(), LossReason::Expired { since });
         }
         status
     }

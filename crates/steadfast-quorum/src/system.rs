@@ -371,7 +371,9 @@ impl QuorumSystem {
     /// assert!(system.is_quorum(QuorumKind::Write, dc_a_and_witness));
     /// # Ok::<(), steadfast_core::ConfigError>(())
     /// ```
-    pub fn weighted(members: impl IntoIterator<Item = Member>) -> Result<QuorumSystem, ConfigError> {
+    pub fn weighted(
+        members: impl IntoIterator<Item = Member>,
+    ) -> Result<QuorumSystem, ConfigError> {
         QuorumSystem::builder().members(members).build()
     }
 
@@ -409,11 +411,9 @@ impl QuorumSystem {
         let holds_data = members
             .iter()
             .map(|id| {
-                [old, new].iter().any(|s| {
-                    s.index_of(*id)
-                        .map(|i| s.holds_data[i])
-                        .unwrap_or_default()
-                })
+                [old, new]
+                    .iter()
+                    .any(|s| s.index_of(*id).map(|i| s.holds_data[i]).unwrap_or_default())
             })
             .collect();
         let remap = |s: &QuorumSystem| {
@@ -558,11 +558,7 @@ impl QuorumSystem {
                 *sum += u64::from(c.weights[i]);
             }
             data |= self.holds_data[i];
-            let quorum = self
-                .configs
-                .iter()
-                .zip(sums)
-                .all(|(c, sum)| sum >= c.write);
+            let quorum = self.configs.iter().zip(sums).all(|(c, sum)| sum >= c.write);
             if quorum && data {
                 return Ok(acked[i]);
             }

@@ -207,8 +207,14 @@ mod tests {
     fn changed_and_repeated_votes() {
         let s = QuorumSystem::majority((1..=3).map(NodeId::new)).unwrap();
         let mut t = s.tally(QuorumKind::Write);
-        assert_eq!(t.record(NodeId::new(1), Vote::Yes), Ok(TallyOutcome::Pending));
-        assert_eq!(t.record(NodeId::new(1), Vote::Yes), Ok(TallyOutcome::Pending));
+        assert_eq!(
+            t.record(NodeId::new(1), Vote::Yes),
+            Ok(TallyOutcome::Pending)
+        );
+        assert_eq!(
+            t.record(NodeId::new(1), Vote::Yes),
+            Ok(TallyOutcome::Pending)
+        );
         assert_eq!(t.yes_votes(), 1);
         assert_eq!(
             t.record(NodeId::new(1), Vote::No),
@@ -238,7 +244,10 @@ mod tests {
         ])
         .unwrap();
         let mut t = s.tally(QuorumKind::Read);
-        assert_eq!(t.record(NodeId::new(2), Vote::Yes), Ok(TallyOutcome::Pending));
+        assert_eq!(
+            t.record(NodeId::new(2), Vote::Yes),
+            Ok(TallyOutcome::Pending)
+        );
         assert_eq!(t.record(NodeId::new(1), Vote::Yes), Ok(TallyOutcome::Won));
     }
 
@@ -247,7 +256,10 @@ mod tests {
         let s = QuorumSystem::majority((0..101).map(NodeId::new)).unwrap();
         let mut t = s.tally(QuorumKind::Write);
         for i in 0..50 {
-            assert_eq!(t.record(NodeId::new(i), Vote::Yes), Ok(TallyOutcome::Pending));
+            assert_eq!(
+                t.record(NodeId::new(i), Vote::Yes),
+                Ok(TallyOutcome::Pending)
+            );
         }
         assert_eq!(t.record(NodeId::new(100), Vote::Yes), Ok(TallyOutcome::Won));
     }

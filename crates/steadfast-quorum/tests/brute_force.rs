@@ -3,9 +3,7 @@
 
 use proptest::prelude::*;
 use steadfast_core::NodeId;
-use steadfast_quorum::{
-    Member, QuorumKind, QuorumSystem, TallyOutcome, Vote,
-};
+use steadfast_quorum::{Member, QuorumKind, QuorumSystem, TallyOutcome, Vote};
 
 /// A plain description of one configuration, evaluated by brute force.
 #[derive(Clone, Debug)]
@@ -206,7 +204,11 @@ fn majority_tally_of_five_all_orders() {
     for mask in 0u32..32 {
         let mut tally = system.tally(QuorumKind::Write);
         for (i, node) in system.members().iter().enumerate() {
-            let vote = if mask & (1 << i) != 0 { Vote::Yes } else { Vote::No };
+            let vote = if mask & (1 << i) != 0 {
+                Vote::Yes
+            } else {
+                Vote::No
+            };
             let _ = tally.record(*node, vote).unwrap();
         }
         let expected = if mask.count_ones() >= 3 {

@@ -100,7 +100,11 @@ fn simulate(seed: u64, kappa: f64, actual_drift: f64) -> (usize, usize) {
             _ => rng.random_range(1.0..=actual_drift),
         };
         let offset = rng.random_range(0..1_000_000_000u64);
-        clocks.push((ManualClock::starting_at(Timestamp::from_nanos(offset)), rate, offset));
+        clocks.push((
+            ManualClock::starting_at(Timestamp::from_nanos(offset)),
+            rate,
+            offset,
+        ));
     }
     let world = Arc::new(World {
         real_nanos: PlMutex::new(0),
@@ -189,13 +193,18 @@ fn within_the_drift_bound_no_two_holders_ever_believe() {
 fn beyond_the_drift_bound_the_simulation_finds_an_overlap() {
     let found: usize = (0..24).map(|seed| simulate(seed, 1.05, 1.5).0).sum();
     println!("{found} instants with two believers over 24 runs");
-    assert!(found > 0, "drift beyond κ should produce two believing holders");
+    assert!(
+        found > 0,
+        "drift beyond κ should produce two believing holders"
+    );
 }
 
 #[test]
 fn holders_do_take_turns() {
     // Guard against a vacuous safety test: leadership must change hands.
-    let policy = LeasePolicy::builder(Duration::from_secs(1)).build().unwrap();
+    let policy = LeasePolicy::builder(Duration::from_secs(1))
+        .build()
+        .unwrap();
     let clock = ManualClock::new();
     let backend = InMemoryBackend::with_clock(clock.clone());
     let a = Mutex::with_clock(&backend, "k", "a", policy, clock.clone());
