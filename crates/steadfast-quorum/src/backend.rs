@@ -553,7 +553,7 @@ mod tests {
                 .field(),
             "in_memory.lock_delay"
         );
-        assert!(!InMemoryBackend::new().holder("x").unwrap().is_some());
+        assert!(InMemoryBackend::new().holder("x").unwrap().is_none());
     }
 
     #[test]

@@ -503,11 +503,11 @@ impl QuorumSystem {
         let mut seen = vec![false; self.members.len()];
         let mut sums = [0u64; 2];
         for node in nodes {
-            if let Some(i) = self.index_of(node) {
-                if !std::mem::replace(&mut seen[i], true) {
-                    for (sum, c) in sums.iter_mut().zip(&self.configs) {
-                        *sum += u64::from(c.weights[i]);
-                    }
+            if let Some(i) = self.index_of(node)
+                && !std::mem::replace(&mut seen[i], true)
+            {
+                for (sum, c) in sums.iter_mut().zip(&self.configs) {
+                    *sum += u64::from(c.weights[i]);
                 }
             }
         }

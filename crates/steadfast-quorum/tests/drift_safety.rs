@@ -129,7 +129,7 @@ fn simulate(seed: u64, kappa: f64, actual_drift: f64) -> (usize, usize) {
         .collect();
     let mut guards: Vec<Option<MutexGuard<'_, Arc<Network>, ManualClock, ()>>> =
         (0..HOLDERS).map(|_| None).collect();
-    let mut paused_until = vec![0u64; HOLDERS];
+    let mut paused_until = [0u64; HOLDERS];
     let mut overlaps = 0;
     let mut grants = 0;
     for _step in 0..3_000 {
