@@ -381,10 +381,16 @@ impl LeaseBackend for EtcdBackend {
         owner: &str,
         term: Duration,
     ) -> Result<AcquireOutcome, BackendError> {
-        let ttl = i64::try_from(term.as_secs() + u64::from(term.subsec_nanos() > 0))
-            .map_err(|_| BackendError::UnsupportedTerm {
+        // etcd's largest lease TTL, in seconds.
+        const MAX_TTL: u64 = 9_000_000_000;
+        let ttl = term
+            .as_secs()
+            .checked_add(u64::from(term.subsec_nanos() > 0))
+            .filter(|secs| *secs <= MAX_TTL)
+            .and_then(|secs| i64::try_from(secs).ok())
+            .ok_or_else(|| BackendError::UnsupportedTerm {
                 requested: term,
-                reason: "too long".into(),
+                reason: format!("etcd leases last at most {MAX_TTL} s"),
             })?
             .max(1);
         let mut client = self.client.clone();

@@ -363,3 +363,51 @@ fn reports_acquire_and_renew_latency() {
         renew[renew.len() / 2]
     );
 }
+
+#[test]
+fn backend_contract_on_etcd() {
+    let Some(server) = EtcdServer::start("contract") else {
+        return;
+    };
+    let backend = server.backend();
+    let key = "/steadfast/contract";
+    let term = Duration::from_secs(2);
+    let first = match backend.acquire(key, "a", term).expect("etcd answers") {
+        steadfast_quorum::AcquireOutcome::Granted(grant) => grant,
+        other => panic!("expected a grant, got {other:?}"),
+    };
+    assert!(first.term() >= term);
+    assert_eq!(
+        backend
+            .holder(key)
+            .expect("etcd answers")
+            .map(|h| (h.owner, h.token)),
+        Some(("a".to_owned(), first.token()))
+    );
+    assert!(matches!(
+        backend.acquire(key, "b", term).expect("etcd answers"),
+        steadfast_quorum::AcquireOutcome::Held(h) if h.owner == "a"
+    ));
+    assert_eq!(
+        backend.renew(&first).expect("etcd answers"),
+        steadfast_quorum::RenewOutcome::Renewed
+    );
+    backend.release(&first).expect("etcd answers");
+    // Releasing twice is fine; renewing a released lease reports the loss.
+    backend.release(&first).expect("etcd answers");
+    assert_eq!(
+        backend.renew(&first).expect("etcd answers"),
+        steadfast_quorum::RenewOutcome::Lost
+    );
+    assert_eq!(backend.holder(key).expect("etcd answers"), None);
+    let second = match backend.acquire(key, "b", term).expect("etcd answers") {
+        steadfast_quorum::AcquireOutcome::Granted(grant) => grant,
+        other => panic!("expected a grant, got {other:?}"),
+    };
+    assert!(second.token() > first.token(), "create revisions grow");
+    // A term etcd cannot represent is refused with a clear error.
+    let err = backend
+        .acquire("/steadfast/huge", "c", Duration::MAX)
+        .expect_err("too long a term");
+    assert!(!err.is_temporary(), "{err}");
+}

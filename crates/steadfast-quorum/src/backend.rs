@@ -532,6 +532,19 @@ mod tests {
     }
 
     #[test]
+    fn huge_and_zero_terms_saturate() {
+        let clock = ManualClock::starting_at(Timestamp::from_secs(1));
+        let b = InMemoryBackend::with_clock(clock.clone());
+        let g = granted(b.acquire("forever", "a", Duration::MAX).unwrap());
+        clock.advance(Duration::from_secs(1 << 30));
+        assert_eq!(b.renew(&g).unwrap(), RenewOutcome::Renewed);
+        // A zero term expires at once: the next contender gets the key.
+        let _z = granted(b.acquire("brief", "a", Duration::ZERO).unwrap());
+        let z2 = granted(b.acquire("brief", "b", Duration::ZERO).unwrap());
+        assert_eq!(z2.owner(), "b");
+    }
+
+    #[test]
     fn clock_going_backwards_keeps_the_holder() {
         let clock = ManualClock::starting_at(Timestamp::from_secs(10));
         let b = InMemoryBackend::with_clock(clock.clone());
