@@ -85,7 +85,12 @@ impl TallyError {
 #[derive(Clone, Debug)]
 pub struct VoteTally<'a> {
     system: &'a QuorumSystem,
-    kind: QuorumKind,
+    // Per configuration, copied out of the system so a vote touches no
+    // pointer but the weights slice.
+    configs: usize,
+    weights: [&'a [u32]; 2],
+    totals: [u64; 2],
+    thresholds: [u64; 2],
     yes: Vec<u64>,
     no: Vec<u64>,
     yes_votes: [u64; 2],
@@ -96,9 +101,21 @@ impl<'a> VoteTally<'a> {
     /// An empty tally; the same as [`QuorumSystem::tally`].
     pub fn new(system: &'a QuorumSystem, kind: QuorumKind) -> VoteTally<'a> {
         let words = system.len().div_ceil(64);
+        let mut weights: [&'a [u32]; 2] = [&[], &[]];
+        let mut totals = [0; 2];
+        let mut thresholds = [0; 2];
+        let configs = system.configs().len().min(2);
+        for (i, c) in system.configs().iter().take(2).enumerate() {
+            weights[i] = &c.weights;
+            totals[i] = c.total;
+            thresholds[i] = c.threshold(kind);
+        }
         VoteTally {
             system,
-            kind,
+            configs,
+            weights,
+            totals,
+            thresholds,
             yes: vec![0; words],
             no: vec![0; words],
             yes_votes: [0; 2],
@@ -145,8 +162,8 @@ impl<'a> VoteTally<'a> {
         }
         if mine[word] & bit == 0 {
             mine[word] |= bit;
-            for (sum, c) in sums.iter_mut().zip(self.system.configs()) {
-                *sum += u64::from(c.weights[index]);
+            for (sum, weights) in sums.iter_mut().zip(&self.weights[..self.configs]) {
+                *sum += u64::from(weights[index]);
             }
         }
         Ok(self.outcome())
@@ -155,12 +172,11 @@ impl<'a> VoteTally<'a> {
     /// The outcome so far.
     pub fn outcome(&self) -> TallyOutcome {
         let mut won = true;
-        for (i, c) in self.system.configs().iter().enumerate() {
-            let threshold = c.threshold(self.kind);
-            if c.total - self.no_votes[i] < threshold {
+        for i in 0..self.configs {
+            if self.totals[i] - self.no_votes[i] < self.thresholds[i] {
                 return TallyOutcome::Lost;
             }
-            won &= self.yes_votes[i] >= threshold;
+            won &= self.yes_votes[i] >= self.thresholds[i];
         }
         if won {
             TallyOutcome::Won
