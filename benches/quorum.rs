@@ -1,7 +1,8 @@
 //! steadfast-quorum: vote tallies, the fence check, and in-memory leases.
 //!
 //! - `quorum/tally_5`, `quorum/tally_101`: a fresh decision (reset, one vote
-//!   per member, yes from a majority, outcome after each vote) against a naive
+//!   per member, yes from a majority, outcome after each vote), by node id
+//!   (binary search) and by member index (no search), against a naive
 //!   tally that recounts a `HashSet` after every vote, and against a bare
 //!   counter that only adds (the floor: no membership, no decision).
 //! - `quorum/fence_check`: `Fence::check` against one bare `fetch_max` (the
@@ -39,6 +40,20 @@ fn tally(c: &mut Criterion, n: u64) {
             let mut outcome = TallyOutcome::Pending;
             for (node, vote) in black_box(&votes) {
                 outcome = tally.record(*node, *vote).expect("member");
+            }
+            outcome
+        })
+    });
+    let indexed: Vec<(usize, Vote)> = votes
+        .iter()
+        .map(|(node, vote)| (system.index_of(*node).expect("member"), *vote))
+        .collect();
+    group.bench_function("steadfast VoteTally::record_index", |b| {
+        b.iter(|| {
+            tally.reset();
+            let mut outcome = TallyOutcome::Pending;
+            for (index, vote) in black_box(&indexed) {
+                outcome = tally.record_index(*index, *vote).expect("member");
             }
             outcome
         })

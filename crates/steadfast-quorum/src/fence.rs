@@ -198,14 +198,16 @@ mod loom_tests {
             let fence = Arc::new(Fence::new());
             let other = Arc::clone(&fence);
             let t = loom::thread::spawn(move || other.check(FencingToken::new(2)).is_ok());
-            let low = fence.check(FencingToken::new(1)).is_ok();
+            let low = fence.check(FencingToken::new(1));
             let high = t.join().unwrap();
-            // The higher token always passes; the lower one passes only if it came first.
+            // The higher token always passes; the lower one passes only if it
+            // came first, and when refused it names the higher token.
             assert!(high);
-            let after = fence.check(FencingToken::new(1));
-            assert!(after.is_err());
+            if let Err(stale) = low {
+                assert_eq!(stale.highest, FencingToken::new(2));
+            }
+            assert!(fence.check(FencingToken::new(1)).is_err());
             assert_eq!(fence.highest(), Some(FencingToken::new(2)));
-            let _ = low;
         });
     }
 }
