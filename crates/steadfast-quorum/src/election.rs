@@ -174,7 +174,7 @@ impl<B: LeaseBackend, C: Clock, O: Observer<LeaseEvent>> Election<B, C, O> {
         drop(last);
         self.mutex.report(LeaseEvent::LeaderChanged {
             at: self.mutex.now(),
-            key: self.mutex.key().to_owned(),
+            key: self.mutex.shared_key(),
             previous: previous.clone(),
             current: current.clone(),
         });

@@ -1,5 +1,6 @@
 //! Events: the audit log of every acquire, renewal, loss, release and failover.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use steadfast_core::Timestamp;
@@ -24,6 +25,9 @@ pub enum LossReason {
 
 /// Something that happened to a lease, with the holder-clock time it happened.
 ///
+/// Keys and owner names are shared (`Arc<str>`), so reporting an event to an
+/// observer costs no string copies.
+///
 /// ```
 /// use std::time::Duration;
 /// use steadfast_core::{ManualClock, Recorder};
@@ -47,9 +51,9 @@ pub enum LeaseEvent {
         /// When the grant arrived.
         at: Timestamp,
         /// The key.
-        key: String,
+        key: Arc<str>,
         /// Us.
-        owner: String,
+        owner: Arc<str>,
         /// The grant's token.
         token: FencingToken,
         /// When our belief ends unless renewed.
@@ -60,9 +64,9 @@ pub enum LeaseEvent {
         /// When the answer arrived.
         at: Timestamp,
         /// The key.
-        key: String,
+        key: Arc<str>,
         /// Us.
-        owner: String,
+        owner: Arc<str>,
         /// The grant's token.
         token: FencingToken,
         /// When our belief now ends unless renewed again.
@@ -73,9 +77,9 @@ pub enum LeaseEvent {
         /// When the renewal failed.
         at: Timestamp,
         /// The key.
-        key: String,
+        key: Arc<str>,
         /// Us.
-        owner: String,
+        owner: Arc<str>,
         /// The grant's token.
         token: FencingToken,
         /// What the backend said.
@@ -86,9 +90,9 @@ pub enum LeaseEvent {
         /// When the loss was noticed.
         at: Timestamp,
         /// The key.
-        key: String,
+        key: Arc<str>,
         /// Us.
-        owner: String,
+        owner: Arc<str>,
         /// The grant's token.
         token: FencingToken,
         /// Why.
@@ -99,9 +103,9 @@ pub enum LeaseEvent {
         /// When.
         at: Timestamp,
         /// The key.
-        key: String,
+        key: Arc<str>,
         /// Us.
-        owner: String,
+        owner: Arc<str>,
         /// The grant's token.
         token: FencingToken,
     },
@@ -110,7 +114,7 @@ pub enum LeaseEvent {
         /// When it was seen.
         at: Timestamp,
         /// The election's key.
-        key: String,
+        key: Arc<str>,
         /// The leader seen before, if any.
         previous: Option<Holder>,
         /// The leader now, if any.

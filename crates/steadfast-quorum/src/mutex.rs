@@ -12,6 +12,7 @@
 //! [`Fence`](crate::Fence) at the resource.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use steadfast_core::{Clock, MonotonicClock, Observer};
@@ -107,8 +108,8 @@ pub struct Mutex<B, C = MonotonicClock, O = ()> {
     backend: B,
     clock: C,
     observer: O,
-    key: String,
-    owner: String,
+    key: Arc<str>,
+    owner: Arc<str>,
     policy: LeasePolicy,
 }
 
@@ -149,8 +150,8 @@ impl<B: LeaseBackend, C: Clock> Mutex<B, C> {
             backend,
             clock,
             observer: (),
-            key: key.into(),
-            owner: owner.into(),
+            key: Arc::from(key.into()),
+            owner: Arc::from(owner.into()),
             policy,
         }
     }
@@ -224,7 +225,7 @@ impl<B: LeaseBackend, C: Clock, O: Observer<LeaseEvent>> Mutex<B, C, O> {
                     let _ = self.backend.release(&grant);
                     self.lost(grant.token(), LossReason::ExpiredOnArrival);
                     return Err(LockError::Lost {
-                        key: self.key.clone(),
+                        key: self.key.to_string(),
                         token: grant.token(),
                         reason: LossReason::ExpiredOnArrival,
                     });
@@ -300,6 +301,10 @@ impl<B: LeaseBackend, C: Clock, O: Observer<LeaseEvent>> Mutex<B, C, O> {
 
     pub(crate) fn now(&self) -> steadfast_core::Timestamp {
         self.clock.now()
+    }
+
+    pub(crate) fn shared_key(&self) -> Arc<str> {
+        Arc::clone(&self.key)
     }
 
     pub(crate) fn report(&self, event: LeaseEvent) {
@@ -520,7 +525,7 @@ where
     fn lost_error(&mut self, reason: LossReason) -> LockError {
         self.done = true;
         LockError::Lost {
-            key: self.mutex.key.clone(),
+            key: self.mutex.key.to_string(),
             token: self.token(),
             reason,
         }

@@ -147,7 +147,7 @@ fn election_reports_every_change_as_an_event() {
     assert_eq!(change.current.unwrap().owner, "b");
 
     let log = events.events();
-    assert!(matches!(log[0], LeaseEvent::Acquired { ref owner, .. } if owner == "a"));
+    assert!(matches!(log[0], LeaseEvent::Acquired { ref owner, .. } if &**owner == "a"));
     assert!(matches!(
         log[1],
         LeaseEvent::LeaderChanged { previous: None, .. }
