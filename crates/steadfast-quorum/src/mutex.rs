@@ -242,6 +242,7 @@ impl<B: LeaseBackend, C: Clock, O: Observer<LeaseEvent>> Mutex<B, C, O> {
                     grant,
                     lease,
                     done: false,
+                    loss: None,
                 })
             }
             AcquireOutcome::Held(holder) => Err(LockError::Held { holder }),
@@ -337,6 +338,7 @@ where
     grant: LeaseGrant,
     lease: Lease,
     done: bool,
+    loss: Option<LossReason>,
 }
 
 impl<B, C, O> fmt::Debug for MutexGuard<'_, B, C, O>
@@ -350,6 +352,7 @@ where
             .field("grant", &self.grant)
             .field("lease", &self.lease)
             .field("lost_or_released", &self.done)
+            .field("loss", &self.loss)
             .finish()
     }
 }
@@ -388,6 +391,7 @@ where
         let status = self.lease.status(self.mutex.clock.now());
         if let LeaseStatus::Expired { since } = status {
             self.done = true;
+            self.loss = Some(LossReason::Expired { since });
             self.mutex.lost(self.token(), LossReason::Expired { since });
         }
         status
@@ -407,13 +411,14 @@ where
         if self.is_held() {
             Ok(self.token())
         } else {
-            Err(self.lost_error(LossReason::Expired {
+            let reason = self.loss.clone().unwrap_or(LossReason::Expired {
                 since: self
                     .mutex
                     .clock
                     .now()
                     .saturating_duration_since(self.lease.expires_at()),
-            }))
+            });
+            Err(self.lost_error(reason))
         }
     }
 
@@ -453,6 +458,7 @@ where
             }
             Ok(RenewOutcome::Lost) => {
                 self.done = true;
+                self.loss = Some(LossReason::RenewRefused);
                 self.mutex.lost(self.token(), LossReason::RenewRefused);
                 Err(self.lost_error(LossReason::RenewRefused))
             }
@@ -524,6 +530,7 @@ where
 
     fn lost_error(&mut self, reason: LossReason) -> LockError {
         self.done = true;
+        self.loss.get_or_insert_with(|| reason.clone());
         LockError::Lost {
             key: self.mutex.key.to_string(),
             token: self.token(),
@@ -617,5 +624,12 @@ mod tests {
             })
         ));
         assert!(!g.is_held());
+        assert!(matches!(
+            g.check(),
+            Err(LockError::Lost {
+                reason: LossReason::RenewRefused,
+                ..
+            })
+        ));
     }
 }
