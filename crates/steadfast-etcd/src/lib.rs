@@ -21,7 +21,7 @@
 //! | item | what it is |
 //! |---|---|
 //! | [`EtcdBackend`] | [`LeaseBackend`] on etcd: lease grant, put-if-absent, own renewal, verification |
-//! | [`EtcdConfig`] | request and connect timeouts, validated in `build()` |
+//! | [`EtcdConfig`] | request and connect timeouts, lock-delay; validated in `build()` |
 //! | [`EtcdBackend::fenced_put`], [`FencedWrite`] | a write into etcd that succeeds only while a token is current |
 //!
 //! # How a lease maps onto etcd
@@ -47,9 +47,15 @@
 //! its lease for `T/κ − margin` after sending the request, etcd keeps the key
 //! for at least `T` after receiving it.
 //!
-//! Lock-delay (see [`InMemoryConfig`](steadfast_quorum::InMemoryConfig)) is not
-//! offered on etcd: etcd deletes an expired key without telling a release from
-//! a failure.
+//! **Lock-delay** ([`EtcdConfigBuilder::lock_delay`], off by default): etcd
+//! deletes an expired key without telling a release from a failure, so with a
+//! lock-delay each grant also records its lease id under `KEY/.steadfast-last`
+//! and each clean release under `KEY/.steadfast-released`. A contender that
+//! finds the key free but the two different knows the last holder failed; it
+//! starts the delay as a key on an etcd lease of the delay's length
+//! (`KEY/.steadfast-delay`), and nobody is granted the key until that lease
+//! has expired. The grant transaction checks that `KEY/.steadfast-last` did
+//! not change since, so no grant slips past a delay.
 //!
 //! # Runtime
 //!
@@ -89,6 +95,7 @@ pub use steadfast_quorum;
 pub struct EtcdConfig {
     request_timeout: Duration,
     connect_timeout: Duration,
+    lock_delay: Duration,
 }
 
 impl Default for EtcdConfig {
@@ -96,6 +103,7 @@ impl Default for EtcdConfig {
         EtcdConfig {
             request_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(2),
+            lock_delay: Duration::ZERO,
         }
     }
 }
@@ -122,12 +130,29 @@ impl EtcdConfigBuilder {
         self
     }
 
+    /// After a holder *fails* (its lease expires without a release), keep
+    /// the key ungranted for this long more, as Chubby does (default zero:
+    /// off). Rounded up to whole seconds, and counted from the moment the
+    /// first contender notices the failure, so the real delay is never
+    /// shorter. Every client of a key must use the same setting.
+    pub fn lock_delay(mut self, delay: Duration) -> EtcdConfigBuilder {
+        self.config.lock_delay = delay;
+        self
+    }
+
     /// Validates and builds.
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] when a timeout is zero or above one minute.
+    /// A [`ConfigError`] when a timeout is zero or above one minute, or the
+    /// lock-delay is above one hour.
     pub fn build(self) -> Result<EtcdConfig, ConfigError> {
+        ConfigError::ensure(
+            self.config.lock_delay <= Duration::from_secs(3600),
+            "etcd.lock_delay",
+            format_args!("{:?}", self.config.lock_delay),
+            "at most one hour",
+        )?;
         for (field, value) in [
             ("etcd.request_timeout", self.config.request_timeout),
             ("etcd.connect_timeout", self.config.connect_timeout),
@@ -159,6 +184,12 @@ impl EtcdConfig {
     #[must_use]
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
+    }
+
+    /// The lock-delay after a failed holder (zero: off).
+    #[must_use]
+    pub fn lock_delay(&self) -> Duration {
+        self.lock_delay
     }
 }
 
@@ -297,6 +328,90 @@ impl EtcdBackend {
         }
     }
 
+    /// Reads the lock and its lock-delay bookkeeping in one snapshot and
+    /// starts a delay if the previous holder failed.
+    fn check_lock_delay(&self, key: &str) -> Result<DelayCheck, BackendError> {
+        let keys = DelayKeys::of(key);
+        let txn = Txn::new().and_then([
+            TxnOp::get(key, None),
+            TxnOp::get(keys.last.as_str(), None),
+            TxnOp::get(keys.released.as_str(), None),
+            TxnOp::get(keys.running.as_str(), None),
+            TxnOp::get(keys.served_for.as_str(), None),
+        ]);
+        let mut client = self.client.clone();
+        let response = self.call(async move { client.txn(txn).await })?;
+        let kvs: Vec<Option<etcd_client::KeyValue>> = response
+            .op_responses()
+            .into_iter()
+            .map(|r| match r {
+                TxnOpResponse::Get(mut get) => get.take_kvs().into_iter().next(),
+                _ => None,
+            })
+            .collect();
+        let [lock, last, released, running, served_for] = <[_; 5]>::try_from(kvs)
+            .map_err(|_| protocol("lock-delay snapshot with missing answers"))?;
+        if let Some(lock) = lock {
+            return Ok(DelayCheck::Held(holder_of(&lock)?));
+        }
+        let Some(last) = last else {
+            return Ok(DelayCheck::Clear {
+                last_mod_revision: 0,
+            });
+        };
+        let clear = DelayCheck::Clear {
+            last_mod_revision: last.mod_revision(),
+        };
+        let value = |kv: &Option<etcd_client::KeyValue>| kv.as_ref().map(|kv| kv.value().to_vec());
+        let last_id = Some(last.value().to_vec());
+        if value(&released) == last_id {
+            return Ok(clear);
+        }
+        if let Some(running) = running.filter(|r| Some(r.value().to_vec()) == last_id) {
+            let lease_id = running.lease();
+            let mut client = self.client.clone();
+            let ttl = self
+                .call(async move { client.lease_time_to_live(lease_id, None).await })?
+                .ttl();
+            return Ok(DelayCheck::Delayed(Duration::from_secs(
+                ttl.max(1).unsigned_abs(),
+            )));
+        }
+        if value(&served_for) == last_id {
+            return Ok(clear);
+        }
+        // The previous holder failed: start its delay, once, on an etcd lease.
+        let seconds =
+            self.config.lock_delay.as_secs() + u64::from(self.config.lock_delay.subsec_nanos() > 0);
+        let ttl = i64::try_from(seconds.max(1)).map_err(protocol)?;
+        let mut client = self.client.clone();
+        let lease_id = self
+            .call(async move { client.lease_grant(ttl, None).await })?
+            .id();
+        let last_value = last.value().to_vec();
+        let txn = Txn::new()
+            .when([Compare::create_revision(
+                keys.running.as_str(),
+                CompareOp::Equal,
+                0,
+            )])
+            .and_then([
+                TxnOp::put(
+                    keys.running.as_str(),
+                    last_value.clone(),
+                    Some(PutOptions::new().with_lease(lease_id)),
+                ),
+                TxnOp::put(keys.served_for.as_str(), last_value, None),
+            ]);
+        let mut client = self.client.clone();
+        let started = self.call(async move { client.txn(txn).await })?;
+        if !started.succeeded() {
+            // Another contender started it first.
+            let _ = self.revoke(lease_id);
+        }
+        Ok(DelayCheck::Delayed(Duration::from_secs(seconds.max(1))))
+    }
+
     /// Writes `value` at `key` only if `lock_key` still has the create
     /// revision `token`, in one transaction: a stale holder's write is refused
     /// by etcd itself.
@@ -348,6 +463,39 @@ impl EtcdBackend {
     }
 }
 
+/// The bookkeeping keys of the lock-delay, next to the lock key.
+struct DelayKeys {
+    /// The lease id of the last grant (no lease: survives the holder).
+    last: String,
+    /// The lease id of the last grant released cleanly.
+    released: String,
+    /// Present (on a lease of the lock-delay's length) while a delay runs.
+    running: String,
+    /// The lease id whose failure the last delay was for.
+    served_for: String,
+}
+
+impl DelayKeys {
+    fn of(key: &str) -> DelayKeys {
+        DelayKeys {
+            last: format!("{key}/.steadfast-last"),
+            released: format!("{key}/.steadfast-released"),
+            running: format!("{key}/.steadfast-delay"),
+            served_for: format!("{key}/.steadfast-delay-for"),
+        }
+    }
+}
+
+/// What the lock-delay bookkeeping says before an acquire.
+enum DelayCheck {
+    /// The key is held.
+    Held(Holder),
+    /// The previous holder failed and its delay has not passed.
+    Delayed(Duration),
+    /// Free to grant, provided `last` still has this mod revision.
+    Clear { last_mod_revision: i64 },
+}
+
 /// Spawns `fut` on `runtime` and waits for it, at most `timeout`.
 fn run<T: Send + 'static>(
     runtime: &tokio::runtime::Runtime,
@@ -393,6 +541,24 @@ impl LeaseBackend for EtcdBackend {
                 reason: format!("etcd leases last at most {MAX_TTL} s"),
             })?
             .max(1);
+        let delay = !self.config.lock_delay.is_zero();
+        let mut compares = vec![Compare::create_revision(key, CompareOp::Equal, 0)];
+        if delay {
+            match self.check_lock_delay(key)? {
+                DelayCheck::Held(holder) => return Ok(AcquireOutcome::Held(holder)),
+                DelayCheck::Delayed(retry_after) => {
+                    return Ok(AcquireOutcome::Delayed { retry_after });
+                }
+                DelayCheck::Clear { last_mod_revision } => {
+                    // Nobody was granted (or failed) since the check.
+                    compares.push(Compare::mod_revision(
+                        DelayKeys::of(key).last,
+                        CompareOp::Equal,
+                        last_mod_revision,
+                    ));
+                }
+            }
+        }
         let mut client = self.client.clone();
         let granted = self.call(async move { client.lease_grant(ttl, None).await })?;
         let (lease_id, granted_ttl) = (granted.id(), granted.ttl());
@@ -403,13 +569,21 @@ impl LeaseBackend for EtcdBackend {
                 reason: format!("etcd granted a TTL of {granted_ttl} s"),
             });
         }
+        let mut puts = vec![TxnOp::put(
+            key,
+            owner,
+            Some(PutOptions::new().with_lease(lease_id)),
+        )];
+        if delay {
+            puts.push(TxnOp::put(
+                DelayKeys::of(key).last,
+                lease_id.to_string(),
+                None,
+            ));
+        }
         let txn = Txn::new()
-            .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(
-                key,
-                owner,
-                Some(PutOptions::new().with_lease(lease_id)),
-            )])
+            .when(compares)
+            .and_then(puts)
             .or_else([TxnOp::get(key, None)]);
         let mut client = self.client.clone();
         let response = match self.call(async move { client.txn(txn).await }) {
@@ -491,6 +665,23 @@ impl LeaseBackend for EtcdBackend {
 
     fn release(&self, grant: &LeaseGrant) -> Result<(), BackendError> {
         let lease_id = i64::try_from(grant.lease_id()).map_err(protocol)?;
+        if !self.config.lock_delay.is_zero() {
+            // A clean release: no lock-delay for the next holder.
+            let revision = i64::try_from(grant.token().get()).map_err(protocol)?;
+            let txn = Txn::new()
+                .when([Compare::create_revision(
+                    grant.key(),
+                    CompareOp::Equal,
+                    revision,
+                )])
+                .and_then([TxnOp::put(
+                    DelayKeys::of(grant.key()).released,
+                    lease_id.to_string(),
+                    None,
+                )]);
+            let mut client = self.client.clone();
+            self.call(async move { client.txn(txn).await })?;
+        }
         self.revoke(lease_id)
     }
 
@@ -510,7 +701,15 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.field(), "etcd.connect_timeout");
-        assert!(EtcdConfig::builder().build().is_ok());
+        let err = EtcdConfig::builder()
+            .lock_delay(Duration::MAX)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "etcd.lock_delay");
+        assert_eq!(
+            EtcdConfig::builder().build().map(|c| c.lock_delay()),
+            Ok(Duration::ZERO)
+        );
     }
 
     #[test]

@@ -411,3 +411,58 @@ fn backend_contract_on_etcd() {
         .expect_err("too long a term");
     assert!(!err.is_temporary(), "{err}");
 }
+
+#[test]
+fn lock_delay_after_a_failed_holder_on_etcd() {
+    use steadfast_quorum::AcquireOutcome;
+    let Some(server) = EtcdServer::start("lockdelay") else {
+        return;
+    };
+    let config = EtcdConfig::builder()
+        .request_timeout(Duration::from_millis(500))
+        .connect_timeout(Duration::from_millis(500))
+        .lock_delay(Duration::from_secs(2))
+        .build()
+        .expect("valid config");
+    let a = EtcdBackend::connect(&[server.url()], config).expect("connect");
+    let b = EtcdBackend::connect(&[server.url()], config).expect("connect");
+    let key = "/steadfast/lockdelay";
+    let term = Duration::from_secs(2);
+    let granted = |o: AcquireOutcome| match o {
+        AcquireOutcome::Granted(g) => g,
+        other => panic!("expected a grant, got {other:?}"),
+    };
+    // A clean release: the next contender gets the key at once.
+    let first = granted(a.acquire(key, "a", term).expect("etcd answers"));
+    a.release(&first).expect("etcd answers");
+    let second = granted(b.acquire(key, "b", term).expect("etcd answers"));
+    b.release(&second).expect("etcd answers");
+
+    // A failure: a never releases; b sees the lease run out, then a delay.
+    let failed = granted(a.acquire(key, "a", term).expect("etcd answers"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut delayed = 0;
+    let next = loop {
+        assert!(Instant::now() < deadline, "b never got the key");
+        match b.acquire(key, "b", term) {
+            Ok(AcquireOutcome::Held(holder)) => {
+                assert_eq!(delayed, 0, "held again after the delay started");
+                assert_eq!(holder.token, failed.token());
+            }
+            Ok(AcquireOutcome::Delayed { retry_after }) => {
+                assert!(retry_after <= Duration::from_secs(2), "{retry_after:?}");
+                assert_eq!(b.holder(key).expect("etcd answers"), None);
+                delayed += 1;
+            }
+            Ok(AcquireOutcome::Granted(grant)) => break grant,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(e) => assert!(e.is_temporary(), "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        delayed > 0,
+        "the failed holder's key was granted without a lock-delay"
+    );
+    assert!(next.token() > failed.token());
+}
