@@ -30,13 +30,18 @@ const WRITES_PER_TERM: usize = 3;
 struct Resource {
     fence: Fence,
     log: StdMutex<Vec<(String, FencingToken)>>,
+    refused: StdMutex<Vec<(String, FencingToken)>>,
 }
 
 impl Resource {
     fn write(&self, worker: &str, token: FencingToken) -> Result<usize, String> {
         // Check and append under one lock so the log order follows the fence.
         let mut log = self.log.lock().expect("log lock poisoned");
-        self.fence.check(token).map_err(|stale| stale.to_string())?;
+        if let Err(stale) = self.fence.check(token) {
+            let mut refused = self.refused.lock().expect("refused lock poisoned");
+            refused.push((worker.to_owned(), token));
+            return Err(stale.to_string());
+        }
         log.push((worker.to_owned(), token));
         Ok(log.len())
     }
@@ -119,13 +124,16 @@ fn worker<B: LeaseBackend>(
     }
 }
 
-fn main() {
-    let etcd_url = {
-        let args: Vec<String> = std::env::args().collect();
-        args.iter()
-            .position(|a| a == "--etcd")
-            .map(|i| args.get(i + 1).cloned().expect("--etcd needs a URL"))
-    };
+/// What a run produced: the accepted writes and the refused ones.
+pub(crate) struct Outcome {
+    /// Accepted writes, in order: writer and token.
+    pub(crate) log: Vec<(String, FencingToken)>,
+    /// Writes the fence refused.
+    pub(crate) refused: Vec<(String, FencingToken)>,
+}
+
+/// Runs the election, in process or on etcd at `etcd_url`.
+pub(crate) fn run(etcd_url: Option<String>) -> Outcome {
     let term = if etcd_url.is_some() {
         Duration::from_secs(2)
     } else {
@@ -161,13 +169,31 @@ fn main() {
             });
         }
     });
-    let log = resource.log.lock().expect("log lock poisoned");
+    let log = resource.log.into_inner().expect("log lock poisoned");
+    let refused = resource
+        .refused
+        .into_inner()
+        .expect("refused lock poisoned");
     println!("final log ({} entries):", log.len());
     for (i, (writer, token)) in log.iter().enumerate() {
         println!("  {:>2}. {writer} with token {token}", i + 1);
     }
+    Outcome { log, refused }
+}
+
+fn main() {
+    let etcd_url = {
+        let args: Vec<String> = std::env::args().collect();
+        args.iter()
+            .position(|a| a == "--etcd")
+            .map(|i| args.get(i + 1).cloned().expect("--etcd needs a URL"))
+    };
+    let outcome = run(etcd_url);
+    for (writer, token) in &outcome.refused {
+        println!("the fence refused {writer}'s late write with token {token}");
+    }
     assert!(
-        log.windows(2).all(|w| w[0].1 <= w[1].1),
+        outcome.log.windows(2).all(|w| w[0].1 <= w[1].1),
         "tokens in the log never go down"
     );
 }
