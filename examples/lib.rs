@@ -7,4 +7,5 @@
 //! | example | shows |
 //! |---|---|
 //! | `clock_jump` | code written against `Clock` surviving a clock that steps backwards |
+//! | `leader_election` | workers elect a leader and write through a fence, in process or on etcd (`--etcd URL`); a frozen leader's late write is refused |
 #![forbid(unsafe_code)]
