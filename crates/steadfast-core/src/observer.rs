@@ -39,11 +39,31 @@ use alloc::sync::Arc;
 pub trait Observer<E>: Send + Sync {
     /// Called once for each event, in the order the component emits them.
     fn on_event(&self, event: &E);
+
+    /// Whether this observer wants events at all. Components may skip
+    /// building an event (formatting a reason, cloning a name) when it is
+    /// `false`. Defaults to `true`; `()` says `false`.
+    ///
+    /// ```
+    /// use steadfast_core::Observer;
+    ///
+    /// assert!(!Observer::<u32>::is_enabled(&()));
+    /// assert!(Observer::<u32>::is_enabled(&|_: &u32| {}));
+    /// ```
+    #[inline]
+    fn is_enabled(&self) -> bool {
+        true
+    }
 }
 
 impl<E> Observer<E> for () {
     #[inline]
     fn on_event(&self, _event: &E) {}
+
+    #[inline]
+    fn is_enabled(&self) -> bool {
+        false
+    }
 }
 
 impl<E, F> Observer<E> for F
@@ -60,11 +80,19 @@ impl<E> Observer<E> for Arc<dyn Observer<E>> {
     fn on_event(&self, event: &E) {
         (**self).on_event(event);
     }
+
+    fn is_enabled(&self) -> bool {
+        (**self).is_enabled()
+    }
 }
 
 impl<E> Observer<E> for Box<dyn Observer<E>> {
     fn on_event(&self, event: &E) {
         (**self).on_event(event);
+    }
+
+    fn is_enabled(&self) -> bool {
+        (**self).is_enabled()
     }
 }
 
