@@ -2,10 +2,13 @@ use alloc::boxed::Box;
 use core::fmt;
 use core::time::Duration;
 
-#[cfg(not(steadfast_loom))]
 use alloc::sync::Arc;
+// The shared time of a ManualClock lives in loom's Arc under loom; the public
+// `Clock for Arc<C>` impl is always for the standard Arc.
 #[cfg(steadfast_loom)]
-use loom::sync::Arc;
+use loom::sync::Arc as SharedArc;
+#[cfg(not(steadfast_loom))]
+use alloc::sync::Arc as SharedArc;
 
 use crate::Timestamp;
 use crate::sync::{AtomicU64, Ordering};
@@ -224,7 +227,7 @@ impl Clock for QuantaClock {
 /// ```
 #[derive(Clone)]
 pub struct ManualClock {
-    nanos: Arc<AtomicU64>,
+    nanos: SharedArc<AtomicU64>,
 }
 
 impl ManualClock {
@@ -249,7 +252,7 @@ impl ManualClock {
     #[must_use]
     pub fn starting_at(start: Timestamp) -> ManualClock {
         ManualClock {
-            nanos: Arc::new(AtomicU64::new(start.as_nanos())),
+            nanos: SharedArc::new(AtomicU64::new(start.as_nanos())),
         }
     }
 
