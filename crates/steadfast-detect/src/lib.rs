@@ -1,6 +1,8 @@
 //! Heartbeat failure detection: deciding when a peer is dead.
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 mod chen;
 mod detector;
 mod exponential;
@@ -12,3 +14,9 @@ pub use detector::{FailureDetector, HeartbeatOutcome, MAX_INTERVAL_NANOS, MAX_SA
 pub use exponential::{ExponentialPhi, ExponentialPhiConfig, ExponentialPhiConfigBuilder, PHI_FACTOR};
 pub use fixed::FixedTimeout;
 pub use phi::{PhiAccrual, PhiAccrualConfig, PhiAccrualConfigBuilder, PhiMode, phi_of_y};
+mod classification;
+mod damping;
+mod monitor;
+pub use classification::{ClassificationConfig, ClassificationConfigBuilder, FailureClass, Outage, OutageHistory, PeerState};
+pub use damping::{ConsecutiveChecks, FlapDamper, FlapDampingConfig, FlapDampingConfigBuilder, Hysteresis};
+pub use monitor::{Monitor, MonitorConfig, MonitorConfigBuilder, MonitorEvent, PeerStatus, Transition, TransitionReason};
