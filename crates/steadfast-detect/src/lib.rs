@@ -20,3 +20,7 @@ mod monitor;
 pub use classification::{ClassificationConfig, ClassificationConfigBuilder, FailureClass, Outage, OutageHistory, PeerState};
 pub use damping::{ConsecutiveChecks, FlapDamper, FlapDampingConfig, FlapDampingConfigBuilder, Hysteresis};
 pub use monitor::{Monitor, MonitorConfig, MonitorConfigBuilder, MonitorEvent, PeerStatus, Transition, TransitionReason};
+mod qos;
+mod trace;
+pub use qos::QosReport;
+pub use trace::{HeartbeatTrace, Jitter, Loss, SenderPause, TraceConfig, TraceConfigBuilder};
