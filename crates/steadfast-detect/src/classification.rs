@@ -235,10 +235,10 @@ impl OutageHistory {
 
     /// The ongoing outage ends at `at` (no effect if none is going on).
     pub fn end(&mut self, at: Timestamp) {
-        if let Some(last) = self.outages.back_mut() {
-            if last.end.is_none() {
-                last.end = Some(at.max(last.start));
-            }
+        if let Some(last) = self.outages.back_mut()
+            && last.end.is_none()
+        {
+            last.end = Some(at.max(last.start));
         }
     }
 
@@ -254,10 +254,10 @@ impl OutageHistory {
 
     /// The class at `now` (see [`FailureClass`] for the rules).
     pub fn classify(&self, now: Timestamp) -> Option<FailureClass> {
-        if let Some(ongoing) = self.ongoing() {
-            if now.saturating_duration_since(ongoing.start) >= self.config.permanent_after {
-                return Some(FailureClass::Permanent);
-            }
+        if let Some(ongoing) = self.ongoing()
+            && now.saturating_duration_since(ongoing.start) >= self.config.permanent_after
+        {
+            return Some(FailureClass::Permanent);
         }
         let since = now.saturating_sub(self.config.window);
         let recent_starts = self.outages.iter().filter(|o| o.start >= since).count();

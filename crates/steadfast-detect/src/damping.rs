@@ -118,7 +118,12 @@ impl ConsecutiveChecks {
     pub fn new(n: u32, m: u32, recover_after: u32) -> Result<ConsecutiveChecks, ConfigError> {
         ConfigError::ensure((1..=64).contains(&m), "checks.m", m, "in [1, 64]")?;
         ConfigError::ensure((1..=m).contains(&n), "checks.n", n, "in [1, checks.m]")?;
-        ConfigError::ensure(recover_after >= 1, "checks.recover_after", recover_after, "at least 1")?;
+        ConfigError::ensure(
+            recover_after >= 1,
+            "checks.recover_after",
+            recover_after,
+            "at least 1",
+        )?;
         Ok(ConsecutiveChecks {
             n,
             m,

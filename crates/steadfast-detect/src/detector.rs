@@ -308,7 +308,10 @@ mod tests {
     #[test]
     fn first_crossing_is_exact_from_any_candidate() {
         for candidate in [0.0, 1.0, 999.0, 1000.0, 1001.0, 1e9, f64::NAN, -5.0, 1e30] {
-            assert_eq!(first_crossing(candidate, u64::MAX, |e| e >= 1000), Some(1000));
+            assert_eq!(
+                first_crossing(candidate, u64::MAX, |e| e >= 1000),
+                Some(1000)
+            );
         }
         assert_eq!(first_crossing(5.0, 100, |e| e >= 1000), None);
         assert_eq!(first_crossing(5.0, 100, |_| true), Some(0));

@@ -204,7 +204,9 @@ impl ExponentialPhi {
         let threshold = self.config.threshold;
         self.suspect_after = self.last.and_then(|last| {
             let candidate = threshold / PHI_FACTOR * self.mean;
-            first_crossing(candidate, search_limit(last), |e| self.scaled(e) > threshold)
+            first_crossing(candidate, search_limit(last), |e| {
+                self.scaled(e) > threshold
+            })
         });
     }
 }
@@ -217,7 +219,8 @@ impl FailureDetector for ExponentialPhi {
                 return outcome;
             }
             Ok(None) => {
-                self.history.push(self.config.initial_interval.as_nanos() as u64);
+                self.history
+                    .push(self.config.initial_interval.as_nanos() as u64);
                 HeartbeatOutcome::First
             }
             Ok(Some(n)) if u128::from(n) <= self.config.max_interval.as_nanos() => {

@@ -286,7 +286,6 @@ impl<D: FailureDetector> Peer<D> {
 
 type Shard<K, D> = HashMap<K, Peer<D>, BuildHasherDefault<DefaultHasher>>;
 
-
 /// Failure detection for many peers, shared between threads.
 ///
 /// Each peer gets a clone of the prototype detector on its first heartbeat.
@@ -392,7 +391,8 @@ where
             None => {
                 let mut entry = self.new_peer();
                 let _ = entry.detector.heartbeat(at);
-                entry.next = entry.compute_next(self.config.unreachable_after, self.config.down_after);
+                entry.next =
+                    entry.compute_next(self.config.unreachable_after, self.config.down_after);
                 self.next_deadline
                     .fetch_min(entry.next.as_nanos(), Ordering::AcqRel);
                 shard.insert(peer, entry);
@@ -406,23 +406,32 @@ where
         transition
     }
 
-    fn heartbeat_entry(&self, key: &K, entry: &mut Peer<D>, at: Timestamp) -> Option<Transition<K>> {
-        if entry.detector.last_heartbeat().is_some_and(|last| at < last) {
+    fn heartbeat_entry(
+        &self,
+        key: &K,
+        entry: &mut Peer<D>,
+        at: Timestamp,
+    ) -> Option<Transition<K>> {
+        if entry
+            .detector
+            .last_heartbeat()
+            .is_some_and(|last| at < last)
+        {
             let _ = entry.detector.heartbeat(at);
             return None;
         }
         // A silence that crossed the threshold but was not swept yet still
         // counts as an outage, so damping and classification see it; not
         // while the monitor recovers from its own pause.
-        if entry.outage_start.is_none() && !self.is_holding_back(at) {
-            if let Some(deadline) = entry.detector.suspect_at() {
-                if deadline <= at {
-                    entry.outage_start = Some(deadline);
-                    entry.outages.begin(deadline);
-                    if let Some(d) = entry.damper.as_mut() {
-                        d.record_flap(deadline);
-                    }
-                }
+        if entry.outage_start.is_none()
+            && !self.is_holding_back(at)
+            && let Some(deadline) = entry.detector.suspect_at()
+            && deadline <= at
+        {
+            entry.outage_start = Some(deadline);
+            entry.outages.begin(deadline);
+            if let Some(d) = entry.damper.as_mut() {
+                d.record_flap(deadline);
             }
         }
         let _ = entry.detector.heartbeat(at);
@@ -566,24 +575,25 @@ where
         out: &mut Vec<Transition<K>>,
     ) {
         // Flap damping releases a held peer that kept heartbeating.
-        if entry.outage_start.is_none() && entry.state != PeerState::Healthy && !entry.flapping(now)
+        if entry.outage_start.is_none()
+            && entry.state != PeerState::Healthy
+            && !entry.flapping(now)
+            && entry.detector.is_available(now)
         {
-            if entry.detector.is_available(now) {
-                out.push(Transition {
-                    peer: key.clone(),
-                    from: entry.state,
-                    to: PeerState::Healthy,
-                    at: entry
-                        .damper
-                        .as_ref()
-                        .and_then(FlapDamper::reuse_at)
-                        .unwrap_or(now),
-                    observed: now,
-                    reason: TransitionReason::DampingReleased,
-                    flapping: false,
-                });
-                entry.state = PeerState::Healthy;
-            }
+            out.push(Transition {
+                peer: key.clone(),
+                from: entry.state,
+                to: PeerState::Healthy,
+                at: entry
+                    .damper
+                    .as_ref()
+                    .and_then(FlapDamper::reuse_at)
+                    .unwrap_or(now),
+                observed: now,
+                reason: TransitionReason::DampingReleased,
+                flapping: false,
+            });
+            entry.state = PeerState::Healthy;
         }
         if holding {
             return;

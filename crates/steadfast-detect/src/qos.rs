@@ -68,19 +68,21 @@ impl QosReport {
         let mut mistakes = Vec::new();
         let _ = detector.heartbeat(first);
         for &arrival in &arrivals[1..] {
-            if let Some(suspect) = detector.suspect_at() {
-                if suspect < arrival && suspect < accuracy_end {
-                    let until = arrival.min(accuracy_end);
-                    mistakes.push((suspect, until.saturating_duration_since(suspect)));
-                }
+            if let Some(suspect) = detector.suspect_at()
+                && suspect < arrival
+                && suspect < accuracy_end
+            {
+                let until = arrival.min(accuracy_end);
+                mistakes.push((suspect, until.saturating_duration_since(suspect)));
             }
             let _ = detector.heartbeat(arrival);
         }
         let last_arrival = arrivals[arrivals.len() - 1];
-        if let Some(suspect) = detector.suspect_at() {
-            if suspect < accuracy_end && last_arrival < accuracy_end {
-                mistakes.push((suspect, accuracy_end.saturating_duration_since(suspect)));
-            }
+        if let Some(suspect) = detector.suspect_at()
+            && suspect < accuracy_end
+            && last_arrival < accuracy_end
+        {
+            mistakes.push((suspect, accuracy_end.saturating_duration_since(suspect)));
         }
         let detection_time = trace.crash().map(|crash| {
             detector
@@ -113,7 +115,9 @@ impl QosReport {
 
     /// Mean mistake recurrence time `T_MR`; needs two mistakes.
     pub fn mean_mistake_recurrence(&self) -> Option<Duration> {
-        let n = u32::try_from(self.mistakes.len().checked_sub(1)?).ok().filter(|&n| n > 0)?;
+        let n = u32::try_from(self.mistakes.len().checked_sub(1)?)
+            .ok()
+            .filter(|&n| n > 0)?;
         let first = self.mistakes[0].0;
         let last = self.mistakes[self.mistakes.len() - 1].0;
         Some(last.saturating_duration_since(first) / n)

@@ -30,7 +30,11 @@ pub struct HeartbeatTrace {
 impl HeartbeatTrace {
     /// A trace from arrival times (sorted here), an optional crash time and
     /// the end of observation (raised to the last arrival or crash if earlier).
-    pub fn new(mut arrivals: Vec<Timestamp>, crash: Option<Timestamp>, end: Timestamp) -> HeartbeatTrace {
+    pub fn new(
+        mut arrivals: Vec<Timestamp>,
+        crash: Option<Timestamp>,
+        end: Timestamp,
+    ) -> HeartbeatTrace {
         arrivals.sort_unstable();
         let mut end = end;
         if let Some(&last) = arrivals.last() {
@@ -187,7 +191,9 @@ impl TraceConfig {
         let mut bad = false;
         let mut end = self.start;
         for k in 0..self.heartbeats {
-            let scheduled = self.start.saturating_add(self.interval.saturating_mul(k as u32));
+            let scheduled = self
+                .start
+                .saturating_add(self.interval.saturating_mul(k as u32));
             let sent = self.pauses.iter().fold(scheduled, |t, p| {
                 if t >= p.at && t < p.at.saturating_add(p.duration) {
                     p.at.saturating_add(p.duration)
@@ -209,7 +215,11 @@ impl TraceConfig {
                     loss_in_bad,
                 } => {
                     let switch = rng.random::<f64>();
-                    bad = if bad { switch >= bad_to_good } else { switch < good_to_bad };
+                    bad = if bad {
+                        switch >= bad_to_good
+                    } else {
+                        switch < good_to_bad
+                    };
                     rng.random::<f64>() < if bad { loss_in_bad } else { loss_in_good }
                 }
             };
