@@ -235,6 +235,8 @@ pub struct PeerStatus {
     pub state: PeerState,
     /// Whether flap damping holds it.
     pub flapping: bool,
+    /// When flap damping releases it, while it is held.
+    pub held_until: Option<Timestamp>,
     /// The class of its recent outages at the time asked.
     pub class: Option<FailureClass>,
     /// The detector's suspicion at the time asked.
@@ -492,6 +494,11 @@ where
         shard.get(peer).map(|p| PeerStatus {
             state: p.state,
             flapping: p.flapping(now),
+            held_until: p
+                .damper
+                .as_ref()
+                .filter(|d| d.is_suppressed(now))
+                .and_then(FlapDamper::reuse_at),
             class: p.outages.classify(now),
             suspicion: p.detector.suspicion(now),
             suspect_at: p.detector.suspect_at(),
@@ -629,29 +636,23 @@ where
             return;
         };
         let silence = now.saturating_duration_since(start);
-        let target = if silence >= self.config.down_after {
-            PeerState::Down
-        } else if silence >= self.config.unreachable_after {
-            PeerState::Unreachable
-        } else {
-            PeerState::Suspect
-        };
-        if target > entry.state {
-            let limit = if target == PeerState::Down {
-                self.config.down_after
-            } else {
-                self.config.unreachable_after
-            };
-            out.push(Transition {
-                peer: key.clone(),
-                from: entry.state,
-                to: target,
-                at: start.saturating_add(limit),
-                observed: now,
-                reason: TransitionReason::StillSilent { silence },
-                flapping: entry.flapping(now),
-            });
-            entry.state = target;
+        // Escalate one level at a time so observers see every state.
+        for (target, limit) in [
+            (PeerState::Unreachable, self.config.unreachable_after),
+            (PeerState::Down, self.config.down_after),
+        ] {
+            if silence >= limit && target > entry.state {
+                out.push(Transition {
+                    peer: key.clone(),
+                    from: entry.state,
+                    to: target,
+                    at: start.saturating_add(limit),
+                    observed: now,
+                    reason: TransitionReason::StillSilent { silence },
+                    flapping: entry.flapping(now),
+                });
+                entry.state = target;
+            }
         }
     }
 }
