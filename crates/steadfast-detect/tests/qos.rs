@@ -30,7 +30,7 @@ fn sampled_suspect_time<D: FailureDetector + Clone>(
         if !detector.is_available(t) {
             suspect += step;
         }
-        t = t + step;
+        t += step;
     }
     suspect
 }
