@@ -314,7 +314,7 @@ fn cassandra_defaults_are_reproduced() {
     let config = ExponentialPhiConfig::builder().build().unwrap();
     assert_eq!(config.threshold(), 8.0);
     assert_eq!(config.window(), 1000);
-    assert!((PHI_FACTOR - 0.434_294_481_903_251_8).abs() < 1e-15);
+    assert!((PHI_FACTOR - std::f64::consts::LOG10_E).abs() < 1e-15);
     let mut fd = ExponentialPhi::new(config);
     // First report seeds the window with the 2 s initial value.
     assert_eq!(fd.heartbeat(ms(0)), HeartbeatOutcome::First);
