@@ -37,7 +37,9 @@ impl phi_accrual_failure_detector::Clock for PeerClock {
 const INTERVAL: u64 = 1_000_000_000;
 const QUERY_AFTER: u64 = 500_000_000;
 
-fn peer_detector(clock: &PeerClock) -> phi_accrual_failure_detector::FailureDetector<
+fn peer_detector(
+    clock: &PeerClock,
+) -> phi_accrual_failure_detector::FailureDetector<
     phi_accrual_failure_detector::UnsyncState<PeerClock>,
 > {
     UnsyncDetector::builder()
@@ -48,7 +50,12 @@ fn peer_detector(clock: &PeerClock) -> phi_accrual_failure_detector::FailureDete
 }
 
 fn ours(mode: PhiMode) -> PhiAccrual {
-    PhiAccrual::new(PhiAccrualConfig::builder().mode(mode).build().expect("defaults"))
+    PhiAccrual::new(
+        PhiAccrualConfig::builder()
+            .mode(mode)
+            .build()
+            .expect("defaults"),
+    )
 }
 
 fn heartbeat_and_query(c: &mut Criterion) {
@@ -175,5 +182,11 @@ fn sweep(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, heartbeat_and_query, heartbeat_only, query_only, sweep);
+criterion_group!(
+    benches,
+    heartbeat_and_query,
+    heartbeat_only,
+    query_only,
+    sweep
+);
 criterion_main!(benches);

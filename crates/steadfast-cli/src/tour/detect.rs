@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use steadfast_core::{Clock, ManualClock};
 use steadfast_detect::{
-    FailureDetector, FixedTimeout, Monitor, MonitorConfig, PhiAccrual, PhiAccrualConfig,
-    TransitionReason,
+    FixedTimeout, Monitor, MonitorConfig, PhiAccrual, PhiAccrualConfig, TransitionReason,
 };
 
 pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
@@ -77,15 +76,15 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
         match flappy.heartbeat("cache-2", clock.now()) {
             Some(t) => writeln!(out, "  {}: {} {} -> {}", t.at, t.peer, t.from, t.to)?,
             None => {
-                if let Some(s) = flappy.status(&"cache-2", clock.now()) {
-                    if let Some(until) = s.held_until {
-                        writeln!(
-                            out,
-                            "  {}: cache-2 is back but flapping: held {} until {until}",
-                            clock.now(),
-                            s.state
-                        )?;
-                    }
+                if let Some(s) = flappy.status(&"cache-2", clock.now())
+                    && let Some(until) = s.held_until
+                {
+                    writeln!(
+                        out,
+                        "  {}: cache-2 is back but flapping: held {} until {until}",
+                        clock.now(),
+                        s.state
+                    )?;
                 }
             }
         }
