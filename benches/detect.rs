@@ -75,7 +75,7 @@ fn heartbeat_and_query(c: &mut Criterion) {
         });
     }
     let clock = PeerClock::default();
-    let peer = peer_detector(&clock);
+    let peer = peer_detector(&clock, 1000);
     let mut now = 0u64;
     group.bench_function("phi-accrual-failure-detector 0.1", |b| {
         b.iter(|| {
@@ -100,7 +100,7 @@ fn heartbeat_only(c: &mut Criterion) {
         })
     });
     let clock = PeerClock::default();
-    let peer = peer_detector(&clock);
+    let peer = peer_detector(&clock, 1000);
     let mut now = 0u64;
     group.bench_function("phi-accrual-failure-detector 0.1", |b| {
         b.iter(|| {
@@ -127,7 +127,7 @@ fn query_only(c: &mut Criterion) {
         b.iter(|| fd.is_available(black_box(at)))
     });
     let clock = PeerClock::default();
-    let peer = peer_detector(&clock);
+    let peer = peer_detector(&clock, 1000);
     for s in 0..100u64 {
         clock.0.set(s * INTERVAL);
         peer.heartbeat();
@@ -166,7 +166,9 @@ fn sweep(c: &mut Criterion) {
             b.iter(|| black_box(monitor.sweep(black_box(at))))
         });
         let clock = PeerClock::default();
-        let peers: Vec<_> = (0..n).map(|_| peer_detector(&clock)).collect();
+        // The peer allocates its whole window up front: 100 samples (its
+        // default) keeps 10^5 of them in memory.
+        let peers: Vec<_> = (0..n).map(|_| peer_detector(&clock, 100)).collect();
         for round in 0..3 {
             clock.0.set(round * INTERVAL);
             for p in &peers {

@@ -19,6 +19,7 @@
 //!   for phi far beyond 300.
 
 use core::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use steadfast_core::{ConfigError, Timestamp};
 
@@ -225,7 +226,7 @@ impl PhiAccrualConfigBuilder {
 /// assert!(!phi.is_available(at));
 /// # Ok::<(), steadfast_core::ConfigError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PhiAccrual {
     config: PhiAccrualConfig,
     history: IntervalHistory,
@@ -237,7 +238,33 @@ pub struct PhiAccrual {
     std_deviation: f64,
     /// The standardized delay at which phi reaches the threshold.
     y_threshold: f64,
-    suspect_after: Option<u64>,
+    /// Cache of the exact crossing (elapsed nanoseconds), computed on first
+    /// demand after each heartbeat: [`UNKNOWN`] or an encoded `Option<u64>`.
+    crossing: AtomicU64,
+}
+
+/// Not computed since the last heartbeat.
+const UNKNOWN: u64 = u64::MAX;
+/// No crossing within the representable range.
+const NEVER: u64 = u64::MAX - 1;
+/// How far (in nanoseconds) from the closed-form crossing an elapsed time
+/// must be to be judged without the exact search. The closed form is off by
+/// about a nanosecond at most; this leaves a wide margin.
+const EXACT_MARGIN: f64 = 16.0;
+
+impl Clone for PhiAccrual {
+    fn clone(&self) -> PhiAccrual {
+        PhiAccrual {
+            config: self.config.clone(),
+            history: self.history.clone(),
+            last: self.last,
+            backwards: self.backwards,
+            shifted_mean: self.shifted_mean,
+            std_deviation: self.std_deviation,
+            y_threshold: self.y_threshold,
+            crossing: AtomicU64::new(self.crossing.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl PhiAccrual {
@@ -252,7 +279,7 @@ impl PhiAccrual {
             shifted_mean: 0.0,
             std_deviation: 0.0,
             y_threshold,
-            suspect_after: None,
+            crossing: AtomicU64::new(UNKNOWN),
         };
         detector.bootstrap();
         detector
@@ -301,12 +328,47 @@ impl PhiAccrual {
             .history
             .std_deviation()
             .max(self.config.min_std_deviation.as_nanos() as f64);
-        self.suspect_after = self.last.and_then(|last| {
-            let candidate = self.shifted_mean + self.y_threshold * self.std_deviation;
-            first_crossing(candidate, search_limit(last), |e| {
+        // The exact crossing costs a few evaluations of phi; most heartbeats
+        // never need it, so it is computed on demand.
+        *self.crossing.get_mut() = UNKNOWN;
+    }
+
+    /// The closed-form crossing, within a nanosecond or so of the exact one.
+    fn approximate_crossing(&self) -> f64 {
+        self.shifted_mean + self.y_threshold * self.std_deviation
+    }
+
+    /// The exact elapsed time at which the peer is suspected.
+    fn crossing(&self, last: Timestamp) -> Option<u64> {
+        let cached = self.crossing.load(Ordering::Relaxed);
+        let value = if cached == UNKNOWN {
+            let found = first_crossing(self.approximate_crossing(), search_limit(last), |e| {
                 self.phi_of_elapsed(e) >= self.config.threshold
-            })
-        });
+            });
+            let encoded = found.map_or(NEVER, |e| e.min(NEVER - 1));
+            self.crossing.store(encoded, Ordering::Relaxed);
+            encoded
+        } else {
+            cached
+        };
+        (value != NEVER).then_some(value)
+    }
+
+    /// Whether the peer is suspected `elapsed` after `last`, exactly as
+    /// [`FailureDetector::suspect_at`] says, usually without the search.
+    fn suspected_after(&self, last: Timestamp, elapsed: u64) -> bool {
+        let cached = self.crossing.load(Ordering::Relaxed);
+        if cached == UNKNOWN {
+            let approximate = self.approximate_crossing();
+            let e = elapsed as f64;
+            if e > approximate + EXACT_MARGIN {
+                return true;
+            }
+            if e < approximate - EXACT_MARGIN {
+                return false;
+            }
+        }
+        self.crossing(last).is_some_and(|c| elapsed >= c)
     }
 
     fn phi_of_elapsed(&self, elapsed: u64) -> f64 {
@@ -327,7 +389,8 @@ impl FailureDetector for PhiAccrual {
         let outcome = match interval {
             None => HeartbeatOutcome::First,
             Some(nanos) => {
-                let available = self.suspect_after.is_none_or(|limit| nanos < limit);
+                let previous = self.last.unwrap_or(at);
+                let available = !self.suspected_after(previous, nanos);
                 if available {
                     self.history.push(nanos);
                     HeartbeatOutcome::Recorded {
@@ -357,7 +420,15 @@ impl FailureDetector for PhiAccrual {
     }
 
     fn suspect_at(&self) -> Option<Timestamp> {
-        self.last.map(|last| deadline(last, self.suspect_after))
+        self.last.map(|last| deadline(last, self.crossing(last)))
+    }
+
+    fn is_available(&self, at: Timestamp) -> bool {
+        match self.last {
+            None => true,
+            Some(last) if at < last => true,
+            Some(last) => !self.suspected_after(last, at.as_nanos() - last.as_nanos()),
+        }
     }
 
     fn last_heartbeat(&self) -> Option<Timestamp> {
@@ -602,6 +673,49 @@ mod tests {
             // The largest delay a detector can produce: 2^64 ns over a 1 ns deviation.
             assert!(phi_of_y(mode, 1.9e19).is_finite());
             assert_eq!(phi_of_y(mode, f64::NAN), 0.0);
+        }
+    }
+
+    #[test]
+    fn the_fast_availability_check_agrees_with_the_exact_deadline() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for mode in [PhiMode::AkkaCompatible, PhiMode::Exact] {
+            for case in 0..200 {
+                let mut fd = PhiAccrual::new(
+                    PhiAccrualConfig::builder()
+                        .mode(mode)
+                        .threshold(0.5 + (case % 20) as f64)
+                        .min_std_deviation(Duration::from_nanos(1 + next() % 50_000_000))
+                        .acceptable_heartbeat_pause(Duration::from_nanos(next() % 2_000_000_000))
+                        .build()
+                        .unwrap(),
+                );
+                let mut t = 1_000_000u64;
+                for _ in 0..(next() % 30) {
+                    t += next() % 2_000_000_000;
+                    let _ = fd.heartbeat(Timestamp::from_nanos(t));
+                }
+                let fresh = fd.clone();
+                let Some(deadline) = fd.suspect_at() else {
+                    continue;
+                };
+                for offset in [-17i64, -16, -2, -1, 0, 1, 2, 16, 17] {
+                    let at =
+                        Timestamp::from_nanos(deadline.as_nanos().saturating_add_signed(offset));
+                    // A clone made before the deadline was computed takes the fast path.
+                    assert_eq!(
+                        fresh.clone().is_available(at),
+                        at < deadline,
+                        "{mode:?} {case} {offset}"
+                    );
+                }
+            }
         }
     }
 
