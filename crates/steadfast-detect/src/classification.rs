@@ -8,6 +8,14 @@ use steadfast_core::{ConfigError, Timestamp};
 
 /// Where a monitored peer stands.
 ///
+/// ```
+/// use steadfast_detect::PeerState;
+///
+/// assert_eq!(PeerState::Unreachable.to_string(), "unreachable");
+/// // Ordered by severity.
+/// assert!(PeerState::Healthy < PeerState::Suspect && PeerState::Unreachable < PeerState::Down);
+/// ```
+///
 /// A peer moves Healthy → Suspect when its detector crosses the threshold,
 /// Suspect → Unreachable and then → Down as the silence continues past the
 /// monitor's limits, and back to Healthy when heartbeats resume (unless flap
@@ -38,6 +46,12 @@ impl fmt::Display for PeerState {
 }
 
 /// What a peer's recent outages look like.
+///
+/// ```
+/// use steadfast_detect::FailureClass;
+///
+/// assert_eq!(FailureClass::Intermittent.to_string(), "intermittent");
+/// ```
 ///
 /// The rules, applied in order by [`OutageHistory::classify`]:
 ///
@@ -172,6 +186,17 @@ impl ClassificationConfigBuilder {
 }
 
 /// One outage: from the first suspicion to the heartbeat that ended it.
+///
+/// ```
+/// use steadfast_core::Timestamp;
+/// use steadfast_detect::{ClassificationConfig, OutageHistory};
+///
+/// let mut history = OutageHistory::new(ClassificationConfig::builder().build()?);
+/// history.begin(Timestamp::from_secs(3));
+/// let outage = history.ongoing().unwrap();
+/// assert_eq!((outage.start, outage.end), (Timestamp::from_secs(3), None));
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Outage {

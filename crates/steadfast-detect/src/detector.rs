@@ -78,6 +78,21 @@ pub trait FailureDetector: Send + Sync {
 }
 
 /// What a detector did with a heartbeat.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::Timestamp;
+/// use steadfast_detect::{FailureDetector, FixedTimeout, HeartbeatOutcome};
+///
+/// let mut fd = FixedTimeout::new(Duration::from_secs(1))?;
+/// let s = Timestamp::from_secs;
+/// assert_eq!(fd.heartbeat(s(10)), HeartbeatOutcome::First);
+/// assert_eq!(fd.heartbeat(s(10)), HeartbeatOutcome::Recorded { interval: Duration::ZERO });
+/// assert_eq!(fd.heartbeat(s(8)), HeartbeatOutcome::Backwards { by: Duration::from_secs(2) });
+/// assert_eq!(fd.heartbeat(s(15)), HeartbeatOutcome::NotRecorded { interval: Duration::from_secs(5) });
+/// assert_eq!(fd.backwards_heartbeats(), 1);
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HeartbeatOutcome {

@@ -22,6 +22,8 @@ use core::time::Duration;
 use steadfast_core::{Clock, ConfigError, MonotonicClock, Timestamp};
 
 /// Which question a report answers.
+///
+/// See [`HealthChecks`] for an example.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
@@ -34,6 +36,8 @@ pub enum Probe {
 }
 
 /// Whether a failing check takes the whole service down.
+///
+/// See [`HealthChecks`] for an example.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Criticality {
@@ -44,6 +48,8 @@ pub enum Criticality {
 }
 
 /// The outcome of one check.
+///
+/// See [`HealthChecks`] for an example.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
@@ -111,6 +117,14 @@ impl CheckResult {
 }
 
 /// The rollup.
+///
+/// ```
+/// use steadfast_detect::HealthStatus;
+///
+/// assert_eq!(HealthStatus::Degraded.http_status(), 200);
+/// assert_eq!(HealthStatus::Unhealthy.http_status(), 503);
+/// assert!(HealthStatus::Healthy < HealthStatus::Degraded);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
@@ -146,6 +160,8 @@ impl fmt::Display for HealthStatus {
 }
 
 /// One check's line in a report.
+///
+/// See [`HealthChecks`] for an example.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CheckReport {
@@ -164,6 +180,8 @@ pub struct CheckReport {
 }
 
 /// What a `/health` endpoint returns.
+///
+/// See [`HealthChecks`] for an example.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HealthReport {

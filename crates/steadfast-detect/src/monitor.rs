@@ -172,6 +172,34 @@ impl MonitorConfigBuilder {
 }
 
 /// Why a peer changed state.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::{Recorder, Timestamp};
+/// use steadfast_detect::{
+///     FixedTimeout, Monitor, MonitorConfig, MonitorEvent, PeerState, TransitionReason,
+/// };
+///
+/// let events = Recorder::new();
+/// let monitor = Monitor::with_observer(
+///     MonitorConfig::builder().build()?,
+///     FixedTimeout::new(Duration::from_secs(2))?,
+///     events.clone(),
+/// );
+/// let s = Timestamp::from_secs;
+/// monitor.heartbeat(42u64, s(0));
+/// let _ = monitor.sweep(s(3));
+/// let status = monitor.status(&42, s(3)).unwrap();
+/// assert_eq!(status.state, PeerState::Suspect);
+/// match &events.events()[0] {
+///     MonitorEvent::Transition(t) => {
+///         assert_eq!((t.peer, t.from, t.to, t.at, t.observed), (42, PeerState::Healthy, PeerState::Suspect, s(2), s(3)));
+///         assert_eq!(t.reason, TransitionReason::ThresholdCrossed { suspicion: 1.0 });
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum TransitionReason {
@@ -192,6 +220,8 @@ pub enum TransitionReason {
 }
 
 /// A peer's change of state.
+///
+/// See [`TransitionReason`] for an example.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition<K> {
     /// The peer.
@@ -212,6 +242,8 @@ pub struct Transition<K> {
 }
 
 /// What a [`Monitor`] reports to its observer.
+///
+/// See [`TransitionReason`] for an example.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum MonitorEvent<K> {
@@ -229,6 +261,8 @@ pub enum MonitorEvent<K> {
 }
 
 /// A snapshot of one peer.
+///
+/// See [`TransitionReason`] for an example.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeerStatus {
     /// The state.

@@ -29,6 +29,16 @@ use crate::detector::{
 };
 
 /// How phi is computed from the standardized delay `y`.
+///
+/// ```
+/// use steadfast_detect::{PhiMode, phi_of_y};
+///
+/// // Close to each other where the logistic approximation is good...
+/// let (akka, exact) = (phi_of_y(PhiMode::AkkaCompatible, 2.0), phi_of_y(PhiMode::Exact, 2.0));
+/// assert!((akka - exact).abs() < 0.01);
+/// // ...and far apart in the tail, where the approximation's tail is lighter.
+/// assert!(phi_of_y(PhiMode::AkkaCompatible, 10.0) > phi_of_y(PhiMode::Exact, 10.0) + 10.0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum PhiMode {

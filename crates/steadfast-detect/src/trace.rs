@@ -67,6 +67,8 @@ impl HeartbeatTrace {
 }
 
 /// Extra network delay added to each heartbeat.
+///
+/// See [`TraceConfig`] for an example.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum Jitter {
@@ -94,6 +96,8 @@ pub enum Jitter {
 }
 
 /// Which heartbeats the network drops.
+///
+/// See [`TraceConfig`] for an example.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum Loss {
@@ -121,6 +125,23 @@ pub enum Loss {
 
 /// A stretch during which the sender was stopped (a GC pause): heartbeats
 /// due in it leave together when it resumes.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::Timestamp;
+/// use steadfast_detect::TraceConfig;
+///
+/// let trace = TraceConfig::builder()
+///     .heartbeats(10)
+///     .base_delay(Duration::ZERO)
+///     .pause(Timestamp::from_millis(2500), Duration::from_secs(3))
+///     .build()?
+///     .generate();
+/// // Heartbeats due at 3, 4 and 5 s leave together at 5.5 s.
+/// let bunched = trace.arrivals().iter().filter(|&&t| t == Timestamp::from_millis(5500)).count();
+/// assert_eq!(bunched, 3);
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SenderPause {
     /// When the pause starts.
