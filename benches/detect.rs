@@ -39,11 +39,12 @@ const QUERY_AFTER: u64 = 500_000_000;
 
 fn peer_detector(
     clock: &PeerClock,
+    max_sample_size: usize,
 ) -> phi_accrual_failure_detector::FailureDetector<
     phi_accrual_failure_detector::UnsyncState<PeerClock>,
 > {
     UnsyncDetector::builder()
-        .max_sample_size(1000)
+        .max_sample_size(max_sample_size)
         .clock(clock.clone())
         .build()
         .expect("valid peer settings")
