@@ -82,6 +82,7 @@ mod lifeguard;
 mod monitor;
 mod phi;
 mod qos;
+mod sync;
 mod trace;
 
 pub use chen::{ChenConfig, ChenConfigBuilder, ChenDetector};

@@ -17,14 +17,14 @@ use core::hash::{BuildHasher, BuildHasherDefault, Hash};
 use core::time::Duration;
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::PoisonError;
 
 use steadfast_core::{ConfigError, Observer, Timestamp};
 
 use crate::classification::{ClassificationConfig, FailureClass, OutageHistory, PeerState};
 use crate::damping::{FlapDamper, FlapDampingConfig};
 use crate::detector::FailureDetector;
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// Settings of a [`Monitor`].
 ///
@@ -688,5 +688,60 @@ where
                 entry.state = target;
             }
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::FixedTimeout;
+
+    fn monitor() -> Monitor<u8, FixedTimeout> {
+        Monitor::new(
+            MonitorConfig::builder()
+                .shards(2)
+                .pause_threshold(None)
+                .damping(None)
+                .build()
+                .unwrap(),
+            FixedTimeout::new(Duration::from_secs(10)).unwrap(),
+        )
+    }
+
+    /// A sweep racing with heartbeats (one moving a deadline later, one
+    /// adding an earlier peer) never leaves `next_deadline` later than the
+    /// earliest real deadline.
+    #[test]
+    fn loom_next_deadline_is_never_later_than_the_earliest_peer() {
+        loom::model(|| {
+            let monitor = Arc::new(monitor());
+            monitor.heartbeat(1, Timestamp::from_secs(0));
+            let other = Arc::clone(&monitor);
+            let beats = loom::thread::spawn(move || {
+                other.heartbeat(2, Timestamp::from_secs(2));
+                other.heartbeat(1, Timestamp::from_secs(5));
+            });
+            let changes = monitor.sweep(Timestamp::from_secs(3));
+            beats.join().unwrap();
+            assert!(changes.is_empty());
+            let next = monitor.next_deadline().unwrap();
+            assert!(next <= Timestamp::from_secs(12), "{next:?}");
+        });
+    }
+
+    /// Two sweeps at once report each conviction exactly once.
+    #[test]
+    fn loom_concurrent_sweeps_convict_once() {
+        loom::model(|| {
+            let monitor = Arc::new(monitor());
+            monitor.heartbeat(1, Timestamp::from_secs(0));
+            let other = Arc::clone(&monitor);
+            let sweeper = loom::thread::spawn(move || other.sweep(Timestamp::from_secs(11)).len());
+            let mine = monitor.sweep(Timestamp::from_secs(11)).len();
+            let theirs = sweeper.join().unwrap();
+            assert_eq!(mine + theirs, 1);
+        });
     }
 }
