@@ -135,7 +135,8 @@ pub(crate) struct IntervalHistory {
     samples: Vec<u64>,
     capacity: usize,
     next: usize,
-    sum: u128,
+    /// At most 2^16 samples below 2^48 each: fits in 64 bits.
+    sum: u64,
     sum_sq: u128,
 }
 
@@ -154,18 +155,20 @@ impl IntervalHistory {
 
     pub(crate) fn push(&mut self, interval_nanos: u64) {
         let x = interval_nanos.min(MAX_INTERVAL_NANOS);
-        let x128 = u128::from(x);
         if self.samples.len() < self.capacity {
             self.samples.push(x);
         } else {
-            let old = u128::from(self.samples[self.next]);
+            let old = self.samples[self.next];
             self.sum -= old;
-            self.sum_sq -= old * old;
+            self.sum_sq -= u128::from(old) * u128::from(old);
             self.samples[self.next] = x;
-            self.next = (self.next + 1) % self.capacity;
+            self.next += 1;
+            if self.next == self.capacity {
+                self.next = 0;
+            }
         }
-        self.sum += x128;
-        self.sum_sq += x128 * x128;
+        self.sum += x;
+        self.sum_sq += u128::from(x) * u128::from(x);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -195,8 +198,12 @@ impl IntervalHistory {
             return 0.0;
         }
         // n <= 2^16 and every sample < 2^48, so n * sum_sq < 2^128.
-        let numerator = n * self.sum_sq - self.sum * self.sum;
-        (numerator as f64).sqrt() / n as f64
+        let sum = u128::from(self.sum);
+        let numerator = n * self.sum_sq - sum * sum;
+        // Two 64-bit halves convert with hardware instructions.
+        let high = (numerator >> 64) as u64 as f64 * 18_446_744_073_709_551_616.0;
+        let low = numerator as u64 as f64;
+        (high + low).sqrt() / n as f64
     }
 }
 

@@ -288,7 +288,6 @@ struct Peer<D> {
     outage_start: Option<Timestamp>,
     damper: Option<FlapDamper>,
     outages: OutageHistory,
-    next: Timestamp,
 }
 
 impl<D: FailureDetector> Peer<D> {
@@ -320,7 +319,51 @@ impl<D: FailureDetector> Peer<D> {
     }
 }
 
-type Shard<K, D> = HashMap<K, Peer<D>, BuildHasherDefault<DefaultHasher>>;
+/// One shard: peers in a dense array, found by key through an index, with
+/// their deadlines in a separate contiguous array so that a sweep reads
+/// 8 bytes per peer and touches a peer's state only when it is due.
+#[derive(Debug)]
+struct Shard<K, D> {
+    index: HashMap<K, usize, BuildHasherDefault<DefaultHasher>>,
+    keys: Vec<K>,
+    peers: Vec<Peer<D>>,
+    next: Vec<u64>,
+}
+
+impl<K: Hash + Eq + Clone, D> Shard<K, D> {
+    fn new() -> Shard<K, D> {
+        Shard {
+            index: HashMap::default(),
+            keys: Vec::new(),
+            peers: Vec::new(),
+            next: Vec::new(),
+        }
+    }
+
+    fn position(&self, key: &K) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+
+    fn insert(&mut self, key: K, peer: Peer<D>, next: Timestamp) {
+        self.index.insert(key.clone(), self.keys.len());
+        self.keys.push(key);
+        self.peers.push(peer);
+        self.next.push(next.as_nanos());
+    }
+
+    fn remove(&mut self, key: &K) -> bool {
+        let Some(i) = self.index.remove(key) else {
+            return false;
+        };
+        self.keys.swap_remove(i);
+        self.peers.swap_remove(i);
+        self.next.swap_remove(i);
+        if let Some(moved) = self.keys.get(i) {
+            self.index.insert(moved.clone(), i);
+        }
+        true
+    }
+}
 
 /// Failure detection for many peers, shared between threads.
 ///
@@ -387,7 +430,7 @@ where
     /// A monitor with no peers, reporting every transition and pause to `observer`.
     pub fn with_observer(config: MonitorConfig, prototype: D, observer: O) -> Monitor<K, D, O> {
         let shards = (0..config.shards)
-            .map(|_| Mutex::new(Shard::default()))
+            .map(|_| Mutex::new(Shard::new()))
             .collect();
         Monitor {
             config,
@@ -413,7 +456,6 @@ where
             outage_start: None,
             damper: self.config.damping.clone().map(FlapDamper::new),
             outages: OutageHistory::new(self.config.classification.clone()),
-            next: Timestamp::MAX,
         }
     }
 
@@ -421,21 +463,26 @@ where
     /// first heartbeat. Returns the transition if the heartbeat brought the
     /// peer back.
     pub fn heartbeat(&self, peer: K, at: Timestamp) -> Option<Transition<K>> {
-        let mut shard = lock(self.shard(&peer));
-        let transition = match shard.get_mut(&peer) {
-            Some(entry) => self.heartbeat_entry(&peer, entry, at),
+        let mut guard = lock(self.shard(&peer));
+        let shard = &mut *guard;
+        let (transition, next) = match shard.position(&peer) {
+            Some(i) => {
+                let (transition, next) = self.heartbeat_entry(&peer, &mut shard.peers[i], at);
+                shard.next[i] = next.as_nanos();
+                (transition, next)
+            }
             None => {
                 let mut entry = self.new_peer();
                 let _ = entry.detector.heartbeat(at);
-                entry.next =
+                let next =
                     entry.compute_next(self.config.unreachable_after, self.config.down_after);
-                self.next_deadline
-                    .fetch_min(entry.next.as_nanos(), Ordering::AcqRel);
-                shard.insert(peer, entry);
-                None
+                shard.insert(peer, entry, next);
+                (None, next)
             }
         };
-        drop(shard);
+        drop(guard);
+        self.next_deadline
+            .fetch_min(next.as_nanos(), Ordering::AcqRel);
         if let Some(t) = &transition {
             self.observer.on_event(&MonitorEvent::Transition(t.clone()));
         }
@@ -447,14 +494,15 @@ where
         key: &K,
         entry: &mut Peer<D>,
         at: Timestamp,
-    ) -> Option<Transition<K>> {
+    ) -> (Option<Transition<K>>, Timestamp) {
         if entry
             .detector
             .last_heartbeat()
             .is_some_and(|last| at < last)
         {
             let _ = entry.detector.heartbeat(at);
-            return None;
+            let next = entry.compute_next(self.config.unreachable_after, self.config.down_after);
+            return (None, next);
         }
         // A silence that crossed the threshold but was not swept yet still
         // counts as an outage, so damping and classification see it; not
@@ -501,20 +549,18 @@ where
                 entry.state = PeerState::Suspect;
             }
         }
-        entry.next = entry.compute_next(self.config.unreachable_after, self.config.down_after);
-        self.next_deadline
-            .fetch_min(entry.next.as_nanos(), Ordering::AcqRel);
-        transition
+        let next = entry.compute_next(self.config.unreachable_after, self.config.down_after);
+        (transition, next)
     }
 
     /// Stops monitoring `peer`; returns whether it was monitored.
     pub fn remove(&self, peer: &K) -> bool {
-        lock(self.shard(peer)).remove(peer).is_some()
+        lock(self.shard(peer)).remove(peer)
     }
 
     /// How many peers are monitored.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
+        self.shards.iter().map(|s| lock(s).keys.len()).sum()
     }
 
     /// Whether no peer is monitored.
@@ -525,19 +571,22 @@ where
     /// A snapshot of `peer` at `now`.
     pub fn status(&self, peer: &K, now: Timestamp) -> Option<PeerStatus> {
         let shard = lock(self.shard(peer));
-        shard.get(peer).map(|p| PeerStatus {
-            state: p.state,
-            flapping: p.flapping(now),
-            held_until: p
-                .damper
-                .as_ref()
-                .filter(|d| d.is_suppressed(now))
-                .and_then(FlapDamper::reuse_at),
-            class: p.outages.classify(now),
-            suspicion: p.detector.suspicion(now),
-            suspect_at: p.detector.suspect_at(),
-            last_heartbeat: p.detector.last_heartbeat(),
-        })
+        shard
+            .position(peer)
+            .map(|i| &shard.peers[i])
+            .map(|p| PeerStatus {
+                state: p.state,
+                flapping: p.flapping(now),
+                held_until: p
+                    .damper
+                    .as_ref()
+                    .filter(|d| d.is_suppressed(now))
+                    .and_then(FlapDamper::reuse_at),
+                class: p.outages.classify(now),
+                suspicion: p.detector.suspicion(now),
+                suspect_at: p.detector.suspect_at(),
+                last_heartbeat: p.detector.last_heartbeat(),
+            })
     }
 
     /// The earliest time at which [`sweep`](Self::sweep) can report a
@@ -564,20 +613,26 @@ where
         self.next_deadline.store(u64::MAX, Ordering::Release);
         let mut transitions = Vec::new();
         let mut earliest = u64::MAX;
+        let now_nanos = now.as_nanos();
+        let held_until = hold_until.map_or(u64::MAX, Timestamp::as_nanos);
         for shard in self.shards.iter() {
-            let mut shard = lock(shard);
-            for (key, entry) in shard.iter_mut() {
-                if entry.next <= now {
-                    self.advance(key, entry, now, holding, &mut transitions);
-                    entry.next =
-                        entry.compute_next(self.config.unreachable_after, self.config.down_after);
+            let mut guard = lock(shard);
+            let shard = &mut *guard;
+            for (i, slot) in shard.next.iter_mut().enumerate() {
+                let mut next = *slot;
+                if next <= now_nanos {
+                    let entry = &mut shard.peers[i];
+                    self.advance(&shard.keys[i], entry, now, holding, &mut transitions);
+                    next = entry
+                        .compute_next(self.config.unreachable_after, self.config.down_after)
+                        .as_nanos();
+                    *slot = next;
+                    if holding && next <= now_nanos {
+                        // Held convictions become due when the hold ends.
+                        next = held_until;
+                    }
                 }
-                let mut next = entry.next;
-                if holding && next <= now {
-                    // Held convictions become due when the hold ends.
-                    next = hold_until.unwrap_or(next);
-                }
-                earliest = earliest.min(next.as_nanos());
+                earliest = earliest.min(next);
             }
         }
         self.next_deadline.fetch_min(earliest, Ordering::AcqRel);

@@ -195,6 +195,33 @@ fn next_deadline_follows_the_earliest_peer() {
 }
 
 #[test]
+fn removing_peers_keeps_the_others_intact() {
+    let monitor = Monitor::new(
+        MonitorConfig::builder().shards(1).build().unwrap(),
+        fixed(5),
+    );
+    for peer in 0..10u32 {
+        monitor.heartbeat(peer, s(u64::from(peer)));
+    }
+    for peer in [0u32, 4, 9, 5] {
+        assert!(monitor.remove(&peer));
+    }
+    assert_eq!(monitor.len(), 6);
+    for peer in [1u32, 2, 3, 6, 7, 8] {
+        let status = monitor.status(&peer, s(20)).unwrap();
+        assert_eq!(status.last_heartbeat, Some(s(u64::from(peer))));
+    }
+    let changes = monitor.sweep(s(20));
+    let peers: Vec<_> = changes
+        .iter()
+        .filter(|c| c.to == PeerState::Suspect)
+        .map(|c| c.peer)
+        .collect();
+    assert_eq!(peers, vec![1, 2, 3, 6, 7, 8]);
+    assert!(monitor.status(&4, s(20)).is_none());
+}
+
+#[test]
 fn backwards_heartbeats_and_sweeps_are_harmless() {
     let monitor = Monitor::new(MonitorConfig::builder().build().unwrap(), fixed(2));
     monitor.heartbeat(1, s(10));
