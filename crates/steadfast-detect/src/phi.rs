@@ -248,6 +248,10 @@ pub struct PhiAccrual {
     std_deviation: f64,
     /// The standardized delay at which phi reaches the threshold.
     y_threshold: f64,
+    /// The acceptable pause and the deviation floor in nanoseconds,
+    /// converted once (128-bit conversions are not free).
+    pause_nanos: f64,
+    min_std_nanos: f64,
     /// Cache of the exact crossing (elapsed nanoseconds), computed on first
     /// demand after each heartbeat: [`UNKNOWN`] or an encoded `Option<u64>`.
     crossing: AtomicU64,
@@ -272,6 +276,8 @@ impl Clone for PhiAccrual {
             shifted_mean: self.shifted_mean,
             std_deviation: self.std_deviation,
             y_threshold: self.y_threshold,
+            pause_nanos: self.pause_nanos,
+            min_std_nanos: self.min_std_nanos,
             crossing: AtomicU64::new(self.crossing.load(Ordering::Relaxed)),
         }
     }
@@ -281,6 +287,8 @@ impl PhiAccrual {
     /// A detector with no heartbeats yet.
     pub fn new(config: PhiAccrualConfig) -> PhiAccrual {
         let y_threshold = y_at_phi(config.mode, config.threshold);
+        let pause_nanos = config.acceptable_heartbeat_pause.as_nanos() as f64;
+        let min_std_nanos = config.min_std_deviation.as_nanos() as f64;
         let mut detector = PhiAccrual {
             history: IntervalHistory::new(config.max_sample_size),
             config,
@@ -289,6 +297,8 @@ impl PhiAccrual {
             shifted_mean: 0.0,
             std_deviation: 0.0,
             y_threshold,
+            pause_nanos,
+            min_std_nanos,
             crossing: AtomicU64::new(UNKNOWN),
         };
         detector.bootstrap();
@@ -333,11 +343,11 @@ impl PhiAccrual {
 
     fn refresh(&mut self) {
         self.shifted_mean =
-            self.history.mean() + self.config.acceptable_heartbeat_pause.as_nanos() as f64;
+            self.history.mean() + self.pause_nanos;
         self.std_deviation = self
             .history
             .std_deviation()
-            .max(self.config.min_std_deviation.as_nanos() as f64);
+            .max(self.min_std_nanos);
         // The exact crossing costs a few evaluations of phi; most heartbeats
         // never need it, so it is computed on demand.
         *self.crossing.get_mut() = UNKNOWN;
