@@ -618,6 +618,12 @@ where
         for shard in self.shards.iter() {
             let mut guard = lock(shard);
             let shard = &mut *guard;
+            // A branch-free pass first: most sweeps find nothing due.
+            let shard_earliest = shard.next.iter().copied().min().unwrap_or(u64::MAX);
+            if shard_earliest > now_nanos {
+                earliest = earliest.min(shard_earliest);
+                continue;
+            }
             for (i, slot) in shard.next.iter_mut().enumerate() {
                 let mut next = *slot;
                 if next <= now_nanos {
