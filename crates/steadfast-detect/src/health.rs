@@ -394,7 +394,6 @@ impl<C: Clock> HealthChecks<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use steadfast_core::ManualClock;
 
     #[test]
@@ -426,7 +425,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_non_empty() {
-        let mut health = HealthChecks::with_clock(Arc::new(ManualClock::new()));
+        let mut health = HealthChecks::with_clock(ManualClock::new());
         health
             .add(
                 "a",
