@@ -368,8 +368,17 @@ impl<K: Hash + Eq + Clone, D> Shard<K, D> {
 /// Failure detection for many peers, shared between threads.
 ///
 /// Each peer gets a clone of the prototype detector on its first heartbeat.
-/// Peers live in `shards` maps, each behind its own mutex, so heartbeats for
-/// different peers rarely contend; a sweep locks one shard at a time.
+/// Peers live in `shards` shards, each behind its own mutex, so heartbeats
+/// for different peers rarely contend; a sweep locks one shard at a time.
+/// Each shard keeps its peers' next deadlines in one contiguous array, so a
+/// sweep reads 8 bytes per peer and touches a peer's state only when it is
+/// due: its cost is linear in the number of peers with a small constant.
+///
+/// Memory: a peer costs its detector (for [`PhiAccrual`](crate::PhiAccrual),
+/// 8 bytes per interval in its window, allocated as the window fills) plus
+/// a few hundred bytes of monitor state (flap damper, outage history, index).
+/// Pekko's window of 1000 intervals is 8 KB per peer once full; for 10^5
+/// peers a window of about 100 keeps the whole monitor near 100 MB.
 ///
 /// ```
 /// use std::time::Duration;
