@@ -342,12 +342,8 @@ impl PhiAccrual {
     }
 
     fn refresh(&mut self) {
-        self.shifted_mean =
-            self.history.mean() + self.pause_nanos;
-        self.std_deviation = self
-            .history
-            .std_deviation()
-            .max(self.min_std_nanos);
+        self.shifted_mean = self.history.mean() + self.pause_nanos;
+        self.std_deviation = self.history.std_deviation().max(self.min_std_nanos);
         // The exact crossing costs a few evaluations of phi; most heartbeats
         // never need it, so it is computed on demand.
         *self.crossing.get_mut() = UNKNOWN;
