@@ -190,20 +190,21 @@ impl IntervalHistory {
         self.sum as f64 / self.samples.len() as f64
     }
 
-    /// Population standard deviation in nanoseconds, computed from the exact
-    /// integer numerator `n * sum_sq - sum^2` (never negative).
-    pub(crate) fn std_deviation(&self) -> f64 {
+    /// Mean and population standard deviation in nanoseconds, the deviation
+    /// from the exact integer numerator `n * sum_sq - sum^2` (never negative).
+    pub(crate) fn mean_and_std_deviation(&self) -> (f64, f64) {
         let n = self.samples.len() as u128;
         if n == 0 {
-            return 0.0;
+            return (0.0, 0.0);
         }
-        // n <= 2^16 and every sample < 2^48, so n * sum_sq < 2^128.
+        let inverse = 1.0 / n as f64;
         let sum = u128::from(self.sum);
+        // n <= 2^16 and every sample < 2^48, so n * sum_sq < 2^128.
         let numerator = n * self.sum_sq - sum * sum;
         // Two 64-bit halves convert with hardware instructions.
         let high = (numerator >> 64) as u64 as f64 * 18_446_744_073_709_551_616.0;
         let low = numerator as u64 as f64;
-        (high + low).sqrt() / n as f64
+        (self.sum as f64 * inverse, (high + low).sqrt() * inverse)
     }
 }
 
@@ -305,14 +306,14 @@ mod tests {
     fn history_mean_and_deviation_are_exact_over_the_window() {
         let mut h = IntervalHistory::new(3);
         assert_eq!(h.mean(), 0.0);
-        assert_eq!(h.std_deviation(), 0.0);
+        assert_eq!(h.mean_and_std_deviation().1, 0.0);
         for x in [10, 20, 30, 40] {
             h.push(x);
         }
         assert_eq!(h.len(), 3);
         assert_eq!(h.mean(), 30.0);
         let expected = ((100.0 + 0.0 + 100.0) / 3.0f64).sqrt();
-        assert!((h.std_deviation() - expected).abs() < 1e-12);
+        assert!((h.mean_and_std_deviation().1 - expected).abs() < 1e-12);
         h.clear();
         assert_eq!(h.len(), 0);
     }
@@ -324,7 +325,7 @@ mod tests {
             h.push(u64::MAX);
         }
         assert_eq!(h.mean(), MAX_INTERVAL_NANOS as f64);
-        assert_eq!(h.std_deviation(), 0.0);
+        assert_eq!(h.mean_and_std_deviation().1, 0.0);
     }
 
     #[test]

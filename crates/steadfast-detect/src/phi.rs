@@ -342,8 +342,9 @@ impl PhiAccrual {
     }
 
     fn refresh(&mut self) {
-        self.shifted_mean = self.history.mean() + self.pause_nanos;
-        self.std_deviation = self.history.std_deviation().max(self.min_std_nanos);
+        let (mean, std_deviation) = self.history.mean_and_std_deviation();
+        self.shifted_mean = mean + self.pause_nanos;
+        self.std_deviation = std_deviation.max(self.min_std_nanos);
         // The exact crossing costs a few evaluations of phi; most heartbeats
         // never need it, so it is computed on demand.
         *self.crossing.get_mut() = UNKNOWN;
@@ -484,17 +485,17 @@ pub fn phi_of_y(mode: PhiMode, y: f64) -> f64 {
         PhiMode::AkkaCompatible => {
             // -log10(e / (1 + e)) with e = exp(-z) is softplus(z) / ln 10.
             let z = y * (1.5976 + 0.070566 * y * y);
-            softplus(z) / core::f64::consts::LN_10
+            softplus(z) * core::f64::consts::LOG10_E
         }
         PhiMode::Exact => {
             let x = y / core::f64::consts::SQRT_2;
             if y >= 0.0 {
-                -(ln_erfc(x) - core::f64::consts::LN_2) / core::f64::consts::LN_10
+                -(ln_erfc(x) - core::f64::consts::LN_2) * core::f64::consts::LOG10_E
             } else if y < -40.0 {
                 0.0
             } else {
                 let upper = 0.5 * ln_erfc(-x).exp();
-                -(-upper).ln_1p() / core::f64::consts::LN_10
+                -(-upper).ln_1p() * core::f64::consts::LOG10_E
             }
         }
     }

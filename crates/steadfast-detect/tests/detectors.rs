@@ -186,6 +186,17 @@ proptest! {
 }
 
 #[test]
+fn pekko_cluster_defaults_are_reproduced() {
+    let config = PhiAccrualConfig::builder().build().unwrap();
+    assert_eq!(config.threshold(), 8.0);
+    assert_eq!(config.max_sample_size(), 1000);
+    assert_eq!(config.min_std_deviation(), Duration::from_millis(100));
+    assert_eq!(config.acceptable_heartbeat_pause(), Duration::from_secs(3));
+    assert_eq!(config.first_heartbeat_estimate(), Duration::from_secs(1));
+    assert_eq!(config.mode(), PhiMode::AkkaCompatible);
+}
+
+#[test]
 fn pekko_accepts_some_configured_missing_heartbeats() {
     // Pekko's spec: heartbeats every second, then a 3 s gap (the acceptable pause).
     let mut fd = pekko();
