@@ -517,9 +517,9 @@ where
         // counts as an outage, so damping and classification see it; not
         // while the monitor recovers from its own pause.
         if entry.outage_start.is_none()
+            && !entry.detector.is_available(at)
             && !self.is_holding_back(at)
             && let Some(deadline) = entry.detector.suspect_at()
-            && deadline <= at
         {
             entry.outage_start = Some(deadline);
             entry.outages.begin(deadline);
