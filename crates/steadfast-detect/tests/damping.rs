@@ -91,7 +91,7 @@ proptest! {
         let mut damper = FlapDamper::new(config);
         let mut t = Timestamp::from_secs(1);
         for gap in gaps {
-            t = t + Duration::from_millis(gap);
+            t += Duration::from_millis(gap);
             damper.record_flap(t);
             prop_assert!(damper.penalty(t) <= ceiling * (1.0 + 1e-12));
             if let Some(reuse) = damper.reuse_at() {
