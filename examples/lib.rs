@@ -8,4 +8,5 @@
 //! |---|---|
 //! | `clock_jump` | code written against `Clock` surviving a clock that steps backwards |
 //! | `leader_election` | workers elect a leader and write through a fence, in process or on etcd (`--etcd URL`); a frozen leader's late write is refused |
+//! | `heartbeat_udp` | processes on loopback exchanging UDP heartbeats, watching each other with phi accrual |
 #![forbid(unsafe_code)]
