@@ -30,6 +30,8 @@ fn tour_runs_and_shows_the_crate_map() {
         text.contains(
             "fence: a's late write refused: fencing token 1 is stale: the fence has already seen 2"
         ),
+        "{text}"
+    );
     assert!(
         text.contains("db-1 healthy -> suspect (phi 8.000 >= 8)"),
         "{text}"

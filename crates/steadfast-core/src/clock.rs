@@ -5,10 +5,10 @@ use core::time::Duration;
 use alloc::sync::Arc;
 // The shared time of a ManualClock lives in loom's Arc under loom; the public
 // `Clock for Arc<C>` impl is always for the standard Arc.
-#[cfg(steadfast_loom)]
-use loom::sync::Arc as SharedArc;
 #[cfg(not(steadfast_loom))]
 use alloc::sync::Arc as SharedArc;
+#[cfg(steadfast_loom)]
+use loom::sync::Arc as SharedArc;
 
 use crate::Timestamp;
 use crate::sync::{AtomicU64, Ordering};

@@ -3,9 +3,9 @@
 use std::io::{self, Write};
 
 mod core;
-mod slo;
-mod quorum;
 mod detect;
+mod quorum;
+mod slo;
 
 /// A crate of the workspace and what it does, for the map at the end of the tour.
 struct CrateEntry {
