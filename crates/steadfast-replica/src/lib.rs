@@ -1,10 +1,21 @@
-//! Replication consistency: causality tracking, divergence repair and integrity.
-//!
-//! **Status: planned.** This crate is reserved in the workspace and holds no
-//! code yet. It will contain:
-//!
-//! - version vectors, dotted version vectors and a DVVSet with Riak semantics;
-//! - hybrid logical clocks with a bound on remote skew;
-//! - conflict resolution, read-repair planning and Merkle anti-entropy;
-//! - replication lag tracking, checksummed frames and consistency levels.
+//! Replication consistency (being written).
 #![forbid(unsafe_code)]
+
+mod dvv;
+mod frame;
+mod hlc;
+mod merkle;
+mod sync;
+mod version_vector;
+
+pub use dvv::{Dot, DottedVersionVector, DvvSet};
+pub use frame::{
+    DecodeError, FORMAT_VERSION, Frame, FrameCodec, FrameKind, HEADER_LEN, MAX_PAYLOAD,
+    TRAILER_LEN, crc32c,
+};
+pub use hlc::{HlcConfig, HlcConfigBuilder, HlcError, HlcEvent, HlcTimestamp, HybridLogicalClock};
+pub use merkle::{
+    ExchangeReport, ExchangeRound, ExchangeStep, MerkleDigest, MerkleError, MerkleExchange,
+    MerkleMismatch, MerkleTree, TokenRange, hash64,
+};
+pub use version_vector::{Causality, VersionVector};
