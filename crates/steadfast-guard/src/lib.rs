@@ -16,6 +16,6 @@
 
 mod sleep;
 
+pub use sleep::Sleeper;
 #[cfg(feature = "tokio")]
 pub use sleep::TokioSleeper;
-pub use sleep::Sleeper;

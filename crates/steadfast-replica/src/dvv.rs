@@ -700,7 +700,11 @@ fn greater<V>(a: &[NodeEntry<V>], b: &[NodeEntry<V>]) -> bool {
 /// Merges one node's entries: the larger counter wins, keeping those of its
 /// values whose dots the other side has not already superseded (Riak `merge/5`).
 fn merge_entry<V: Clone>(x: &NodeEntry<V>, y: &NodeEntry<V>) -> NodeEntry<V> {
-    let (hi, lo) = if x.counter >= y.counter { (x, y) } else { (y, x) };
+    let (hi, lo) = if x.counter >= y.counter {
+        (x, y)
+    } else {
+        (y, x)
+    };
     let (hi_len, lo_len) = (hi.values.len() as u64, lo.values.len() as u64);
     // `hi` covers dots up to hi.counter; its values are dots
     // (hi.counter - hi_len, hi.counter]. `lo` has seen every dot up to
@@ -813,9 +817,21 @@ mod tests {
         let le = |a: &u32, b: &u32| a <= b;
         let x: DvvSet<u32> = DvvSet {
             entries: vec![
-                NodeEntry { node: n(1), counter: 4, values: vec![5, 2] },
-                NodeEntry { node: n(2), counter: 1, values: vec![] },
-                NodeEntry { node: n(3), counter: 1, values: vec![3] },
+                NodeEntry {
+                    node: n(1),
+                    counter: 4,
+                    values: vec![5, 2],
+                },
+                NodeEntry {
+                    node: n(2),
+                    counter: 1,
+                    values: vec![],
+                },
+                NodeEntry {
+                    node: n(3),
+                    counter: 1,
+                    values: vec![3],
+                },
             ],
             anonymous: vec![],
         };
@@ -829,8 +845,14 @@ mod tests {
         let ly = y.lww(le);
         assert_eq!(ly.anonymous, vec![10]);
         assert!(ly.entries.iter().all(|e| e.values.is_empty()));
-        assert_eq!(x.reconcile(|v| v.into_iter().sum::<u32>()).anonymous, vec![10]);
-        assert_eq!(y.reconcile(|v| v.into_iter().sum::<u32>()).anonymous, vec![20]);
+        assert_eq!(
+            x.reconcile(|v| v.into_iter().sum::<u32>()).anonymous,
+            vec![10]
+        );
+        assert_eq!(
+            y.reconcile(|v| v.into_iter().sum::<u32>()).anonymous,
+            vec![20]
+        );
         assert_eq!(DvvSet::<u32>::empty().last(le), None);
     }
 

@@ -490,7 +490,11 @@ fn encode_vv(vv: &VersionVector, out: &mut Vec<u8>) {
     let mut prev = 0u64;
     for (i, (node, counter)) in vv.iter().enumerate() {
         // Nodes are strictly increasing: store gaps, which stay small.
-        let gap = if i == 0 { node.get() } else { node.get() - prev };
+        let gap = if i == 0 {
+            node.get()
+        } else {
+            node.get() - prev
+        };
         put_varint(out, gap);
         put_varint(out, counter);
         prev = node.get();
@@ -504,7 +508,9 @@ fn decode_vv(r: &mut Reader<'_>) -> Result<VersionVector, DecodeError> {
     for i in 0..n {
         let gap = r.varint()?;
         if i > 0 && gap == 0 {
-            return Err(DecodeError::Malformed("version vector nodes not increasing"));
+            return Err(DecodeError::Malformed(
+                "version vector nodes not increasing",
+            ));
         }
         let node = if i == 0 {
             gap
@@ -576,18 +582,27 @@ mod tests {
         }
         assert!(Reader::new(&[0x80, 0x00]).varint().is_err());
         assert!(Reader::new(&[0xff; 11]).varint().is_err());
-        assert!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).varint().is_err());
+        assert!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02])
+                .varint()
+                .is_err()
+        );
         assert!(Reader::new(&[0x80]).varint().is_err());
     }
 
     #[test]
     fn every_single_bit_flip_is_caught() {
-        let vv: VersionVector = [(NodeId::new(3), 7), (NodeId::new(300), 1)].into_iter().collect();
+        let vv: VersionVector = [(NodeId::new(3), 7), (NodeId::new(300), 1)]
+            .into_iter()
+            .collect();
         let bytes = vv.to_frame();
         for i in 0..bytes.len() * 8 {
             let mut b = bytes.clone();
             b[i / 8] ^= 1 << (i % 8);
-            assert!(VersionVector::from_frame(&b).is_err(), "flip of bit {i} went unnoticed");
+            assert!(
+                VersionVector::from_frame(&b).is_err(),
+                "flip of bit {i} went unnoticed"
+            );
         }
         for cut in 0..bytes.len() {
             assert!(VersionVector::from_frame(&bytes[..cut]).is_err());
@@ -601,16 +616,25 @@ mod tests {
         let body = b.len() - TRAILER_LEN;
         let crc = crc32c(&b[..body]).to_le_bytes();
         b[body..].copy_from_slice(&crc);
-        assert_eq!(Frame::decode(&b).unwrap_err(), DecodeError::UnsupportedVersion(2));
+        assert_eq!(
+            Frame::decode(&b).unwrap_err(),
+            DecodeError::UnsupportedVersion(2)
+        );
         b[4] = 1;
         b[5] = 77;
         let crc = crc32c(&b[..body]).to_le_bytes();
         b[body..].copy_from_slice(&crc);
         assert_eq!(Frame::decode(&b).unwrap_err(), DecodeError::UnknownKind(77));
         let huge = [0xff, 0xff, 0xff, 0xff, 1, 1];
-        assert!(matches!(Frame::decode(&huge), Err(DecodeError::PayloadTooLarge { .. })));
+        assert!(matches!(
+            Frame::decode(&huge),
+            Err(DecodeError::PayloadTooLarge { .. })
+        ));
         let opaque = Frame::encode(FrameKind::Opaque, &[0]);
-        assert!(matches!(VersionVector::from_frame(&opaque), Err(DecodeError::WrongKind { .. })));
+        assert!(matches!(
+            VersionVector::from_frame(&opaque),
+            Err(DecodeError::WrongKind { .. })
+        ));
     }
 
     #[test]

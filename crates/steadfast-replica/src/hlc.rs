@@ -61,7 +61,9 @@ impl HlcTimestamp {
         if physical_millis > MAX_PHYSICAL_MS {
             None
         } else {
-            Some(HlcTimestamp((physical_millis << LOGICAL_BITS) | logical as u64))
+            Some(HlcTimestamp(
+                (physical_millis << LOGICAL_BITS) | logical as u64,
+            ))
         }
     }
 
@@ -112,7 +114,12 @@ impl HlcTimestamp {
 
 impl fmt::Debug for HlcTimestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HlcTimestamp({}ms+{})", self.physical_millis(), self.logical())
+        write!(
+            f,
+            "HlcTimestamp({}ms+{})",
+            self.physical_millis(),
+            self.logical()
+        )
     }
 }
 
@@ -547,16 +554,31 @@ mod tests {
         let clock = ManualClock::starting_at(Timestamp::MAX);
         let h = HybridLogicalClock::with_clock(HlcConfig::default(), clock);
         let t = h.now();
-        assert_eq!(t.physical_millis(), MAX_PHYSICAL_MS.min(u64::MAX / 1_000_000));
-        assert!(h.receive(HlcTimestamp::from_u64(u64::MAX)).is_err() || h.last().as_u64() == u64::MAX);
+        assert_eq!(
+            t.physical_millis(),
+            MAX_PHYSICAL_MS.min(u64::MAX / 1_000_000)
+        );
+        assert!(
+            h.receive(HlcTimestamp::from_u64(u64::MAX)).is_err() || h.last().as_u64() == u64::MAX
+        );
         let _ = h.now();
         assert!(h.now() >= t);
     }
 
     #[test]
     fn huge_max_skew_is_rejected() {
-        assert!(HlcConfig::builder().max_skew(Duration::MAX).build().is_err());
-        assert!(HlcConfig::builder().max_skew(Duration::from_millis(1)).build().is_ok());
+        assert!(
+            HlcConfig::builder()
+                .max_skew(Duration::MAX)
+                .build()
+                .is_err()
+        );
+        assert!(
+            HlcConfig::builder()
+                .max_skew(Duration::from_millis(1))
+                .build()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -569,7 +591,10 @@ mod tests {
                 std::thread::spawn(move || (0..1_000).map(|_| h.now()).collect::<Vec<_>>())
             })
             .collect();
-        let mut all: Vec<HlcTimestamp> = handles.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        let mut all: Vec<HlcTimestamp> = handles
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
         all.sort();
         all.dedup();
         assert_eq!(all.len(), 4_000);

@@ -689,7 +689,11 @@ fn read_indices(
         if k > 0 && gap == 0 {
             return Err(DecodeError::Malformed("merkle indices not increasing"));
         }
-        let i = if k == 0 { gap } else { prev.saturating_add(gap) };
+        let i = if k == 0 {
+            gap
+        } else {
+            prev.saturating_add(gap)
+        };
         if i >= 1u64 << level {
             return Err(DecodeError::Malformed("merkle index outside its level"));
         }

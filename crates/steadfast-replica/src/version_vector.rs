@@ -619,7 +619,9 @@ mod tests {
     fn from_iter_drops_zeros_and_keeps_max() {
         let v = vv(&[(3, 0), (1, 2), (1, 5), (2, 1)]);
         assert_eq!(v.as_slice(), &[(NodeId::new(1), 5), (NodeId::new(2), 1)]);
-        assert!(VersionVector::from_sorted(vec![(NodeId::new(2), 1), (NodeId::new(1), 1)]).is_none());
+        assert!(
+            VersionVector::from_sorted(vec![(NodeId::new(2), 1), (NodeId::new(1), 1)]).is_none()
+        );
         assert!(VersionVector::from_sorted(vec![(NodeId::new(1), 0)]).is_none());
     }
 
