@@ -461,15 +461,14 @@ impl<C: Clock, O: Observer<LagEvent>> LagTracker<C, O> {
             .iter()
             .filter(|(_, s)| s.healthy)
             .max_by_key(|(_, s)| s.applied)
+            && b.applied > state.applied
         {
-            if b.applied > state.applied {
-                return Err(PromotionRejected::NotMostUpToDate {
-                    replica,
-                    applied: state.applied,
-                    best,
-                    best_applied: b.applied,
-                });
-            }
+            return Err(PromotionRejected::NotMostUpToDate {
+                replica,
+                applied: state.applied,
+                best,
+                best_applied: b.applied,
+            });
         }
         Ok(())
     }
