@@ -31,6 +31,9 @@ pub fn check(data: &[u8]) {
         let mut flipped = wrapped.clone();
         let i = data.len() % flipped.len();
         flipped[i] ^= 0x40;
-        assert!(Frame::decode_exact(&flipped).is_err(), "a flipped bit went unnoticed");
+        assert!(
+            Frame::decode_exact(&flipped).is_err(),
+            "a flipped bit went unnoticed"
+        );
     }
 }

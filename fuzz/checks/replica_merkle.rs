@@ -17,7 +17,9 @@ pub fn check(data: &[u8]) {
         if digest.depth() <= 12 {
             let tree = MerkleTree::new(digest.depth()).expect("decoded depth is valid");
             let request = Frame::encode(FrameKind::MerkleDigest, data);
-            let reply = tree.respond(&request).expect("a decoded digest must be answerable");
+            let reply = tree
+                .respond(&request)
+                .expect("a decoded digest must be answerable");
             let mismatch = MerkleMismatch::from_frame(&reply).expect("own reply must decode");
             assert!(mismatch.indices().len() <= digest.nodes().len());
         }

@@ -6,7 +6,10 @@
 use steadfast_replica::{Causality, Frame, FrameCodec, FrameKind, VersionVector};
 
 fn valid(vv: &VersionVector) {
-    assert!(vv.as_slice().windows(2).all(|w| w[0].0 < w[1].0), "unsorted");
+    assert!(
+        vv.as_slice().windows(2).all(|w| w[0].0 < w[1].0),
+        "unsorted"
+    );
     assert!(vv.iter().all(|(_, c)| c > 0), "zero counter stored");
     assert_eq!(vv.compare(vv), Causality::Equal);
     assert_eq!(&vv.merged(vv), vv);
@@ -28,5 +31,9 @@ pub fn check(data: &[u8]) {
         assert_eq!(vv.to_frame(), data, "frame encoding is not canonical");
     }
     let framed = Frame::encode(FrameKind::VersionVector, data);
-    assert_eq!(VersionVector::from_frame(&framed), direct, "framing changed the decoding");
+    assert_eq!(
+        VersionVector::from_frame(&framed),
+        direct,
+        "framing changed the decoding"
+    );
 }

@@ -25,6 +25,7 @@ fn tour_runs_and_shows_the_crate_map() {
         "{text}"
     );
     assert!(text.contains("peer 7 down"), "{text}");
+    assert!(text.contains("siblings [\"red\", \"green\"]"), "{text}");
 }
 
 #[test]

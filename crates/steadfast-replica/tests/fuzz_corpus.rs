@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-#[path = "../../../fuzz/checks/replica_frame.rs"]
-pub mod frame_check;
-#[path = "../../../fuzz/checks/replica_version_vector.rs"]
-pub mod version_vector_check;
 #[path = "../../../fuzz/checks/replica_dvv.rs"]
 pub mod dvv_check;
+#[path = "../../../fuzz/checks/replica_frame.rs"]
+pub mod frame_check;
 #[path = "../../../fuzz/checks/replica_merkle.rs"]
 pub mod merkle_check;
+#[path = "../../../fuzz/checks/replica_version_vector.rs"]
+pub mod version_vector_check;
 
 fn replay(target: &str, check: fn(&[u8])) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -27,7 +27,10 @@ fn replay(target: &str, check: fn(&[u8])) {
         }
         replayed += 1;
     }
-    assert!(replayed >= 3, "expected a seed corpus for {target}, found {replayed} file(s)");
+    assert!(
+        replayed >= 3,
+        "expected a seed corpus for {target}, found {replayed} file(s)"
+    );
 }
 
 #[test]

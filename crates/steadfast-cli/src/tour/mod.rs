@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 mod core;
+mod replica;
 
 /// A crate of the workspace and what it does, for the map at the end of the tour.
 struct CrateEntry {
@@ -40,7 +41,7 @@ const CRATES: &[CrateEntry] = &[
     CrateEntry {
         name: "steadfast-replica",
         purpose: "version vectors, HLC, read-repair, Merkle anti-entropy",
-        ready: false,
+        ready: true,
     },
     CrateEntry {
         name: "steadfast-slo",
@@ -83,6 +84,11 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
         "steadfast-core: injected time, events and config errors",
     )?;
     core::run(out)?;
+    heading(
+        out,
+        "steadfast-replica: siblings, hybrid clocks and Merkle anti-entropy",
+    )?;
+    replica::run(out)?;
     heading(out, "crate map")?;
     for entry in CRATES {
         let status = if entry.ready { "ready" } else { "planned" };
