@@ -71,7 +71,7 @@ impl Dot {
 /// assert_eq!(second.compare(&third), Causality::Concurrent);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DottedVersionVector {
     dot: Dot,
     context: VersionVector,
@@ -237,7 +237,7 @@ struct NodeEntry<V> {
 /// assert_eq!(stored.values(), vec![&"v4"]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DvvSet<V> {
     entries: Vec<NodeEntry<V>>,
     anonymous: Vec<V>,
@@ -373,7 +373,10 @@ impl<V> DvvSet<V> {
         let mut out: Vec<(Option<Dot>, &V)> = self.anonymous.iter().map(|v| (None, v)).collect();
         for e in &self.entries {
             for (i, v) in e.values.iter().enumerate() {
-                out.push((Some(Dot::new(e.node, e.counter - i as u64)), v));
+                out.push((
+                    Some(Dot::new(e.node, e.counter.saturating_sub(i as u64))),
+                    v,
+                ));
             }
         }
         out
@@ -666,6 +669,50 @@ impl<V> DvvSet<V> {
     }
 }
 
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for DottedVersionVector {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DottedVersionVector, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            dot: Dot,
+            context: VersionVector,
+        }
+        let raw = Raw::deserialize(d)?;
+        DottedVersionVector::from_parts(raw.dot, raw.context)
+            .ok_or_else(|| serde::de::Error::custom("dot inside its own context"))
+    }
+}
+
+/// Deserialization checks what the operations rely on: entries sorted by
+/// strictly increasing node, counters at least 1, no more live values than
+/// the counter.
+#[cfg(feature = "serde")]
+impl<'de, V: serde::Deserialize<'de>> serde::Deserialize<'de> for DvvSet<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DvvSet<V>, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(bound = "V: serde::Deserialize<'de>")]
+        struct Raw<V> {
+            entries: Vec<NodeEntry<V>>,
+            anonymous: Vec<V>,
+        }
+        let raw = Raw::<V>::deserialize(d)?;
+        let sorted = raw.entries.windows(2).all(|w| w[0].node < w[1].node);
+        let counted = raw
+            .entries
+            .iter()
+            .all(|e| e.counter >= 1 && e.values.len() as u64 <= e.counter);
+        if !sorted || !counted {
+            return Err(serde::de::Error::custom(
+                "dvvset entries must be sorted by node with counters covering their values",
+            ));
+        }
+        Ok(DvvSet {
+            entries: raw.entries,
+            anonymous: raw.anonymous,
+        })
+    }
+}
+
 /// True when `a` is causally strictly greater than `b` (Riak `greater/3`).
 fn greater<V>(a: &[NodeEntry<V>], b: &[NodeEntry<V>]) -> bool {
     let (mut i, mut j) = (0, 0);
@@ -710,10 +757,10 @@ fn merge_entry<V: Clone>(x: &NodeEntry<V>, y: &NodeEntry<V>) -> NodeEntry<V> {
     // (hi.counter - hi_len, hi.counter]. `lo` has seen every dot up to
     // lo.counter except its own live ones, so hi's values older than
     // lo.counter - lo_len were removed on lo's side.
-    let keep = if hi.counter - hi_len >= lo.counter - lo_len {
+    let keep = if hi.counter.saturating_sub(hi_len) >= lo.counter.saturating_sub(lo_len) {
         hi.values.len()
     } else {
-        usize::try_from(hi.counter - lo.counter + lo_len).unwrap_or(usize::MAX)
+        usize::try_from((hi.counter - lo.counter).saturating_add(lo_len)).unwrap_or(usize::MAX)
     };
     NodeEntry {
         node: hi.node,

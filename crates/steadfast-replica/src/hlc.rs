@@ -148,7 +148,7 @@ fn physical_of(t: Timestamp) -> u64 {
 /// # Ok::<(), steadfast_core::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HlcConfig {
     max_skew: Duration,
 }
@@ -187,6 +187,22 @@ impl Default for HlcConfig {
         HlcConfig {
             max_skew: HlcConfig::DEFAULT_MAX_SKEW,
         }
+    }
+}
+
+/// Deserialization validates like [`HlcConfigBuilder::build`].
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for HlcConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HlcConfig, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            max_skew: Duration,
+        }
+        let raw = Raw::deserialize(d)?;
+        HlcConfig::builder()
+            .max_skew(raw.max_skew)
+            .build()
+            .map_err(serde::de::Error::custom)
     }
 }
 

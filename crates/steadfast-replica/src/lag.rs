@@ -31,7 +31,7 @@ use steadfast_core::{Clock, ConfigError, MonotonicClock, NodeId, Observer, Times
 /// # Ok::<(), steadfast_core::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LagConfig {
     max_lag_bytes: u64,
     max_lag_time: Duration,
@@ -78,6 +78,26 @@ impl Default for LagConfig {
             max_lag_time: Duration::from_secs(10),
             history: 4096,
         }
+    }
+}
+
+/// Deserialization validates like [`LagConfigBuilder::build`].
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for LagConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<LagConfig, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            max_lag_bytes: u64,
+            max_lag_time: Duration,
+            history: usize,
+        }
+        let raw = Raw::deserialize(d)?;
+        LagConfig::builder()
+            .max_lag_bytes(raw.max_lag_bytes)
+            .max_lag_time(raw.max_lag_time)
+            .history(raw.history)
+            .build()
+            .map_err(serde::de::Error::custom)
     }
 }
 

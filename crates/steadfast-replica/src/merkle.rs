@@ -592,7 +592,7 @@ impl MerkleTree {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MerkleDigest {
     depth: u8,
     level: u8,
@@ -718,7 +718,7 @@ fn read_indices(
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MerkleMismatch {
     level: u8,
     indices: Vec<u64>,
@@ -776,6 +776,66 @@ impl FrameCodec for MerkleMismatch {
             .collect();
         r.finish()?;
         Ok(MerkleMismatch { level, indices })
+    }
+}
+
+/// True when `indices` are strictly increasing and inside `level`.
+#[cfg(feature = "serde")]
+fn valid_indices(level: u8, indices: impl Iterator<Item = u64>) -> bool {
+    let mut prev: Option<u64> = None;
+    for i in indices {
+        if prev.is_some_and(|p| p >= i) || i >= 1u64 << level {
+            return false;
+        }
+        prev = Some(i);
+    }
+    true
+}
+
+/// Deserialization checks depth, level and indices like the binary decoder.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for MerkleDigest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<MerkleDigest, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            depth: u8,
+            level: u8,
+            nodes: Vec<(u64, u64)>,
+        }
+        let raw = Raw::deserialize(d)?;
+        let ok = (1..=MerkleTree::MAX_DEPTH).contains(&raw.depth)
+            && raw.level <= raw.depth
+            && valid_indices(raw.level, raw.nodes.iter().map(|n| n.0));
+        if !ok {
+            return Err(serde::de::Error::custom("invalid merkle digest"));
+        }
+        Ok(MerkleDigest {
+            depth: raw.depth,
+            level: raw.level,
+            nodes: raw.nodes,
+        })
+    }
+}
+
+/// Deserialization checks the level and indices like the binary decoder.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for MerkleMismatch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<MerkleMismatch, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            level: u8,
+            indices: Vec<u64>,
+        }
+        let raw = Raw::deserialize(d)?;
+        if raw.level > MerkleTree::MAX_DEPTH
+            || !valid_indices(raw.level, raw.indices.iter().copied())
+        {
+            return Err(serde::de::Error::custom("invalid merkle mismatch"));
+        }
+        Ok(MerkleMismatch {
+            level: raw.level,
+            indices: raw.indices,
+        })
     }
 }
 
