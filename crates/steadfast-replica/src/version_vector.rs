@@ -331,9 +331,23 @@ impl VersionVector {
     /// assert_eq!(a.as_slice(), &[(NodeId::new(1), 3), (NodeId::new(2), 2)]);
     /// ```
     pub fn merge(&mut self, other: &VersionVector) {
-        // Fast path: every node of `other` is already here, update in place.
         let theirs = other.as_slice();
         let mine = self.entries.as_mut_slice();
+        // Fastest path, the common case: both name the same nodes. Counters
+        // taken so far are maxima either way, so a mismatch just falls through.
+        if mine.len() == theirs.len() {
+            let mut same = true;
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                same &= m.0 == t.0;
+                if same {
+                    m.1 = m.1.max(t.1);
+                }
+            }
+            if same {
+                return;
+            }
+        }
+        // Fast path: every node of `other` is already here, update in place.
         let (mut i, mut j) = (0, 0);
         while j < theirs.len() {
             if i == mine.len() {
@@ -389,6 +403,19 @@ impl VersionVector {
     #[must_use]
     pub fn compare(&self, other: &VersionVector) -> Causality {
         let (a, b) = (self.as_slice(), other.as_slice());
+        // Fast path, the common case: the same nodes on both sides; a
+        // branch-free pass over the counters.
+        if a.len() == b.len() {
+            let (mut same, mut a_ahead, mut b_ahead) = (true, false, false);
+            for (x, y) in a.iter().zip(b) {
+                same &= x.0 == y.0;
+                a_ahead |= x.1 > y.1;
+                b_ahead |= x.1 < y.1;
+            }
+            if same {
+                return causality(a_ahead, b_ahead);
+            }
+        }
         let (mut i, mut j) = (0, 0);
         let (mut a_ahead, mut b_ahead) = (false, false);
         while i < a.len() && j < b.len() {
@@ -415,12 +442,7 @@ impl VersionVector {
         }
         a_ahead |= i < a.len();
         b_ahead |= j < b.len();
-        match (a_ahead, b_ahead) {
-            (false, false) => Causality::Equal,
-            (true, false) => Causality::After,
-            (false, true) => Causality::Before,
-            (true, true) => Causality::Concurrent,
-        }
+        causality(a_ahead, b_ahead)
     }
 
     /// True when `self` has seen everything `other` has (after or equal).
@@ -467,6 +489,16 @@ impl VersionVector {
             }
         }
         Some(VersionVector { entries: out })
+    }
+}
+
+/// The relation given which side has an event the other lacks.
+const fn causality(a_ahead: bool, b_ahead: bool) -> Causality {
+    match (a_ahead, b_ahead) {
+        (false, false) => Causality::Equal,
+        (true, false) => Causality::After,
+        (false, true) => Causality::Before,
+        (true, true) => Causality::Concurrent,
     }
 }
 
@@ -604,6 +636,22 @@ mod tests {
         let mut a = vv(&[(2, 1), (4, 4)]);
         a.merge(&vv(&[(1, 1), (4, 2), (9, 3)]));
         assert_eq!(a, vv(&[(1, 1), (2, 1), (4, 4), (9, 3)]));
+    }
+
+    #[test]
+    fn equal_lengths_with_different_nodes_take_the_general_path() {
+        let mut a = vv(&[(1, 5), (2, 1), (4, 1)]);
+        let b = vv(&[(1, 1), (3, 7), (4, 9)]);
+        assert_eq!(a.compare(&b), Causality::Concurrent);
+        assert_eq!(
+            vv(&[(1, 1), (2, 1)]).compare(&vv(&[(1, 1), (3, 1)])),
+            Causality::Concurrent
+        );
+        a.merge(&b);
+        assert_eq!(a, vv(&[(1, 5), (2, 1), (3, 7), (4, 9)]));
+        let mut c = vv(&[(1, 1), (2, 3)]);
+        c.merge(&vv(&[(1, 4), (3, 1)]));
+        assert_eq!(c, vv(&[(1, 4), (2, 3), (3, 1)]));
     }
 
     #[test]
