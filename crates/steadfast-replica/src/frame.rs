@@ -379,6 +379,11 @@ pub trait FrameCodec: Sized {
     fn decode_payload(payload: &[u8]) -> Result<Self, DecodeError>;
 
     /// The whole frame.
+    ///
+    /// # Panics
+    ///
+    /// When the payload encoding is longer than [`MAX_PAYLOAD`] (a version
+    /// vector of millions of nodes).
     fn to_frame(&self) -> Vec<u8> {
         let mut payload = Vec::new();
         self.encode_payload(&mut payload);
