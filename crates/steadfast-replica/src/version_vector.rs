@@ -66,6 +66,7 @@ impl Entries {
         }
     }
 
+    #[inline]
     fn as_slice(&self) -> &[Entry] {
         match self {
             Entries::Inline { len, slots } => &slots[..usize::from(*len)],
@@ -73,6 +74,7 @@ impl Entries {
         }
     }
 
+    #[inline]
     fn as_mut_slice(&mut self) -> &mut [Entry] {
         match self {
             Entries::Inline { len, slots } => &mut slots[..usize::from(*len)],
@@ -181,6 +183,7 @@ impl VersionVector {
     /// assert_eq!(vv.as_slice(), &[(NodeId::new(1), 4), (NodeId::new(2), 1)]);
     /// ```
     #[must_use]
+    #[inline]
     pub fn as_slice(&self) -> &[(NodeId, u64)] {
         self.entries.as_slice()
     }
@@ -236,6 +239,7 @@ impl VersionVector {
         matches!(self.entries, Entries::Heap(_))
     }
 
+    #[inline]
     fn position(&self, node: NodeId) -> Result<usize, usize> {
         let s = self.as_slice();
         if s.len() <= INLINE {
@@ -262,6 +266,7 @@ impl VersionVector {
     /// assert_eq!(vv.get(NodeId::new(2)), 0);
     /// ```
     #[must_use]
+    #[inline]
     pub fn get(&self, node: NodeId) -> u64 {
         match self.position(node) {
             Ok(i) => self.as_slice()[i].1,
@@ -279,6 +284,7 @@ impl VersionVector {
     /// assert_eq!(vv.increment(NodeId::new(4)), 1);
     /// assert_eq!(vv.increment(NodeId::new(4)), 2);
     /// ```
+    #[inline]
     pub fn increment(&mut self, node: NodeId) -> u64 {
         match self.position(node) {
             Ok(i) => {
@@ -330,6 +336,7 @@ impl VersionVector {
     /// a.merge(&b);
     /// assert_eq!(a.as_slice(), &[(NodeId::new(1), 3), (NodeId::new(2), 2)]);
     /// ```
+    #[inline]
     pub fn merge(&mut self, other: &VersionVector) {
         let theirs = other.as_slice();
         let mine = self.entries.as_mut_slice();
@@ -401,6 +408,7 @@ impl VersionVector {
     /// assert_eq!(a.compare(&a), Causality::Equal);
     /// ```
     #[must_use]
+    #[inline]
     pub fn compare(&self, other: &VersionVector) -> Causality {
         let (a, b) = (self.as_slice(), other.as_slice());
         // Fast path, the common case: the same nodes on both sides; a
@@ -455,6 +463,7 @@ impl VersionVector {
     /// assert!(a.dominates(&b) && a.dominates(&a) && !b.dominates(&a));
     /// ```
     #[must_use]
+    #[inline]
     pub fn dominates(&self, other: &VersionVector) -> bool {
         matches!(self.compare(other), Causality::After | Causality::Equal)
     }
