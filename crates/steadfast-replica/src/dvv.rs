@@ -901,6 +901,45 @@ mod tests {
             vec![20]
         );
         assert_eq!(DvvSet::<u32>::empty().last(le), None);
+        // An anonymous value that loses leaves no anonymous values behind.
+        let z: DvvSet<u32> = DvvSet {
+            entries: vec![
+                NodeEntry {
+                    node: n(1),
+                    counter: 4,
+                    values: vec![5, 2],
+                },
+                NodeEntry {
+                    node: n(2),
+                    counter: 1,
+                    values: vec![1],
+                },
+            ],
+            anonymous: vec![3],
+        };
+        let lz = z.lww(le);
+        assert_eq!(lz.entries[0].values, vec![5]);
+        assert!(lz.entries[1].values.is_empty() && lz.anonymous.is_empty());
+        // Newest by a timestamp carried in the value.
+        let by_ts = |a: &(u32, u64), b: &(u32, u64)| a.1 <= b.1;
+        let a: DvvSet<(u32, u64)> = DvvSet {
+            entries: vec![
+                NodeEntry {
+                    node: n(1),
+                    counter: 4,
+                    values: vec![(5, 1_002_345), (7, 1_002_340)],
+                },
+                NodeEntry {
+                    node: n(2),
+                    counter: 1,
+                    values: vec![(4, 1_001_340)],
+                },
+            ],
+            anonymous: vec![(2, 1_001_140)],
+        };
+        let la = a.lww(by_ts);
+        assert_eq!(la.entries[0].values, vec![(5, 1_002_345)]);
+        assert!(la.entries[1].values.is_empty() && la.anonymous.is_empty());
     }
 
     #[test]
