@@ -47,7 +47,7 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
         .max_skew(Duration::from_millis(500))
         .build()
         .map_err(io::Error::other)?;
-    let hlc = HybridLogicalClock::with_clock(config, clock.clone());
+    let hlc = HybridLogicalClock::with_clock(config, clock);
     writeln!(out, "hlc stamps a local event: {}", hlc.now())?;
     let near = HlcTimestamp::new(1_000_200, 3).ok_or_else(|| io::Error::other("stamp"))?;
     let got = hlc.receive(near).map_err(io::Error::other)?;
