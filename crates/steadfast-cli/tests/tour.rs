@@ -36,6 +36,7 @@ fn tour_runs_and_shows_the_crate_map() {
         text.contains("db-1 healthy -> suspect (phi 8.000 >= 8)"),
         "{text}"
     );
+    assert!(text.contains("siblings [\"red\", \"green\"]"), "{text}");
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod core;
 mod detect;
 mod quorum;
 mod slo;
+mod replica;
 
 /// A crate of the workspace and what it does, for the map at the end of the tour.
 struct CrateEntry {
@@ -43,7 +44,7 @@ const CRATES: &[CrateEntry] = &[
     CrateEntry {
         name: "steadfast-replica",
         purpose: "version vectors, HLC, read-repair, Merkle anti-entropy",
-        ready: false,
+        ready: true,
     },
     CrateEntry {
         name: "steadfast-slo",
@@ -98,6 +99,11 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
         "steadfast-detect: when is a peer dead? exact deadlines, phi, damping",
     )?;
     detect::run(out)?;
+    heading(
+        out,
+        "steadfast-replica: siblings, hybrid clocks and Merkle anti-entropy",
+    )?;
+    replica::run(out)?;
     heading(out, "crate map")?;
     for entry in CRATES {
         let status = if entry.ready { "ready" } else { "planned" };
