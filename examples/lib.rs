@@ -9,4 +9,5 @@
 //! | `clock_jump` | code written against `Clock` surviving a clock that steps backwards |
 //! | `leader_election` | workers elect a leader and write through a fence, in process or on etcd (`--etcd URL`); a frozen leader's late write is refused |
 //! | `heartbeat_udp` | processes on loopback exchanging UDP heartbeats, watching each other with phi accrual |
+//! | `replicas` | three replicas diverge in a partition and converge through read-repair and a Merkle exchange |
 #![forbid(unsafe_code)]

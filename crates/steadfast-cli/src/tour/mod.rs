@@ -5,8 +5,8 @@ use std::io::{self, Write};
 mod core;
 mod detect;
 mod quorum;
-mod slo;
 mod replica;
+mod slo;
 
 /// A crate of the workspace and what it does, for the map at the end of the tour.
 struct CrateEntry {
