@@ -201,6 +201,52 @@ impl Clock for QuantaClock {
     }
 }
 
+/// The system's wall clock: nanoseconds since the Unix epoch (1970-01-01 UTC).
+///
+/// For algorithms whose timestamps must mean the same thing on different
+/// machines, such as hybrid logical clocks or last-writer-wins by time. Unlike
+/// [`MonotonicClock`], this clock **can step backwards** (NTP corrections, a
+/// manual change), so consumers must tolerate that; and its timestamps must
+/// never be compared with those of a monotonic clock. Times before the epoch
+/// read as [`Timestamp::ZERO`].
+///
+/// # Examples
+///
+/// ```
+/// use steadfast_core::{Clock, WallClock};
+///
+/// let now = WallClock::new().now();
+/// assert!(now.as_secs_f64() > 1.6e9); // after September 2020
+/// ```
+#[cfg(feature = "std")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WallClock {
+    _private: (),
+}
+
+#[cfg(feature = "std")]
+impl WallClock {
+    /// A handle to the system's wall clock.
+    ///
+    /// ```
+    /// # use steadfast_core::{Clock, WallClock};
+    /// let _now = WallClock::new().now();
+    /// ```
+    #[must_use]
+    pub const fn new() -> WallClock {
+        WallClock { _private: () }
+    }
+}
+
+#[cfg(feature = "std")]
+impl Clock for WallClock {
+    fn now(&self) -> Timestamp {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(Timestamp::ZERO, Timestamp::from_duration)
+    }
+}
+
 /// A clock that moves only when told to; clones share one time.
 ///
 /// Hand one clone to the code under test and keep another to move time:

@@ -29,6 +29,7 @@
 //! | [`Timestamp`] | monotonic nanoseconds since a process-wide origin; saturating arithmetic |
 //! | [`Clock`] | the injected source of time (`now()`), object safe, `Send + Sync` |
 //! | [`MonotonicClock`] | the real clock (`std::time::Instant` against one origin); needs `std` |
+//! | [`WallClock`] | the system clock as Unix-epoch nanoseconds (can step back); needs `std` |
 //! | [`ManualClock`] | a clock you move by hand; clones share one time |
 //! | [`NodeId`] | a `Copy` identifier of a node or peer |
 //! | [`Observer`] | where every crate reports its events; `()` ignores them |
@@ -37,7 +38,7 @@
 //!
 //! # Features
 //!
-//! - `std` (default): [`MonotonicClock`] and [`Recorder`]. Without it the crate
+//! - `std` (default): [`MonotonicClock`], [`WallClock`] and [`Recorder`]. Without it the crate
 //!   is `no_std` + `alloc`.
 //! - `serde`: `Serialize`/`Deserialize` for [`Timestamp`] and [`NodeId`].
 //! - `quanta`: `QuantaClock`, a clock on the CPU's time-stamp counter, for hot
@@ -61,7 +62,7 @@ mod sync;
 mod timestamp;
 
 #[cfg(feature = "std")]
-pub use clock::MonotonicClock;
+pub use clock::{MonotonicClock, WallClock};
 #[cfg(feature = "quanta")]
 pub use clock::QuantaClock;
 pub use clock::{Clock, ManualClock};
