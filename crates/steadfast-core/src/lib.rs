@@ -61,11 +61,11 @@ mod observer;
 mod sync;
 mod timestamp;
 
-#[cfg(feature = "std")]
-pub use clock::{MonotonicClock, WallClock};
 #[cfg(feature = "quanta")]
 pub use clock::QuantaClock;
 pub use clock::{Clock, ManualClock};
+#[cfg(feature = "std")]
+pub use clock::{MonotonicClock, WallClock};
 pub use error::ConfigError;
 pub use node::NodeId;
 pub use observer::Observer;
