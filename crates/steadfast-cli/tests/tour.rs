@@ -26,6 +26,12 @@ fn tour_runs_and_shows_the_crate_map() {
     );
     assert!(text.contains("peer 7 down"), "{text}");
     assert!(text.contains("fires 2% in 1h  (page)"), "{text}");
+    assert!(
+        text.contains(
+            "fence: a's late write refused: fencing token 1 is stale: the fence has already seen 2"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
