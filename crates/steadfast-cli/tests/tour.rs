@@ -32,6 +32,7 @@ fn tour_runs_and_shows_the_crate_map() {
         ),
         "{text}"
     );
+    assert!(text.contains("siblings [\"red\", \"green\"]"), "{text}");
 }
 
 #[test]

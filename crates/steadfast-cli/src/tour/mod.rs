@@ -5,6 +5,7 @@ use std::io::{self, Write};
 mod core;
 mod slo;
 mod quorum;
+mod replica;
 
 /// A crate of the workspace and what it does, for the map at the end of the tour.
 struct CrateEntry {
@@ -42,7 +43,7 @@ const CRATES: &[CrateEntry] = &[
     CrateEntry {
         name: "steadfast-replica",
         purpose: "version vectors, HLC, read-repair, Merkle anti-entropy",
-        ready: false,
+        ready: true,
     },
     CrateEntry {
         name: "steadfast-slo",
@@ -92,6 +93,11 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
         "steadfast-quorum: quorums, leases under clock drift, fencing",
     )?;
     quorum::run(out)?;
+    heading(
+        out,
+        "steadfast-replica: siblings, hybrid clocks and Merkle anti-entropy",
+    )?;
+    replica::run(out)?;
     heading(out, "crate map")?;
     for entry in CRATES {
         let status = if entry.ready { "ready" } else { "planned" };
