@@ -144,7 +144,7 @@ impl Fence {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(steadfast_loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;
@@ -187,7 +187,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, steadfast_loom))]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;

@@ -508,7 +508,7 @@ impl<C: Clock, O: Observer<HlcEvent>> HybridLogicalClock<C, O> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(steadfast_loom)))]
 mod tests {
     use super::*;
     use steadfast_core::ManualClock;
@@ -617,7 +617,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, steadfast_loom))]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;

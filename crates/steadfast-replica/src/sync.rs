@@ -1,8 +1,8 @@
 //! The atomics this crate uses, from one place so that loom can stand in for
-//! them under `cfg(loom)`.
+//! them under `cfg(steadfast_loom)`.
 
-#[cfg(loom)]
+#[cfg(steadfast_loom)]
 pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
 
-#[cfg(not(loom))]
+#[cfg(not(steadfast_loom))]
 pub(crate) use core::sync::atomic::{AtomicU64, Ordering};
