@@ -1,0 +1,77 @@
+//! The `lease-safety` scenario's invariants.
+
+use std::time::Duration;
+
+use steadfast_sim::scenario::lease_safety::{self, LeaseSafetyConfig};
+
+fn inside() -> LeaseSafetyConfig {
+    LeaseSafetyConfig::builder()
+        .candidates(3)
+        .drift_bound(1.05)
+        .clock_spread(1.05)
+        .duration(Duration::from_secs(90))
+        .build()
+        .unwrap()
+}
+
+fn outside() -> LeaseSafetyConfig {
+    LeaseSafetyConfig::builder()
+        .candidates(3)
+        .drift_bound(1.01)
+        .clock_spread(1.6)
+        .duration(Duration::from_secs(90))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn same_seed_same_run_and_seeds_differ() {
+    let config = inside();
+    let a = lease_safety::run(&config, 11);
+    assert_eq!(a, lease_safety::run(&config, 11));
+    let b = lease_safety::run(&config, 12);
+    assert_ne!(a.trace_hash, b.trace_hash);
+}
+
+#[test]
+fn no_overlap_inside_the_drift_bound() {
+    let summary = lease_safety::run_many(&inside(), &[1, 2, 3, 4, 5, 6], 2);
+    for r in &summary.runs {
+        assert!(r.within_bound);
+        assert_eq!(r.overlaps, 0, "seed {}: {:?}", r.seed, r.overlap_time);
+        assert_eq!(r.overlap_time, Duration::ZERO);
+        assert!(!r.failovers.is_empty(), "faults force failovers");
+    }
+    assert_eq!(summary.runs_with_overlap, 0);
+}
+
+#[test]
+fn overlaps_outside_the_drift_bound() {
+    let summary = lease_safety::run_many(&outside(), &[1, 2, 3], 2);
+    assert!(summary.runs.iter().all(|r| !r.within_bound));
+    assert!(summary.runs_with_overlap >= 1);
+    let r = summary.runs.iter().find(|r| r.overlaps > 0).unwrap();
+    assert!(r.overlap_time > Duration::ZERO);
+}
+
+#[test]
+fn the_fence_refuses_stale_writes() {
+    let config = LeaseSafetyConfig::builder()
+        .partitions(false)
+        .write_delay(Duration::from_millis(90))
+        .duration(Duration::from_secs(90))
+        .build()
+        .unwrap();
+    let summary = lease_safety::run_many(&config, &[1, 2, 3, 4], 2);
+    for r in &summary.runs {
+        assert!(r.stale_writes_refused <= r.late_writes);
+    }
+    assert!(
+        summary
+            .runs
+            .iter()
+            .map(|r| r.stale_writes_refused)
+            .sum::<u64>()
+            > 0
+    );
+}
