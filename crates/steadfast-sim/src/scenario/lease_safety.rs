@@ -557,14 +557,13 @@ impl Process for Node {
                         c.renewing = None;
                     }
                 }
-                Msg::Lost { lease_id } => {
+                Msg::Lost { lease_id }
                     if c.held
                         .as_ref()
-                        .is_some_and(|(g, _)| g.lease_id() == lease_id)
-                    {
-                        c.held = None;
-                        c.renewing = None;
-                    }
+                        .is_some_and(|(g, _)| g.lease_id() == lease_id) =>
+                {
+                    c.held = None;
+                    c.renewing = None;
                 }
                 _ => {}
             },
