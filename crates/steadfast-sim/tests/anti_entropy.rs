@@ -87,3 +87,22 @@ fn bytes_reported_match_the_exchanges() {
     let sent: u64 = s.exchanges.iter().map(|e| e.data_bytes as u64).sum();
     assert!(s.sync_bytes >= sent);
 }
+
+#[test]
+fn reports_write_csv_svg_and_html() {
+    let config = AntiEntropyConfig::builder()
+        .keys(100)
+        .partition(Duration::from_secs(1), Duration::from_secs(4))
+        .duration(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let report = anti_entropy::run(&config, 1).report();
+    let dir = std::env::temp_dir().join(format!("steadfast-anti-entropy-{}", std::process::id()));
+    let written = report.write_to(&dir).unwrap();
+    assert!(written.iter().any(|p| p.ends_with("divergent-keys.svg")));
+    assert!(dir.join("exchanges.csv").is_file() && dir.join("summary.csv").is_file());
+    let many = anti_entropy::run_many(&config, &[1, 2], 2).report();
+    assert!(many.to_html().unwrap().contains("<svg"));
+    print!("{report}\n{many}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

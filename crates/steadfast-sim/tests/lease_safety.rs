@@ -75,3 +75,19 @@ fn the_fence_refuses_stale_writes() {
             > 0
     );
 }
+
+#[test]
+fn reports_write_csv_svg_and_html() {
+    let config = inside();
+    let result = lease_safety::run(&config, 2);
+    let report = result.report();
+    assert!(report.to_string().contains("overlap episodes"));
+    let dir = std::env::temp_dir().join(format!("steadfast-lease-safety-{}", std::process::id()));
+    let written = report.write_to(&dir).unwrap();
+    assert!(written.iter().any(|p| p.ends_with("failover-cdf.svg")));
+    assert!(dir.join("holders.svg").is_file() && dir.join("believers.csv").is_file());
+    let many = lease_safety::run_many(&config, &[1, 2], 2).report();
+    assert!(many.to_html().unwrap().contains("<svg"));
+    print!("{report}\n{many}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
