@@ -91,3 +91,37 @@ fn reports_write_csv_svg_and_html() {
     print!("{report}\n{many}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+    /// The `T/κ` rule: whatever the seed, the candidates, the faults and the
+    /// clocks' rates, holders never overlap while the clocks stay within `κ`.
+    #[test]
+    fn never_overlaps_within_the_bound(
+        seed in proptest::prelude::any::<u64>(),
+        candidates in 2usize..5,
+        kappa in 1.0f64..1.3,
+        share in 0.0f64..=1.0,
+        pauses in proptest::prelude::any::<bool>(),
+        latency_ms in 1u64..30,
+    ) {
+        let spread = 1.0 + (kappa - 1.0) * share;
+        let network = steadfast_sim::Network::new(
+            steadfast_sim::Latency::Constant(Duration::from_millis(latency_ms)),
+            steadfast_sim::Loss::Independent(0.05),
+        ).unwrap();
+        let config = LeaseSafetyConfig::builder()
+            .candidates(candidates)
+            .drift_bound(kappa)
+            .clock_spread(spread)
+            .pauses(pauses)
+            .network(network)
+            .duration(Duration::from_secs(45))
+            .build()
+            .unwrap();
+        let result = lease_safety::run(&config, seed);
+        proptest::prop_assert_eq!(result.overlaps, 0);
+        proptest::prop_assert!(result.first_leader_at.is_some());
+    }
+}

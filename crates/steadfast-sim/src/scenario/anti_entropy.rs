@@ -1295,6 +1295,10 @@ mod tests {
         let b = AntiEntropyConfig::builder;
         assert!(b().replicas(1).build().is_err());
         assert!(b().keys(0).build().is_err());
+        assert!(b().keys(u64::MAX).build().is_err());
+        assert!(b().value_size(usize::MAX).build().is_err());
+        assert!(b().duration(Duration::MAX).build().is_err());
+        assert!(b().sample_every(Duration::ZERO).build().is_err());
         assert!(b().write_rate(f64::NAN).build().is_err());
         assert!(b().read_rate(-1.0).build().is_err());
         assert!(b().read_rate(f64::INFINITY).build().is_err());

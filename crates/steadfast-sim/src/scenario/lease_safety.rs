@@ -1022,6 +1022,10 @@ mod tests {
         assert!(b().tick(Duration::from_secs(1)).build().is_err());
         assert!(b().write_delay(Duration::from_millis(100)).build().is_err());
         assert!(b().duration(Duration::ZERO).build().is_err());
+        assert!(b().duration(Duration::MAX).build().is_err());
+        assert!(b().term(Duration::MAX).build().is_err());
+        assert!(b().term(Duration::ZERO).build().is_err());
+        assert!(b().clock_spread(f64::INFINITY).build().is_err());
         assert!(b().pause_for(Duration::ZERO).build().is_err());
         assert!(b().fault_every(Duration::from_secs(5)).build().is_err());
         let e = b().candidates(40).build().unwrap_err();
