@@ -125,3 +125,25 @@ proptest::proptest! {
         proptest::prop_assert!(result.first_leader_at.is_some());
     }
 }
+
+#[test]
+fn grantor_clock_jumps_break_the_rule_even_inside_the_bound() {
+    let config = LeaseSafetyConfig::builder()
+        .drift_bound(1.05)
+        .clock_spread(1.01)
+        .pauses(false)
+        .partitions(false)
+        .grantor_jump(Some(Duration::from_secs(2)))
+        .duration(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let summary = lease_safety::run_many(&config, &[1, 2, 3], 2);
+    assert!(summary.runs.iter().all(|r| r.within_bound));
+    assert!(summary.runs_with_overlap >= 1);
+    assert!(
+        summary
+            .runs
+            .iter()
+            .any(|r| r.faults.iter().any(|(_, f)| f.contains("grantor's clock")))
+    );
+}

@@ -11,7 +11,8 @@
 //! after checking its lease (the window where a pause makes a write stale).
 //!
 //! Every so often the current holder is paused or cut off from the others by
-//! a partition. The grantor's clock runs fastest and each candidate's clock
+//! a partition; optionally, the grantor's clock steps forward instead (a
+//! clock jump, which the rule does not allow for). The grantor's clock runs fastest and each candidate's clock
 //! runs at a rate drawn log-uniformly so that the fastest and slowest clocks
 //! differ by `clock_spread`: the worst case for safety.
 //!
@@ -21,7 +22,8 @@
 //!
 //! - **overlaps**: episodes during which two candidates both believe they
 //!   hold a valid lease, and their total duration. The rule makes this zero
-//!   while `clock_spread ≤ κ`; beyond it the scenario finds overlaps;
+//!   while `clock_spread ≤ κ` and clocks do not jump; beyond the bound, or
+//!   with the grantor's clock stepping forward, the scenario finds overlaps;
 //! - **failover time**: how long the cluster has no believing holder after a
 //!   holder's belief ended (the first election excluded);
 //! - **writes**: those the fence admitted and the stale ones it refused.
@@ -80,6 +82,7 @@ pub struct LeaseSafetyConfig {
     partitions: bool,
     pause_for: Duration,
     partition_for: Duration,
+    grantor_jump: Option<Duration>,
     network: Network,
 }
 
@@ -99,6 +102,7 @@ pub struct LeaseSafetyConfigBuilder {
     partitions: bool,
     pause_for: Duration,
     partition_for: Duration,
+    grantor_jump: Option<Duration>,
     network: Network,
 }
 
@@ -127,6 +131,7 @@ impl LeaseSafetyConfig {
             partitions: true,
             pause_for: Duration::from_secs(6),
             partition_for: Duration::from_secs(6),
+            grantor_jump: None,
             network: Network::lan(),
         }
     }
@@ -230,6 +235,16 @@ impl LeaseSafetyConfigBuilder {
         self
     }
 
+    /// Adds a third kind of fault: the grantor's clock steps forward by
+    /// `jump` (a wall clock corrected by NTP), so leases expire early at the
+    /// grantor. The `T/κ` rule assumes clocks that do not step, so this finds
+    /// overlaps even with drift inside the bound. `None` (the default) turns
+    /// it off.
+    pub fn grantor_jump(mut self, jump: Option<Duration>) -> Self {
+        self.grantor_jump = jump;
+        self
+    }
+
     /// The network model.
     pub fn network(mut self, network: Network) -> Self {
         self.network = network;
@@ -245,7 +260,8 @@ impl LeaseSafetyConfigBuilder {
     /// `[1, 4]`; the tick is zero or leaves no room to renew before the
     /// holder's validity ends; `write_delay` is not below the tick; the
     /// duration is zero or above a day; `fault_every` is zero or not above
-    /// the pause and partition durations; those are zero.
+    /// the pause and partition durations; those are zero; the grantor's
+    /// clock jump is zero or above an hour.
     pub fn build(self) -> Result<LeaseSafetyConfig, ConfigError> {
         ConfigError::ensure(
             (2..=32).contains(&self.candidates),
@@ -287,6 +303,14 @@ impl LeaseSafetyConfigBuilder {
         ] {
             ConfigError::ensure(!d.is_zero(), field, format_args!("{d:?}"), "above zero")?;
         }
+        if let Some(jump) = self.grantor_jump {
+            ConfigError::ensure(
+                !jump.is_zero() && jump <= Duration::from_secs(3600),
+                "lease_safety.grantor_jump",
+                format_args!("{jump:?}"),
+                "above zero and at most one hour",
+            )?;
+        }
         let longest = self.pause_for.max(self.partition_for);
         ConfigError::ensure(
             self.fault_every > longest,
@@ -306,6 +330,7 @@ impl LeaseSafetyConfigBuilder {
             partitions: self.partitions,
             pause_for: self.pause_for,
             partition_for: self.partition_for,
+            grantor_jump: self.grantor_jump,
             network: self.network,
         })
     }
@@ -734,36 +759,58 @@ pub fn run(config: &LeaseSafetyConfig, seed: u64) -> LeaseSafetyResult {
             }
         }
         tally.observe(now, ends);
-        if now >= next_fault && (config.pauses || config.partitions) {
+        let kinds: Vec<u8> = [
+            (config.pauses, 0u8),
+            (config.partitions, 1),
+            (config.grantor_jump.is_some(), 2),
+        ]
+        .into_iter()
+        .filter_map(|(on, kind)| on.then_some(kind))
+        .collect();
+        if now >= next_fault && !kinds.is_empty() {
             next_fault = now + config.fault_every;
             let target = holder.unwrap_or_else(|| {
                 NodeId::new(FIRST_CANDIDATE + faults_rng.random_range(0..config.candidates as u64))
             });
-            let pause = config.pauses && (!config.partitions || faults_rng.random_bool(0.5));
             let at = now.saturating_duration_since(Timestamp::ZERO);
-            if pause {
-                sim.schedule(
-                    at,
-                    Fault::Pause {
-                        node: target,
-                        duration: config.pause_for,
-                    },
-                );
-                faults.push((
-                    at,
-                    format!("pause node {} for {:?}", target.get(), config.pause_for),
-                ));
-            } else {
-                sim.schedule(at, Fault::Partition(vec![vec![target]]));
-                sim.schedule(at + config.partition_for, Fault::Heal);
-                faults.push((
-                    at,
-                    format!(
-                        "partition node {} away for {:?}",
-                        target.get(),
-                        config.partition_for
-                    ),
-                ));
+            match kinds[faults_rng.random_range(0..kinds.len())] {
+                0 => {
+                    sim.schedule(
+                        at,
+                        Fault::Pause {
+                            node: target,
+                            duration: config.pause_for,
+                        },
+                    );
+                    faults.push((
+                        at,
+                        format!("pause node {} for {:?}", target.get(), config.pause_for),
+                    ));
+                }
+                1 => {
+                    sim.schedule(at, Fault::Partition(vec![vec![target]]));
+                    sim.schedule(at + config.partition_for, Fault::Heal);
+                    faults.push((
+                        at,
+                        format!(
+                            "partition node {} away for {:?}",
+                            target.get(),
+                            config.partition_for
+                        ),
+                    ));
+                }
+                _ => {
+                    let jump = config.grantor_jump.unwrap_or_default();
+                    let nanos = i64::try_from(jump.as_nanos()).unwrap_or(i64::MAX);
+                    sim.schedule(
+                        at,
+                        Fault::ClockJump {
+                            node: GRANTOR,
+                            nanos,
+                        },
+                    );
+                    faults.push((at, format!("step the grantor's clock forward by {jump:?}")));
+                }
             }
         }
     }
@@ -1026,6 +1073,8 @@ mod tests {
         assert!(b().term(Duration::MAX).build().is_err());
         assert!(b().term(Duration::ZERO).build().is_err());
         assert!(b().clock_spread(f64::INFINITY).build().is_err());
+        assert!(b().grantor_jump(Some(Duration::ZERO)).build().is_err());
+        assert!(b().grantor_jump(Some(Duration::MAX)).build().is_err());
         assert!(b().pause_for(Duration::ZERO).build().is_err());
         assert!(b().fault_every(Duration::from_secs(5)).build().is_err());
         let e = b().candidates(40).build().unwrap_err();
