@@ -555,6 +555,7 @@ struct Replica {
     reads: BTreeMap<u64, PendingRead>,
     exchange: Option<Exchange>,
     exchanges: Vec<ExchangeRecord>,
+    /// Tokens of keys read after the heal with every replica answering.
     read_after_heal: BTreeSet<u64>,
     merkle_bytes: u64,
     sync_bytes: u64,
@@ -721,7 +722,7 @@ impl Replica {
             }
         }
         if complete && read.started >= self.params.heal_at {
-            self.read_after_heal.insert(read.key);
+            self.read_after_heal.insert(token_of(read.key));
         }
         if !self.params.strategy.read_repair() {
             return;
@@ -804,7 +805,7 @@ impl Replica {
             Some(ExchangeStep::Done) => {
                 let report = exchange.report();
                 let ranges = report.ranges().to_vec();
-                let (peer, wire, started) = (ex.peer, ex.wire, ex.started);
+                let (peer, wire) = (ex.peer, ex.wire);
                 let merkle_bytes = report.total_bytes();
                 let rounds = report.rounds().len();
                 self.exchange = None;
@@ -812,11 +813,7 @@ impl Replica {
                 let sent: usize = entries.iter().map(|(_, v)| data_bytes(v)).sum();
                 self.sync_bytes += sent as u64;
                 self.exchanges.push(ExchangeRecord {
-                    at: ctx
-                        .clock()
-                        .now()
-                        .saturating_duration_since(Timestamp::ZERO)
-                        .max(started.saturating_duration_since(Timestamp::ZERO)),
+                    at: ctx.clock().now().saturating_duration_since(Timestamp::ZERO),
                     initiator: ctx.node(),
                     peer,
                     rounds,
@@ -922,31 +919,26 @@ impl Process for Replica {
     }
 }
 
-/// Keys whose sibling sets differ between replicas.
-fn divergent_keys(sim: &Simulation<Replica>) -> BTreeSet<u64> {
+/// Tokens of the keys whose sibling sets differ between replicas.
+fn divergent_tokens(sim: &Simulation<Replica>) -> BTreeSet<u64> {
     let replicas: Vec<&Replica> = sim.processes().map(|(_, p)| p).collect();
     let mut tokens: BTreeSet<u64> = BTreeSet::new();
     for r in &replicas {
         tokens.extend(r.store.keys().copied());
     }
-    let mut divergent = BTreeSet::new();
-    for token in tokens {
-        let state = |r: &Replica| {
-            r.store
-                .get(&token)
-                .filter(|e| !e.siblings.is_empty())
-                .map(|e| (e.key, e.hash))
-        };
-        let first = state(replicas[0]);
-        if replicas[1..].iter().any(|r| state(r) != first) {
-            let key = replicas
-                .iter()
-                .find_map(|r| state(r))
-                .map_or(token, |(k, _)| k);
-            divergent.insert(key);
-        }
-    }
-    divergent
+    let state = |r: &Replica, token: u64| {
+        r.store
+            .get(&token)
+            .filter(|e| !e.siblings.is_empty())
+            .map(|e| e.hash)
+    };
+    tokens
+        .into_iter()
+        .filter(|&token| {
+            let first = state(replicas[0], token);
+            replicas[1..].iter().any(|r| state(r, token) != first)
+        })
+        .collect()
 }
 
 fn run_strategy(config: &AntiEntropyConfig, seed: u64, strategy: Strategy) -> StrategyResult {
@@ -1004,7 +996,7 @@ fn run_strategy(config: &AntiEntropyConfig, seed: u64, strategy: Strategy) -> St
     while t < config.duration {
         t = (t + config.sample_every).min(config.duration);
         sim.run_until(Timestamp::ZERO + t);
-        last = divergent_keys(&sim);
+        last = divergent_tokens(&sim);
         let n = last.len();
         peak = peak.max(n);
         divergent.push((t, n));

@@ -498,9 +498,6 @@ impl Process for Node {
             }
             Some((grant, lease)) => {
                 let token = lease.token();
-                if !lease.status(now).is_valid() {
-                    return;
-                }
                 if now.saturating_duration_since(lease.sent_at()) >= c.policy.renew_after()
                     && !c.outstanding(c.renewing, now)
                 {
