@@ -31,6 +31,10 @@ fn same_seed_same_run_and_seeds_differ() {
     assert_eq!(a, lease_safety::run(&config, 11));
     let b = lease_safety::run(&config, 12);
     assert_ne!(a.trace_hash, b.trace_hash);
+    assert_eq!(
+        lease_safety::run_many(&config, &[3, 4, 5], 1),
+        lease_safety::run_many(&config, &[3, 4, 5], 3)
+    );
 }
 
 #[test]
