@@ -27,8 +27,9 @@
 //! with read-repair) converged 0.56 s after the heal on average (95% CI
 //! 0.24–0.88 s) for about 263 kB; read-repair alone spent 84 kB but left 30
 //! of 1000 keys divergent at the end of the 60 s run: the keys nobody read.
-//! Range synchronisation dominates Merkle's bytes, because a differing leaf
-//! ships every key in its range, both ways.
+//! Range synchronisation dominates Merkle's bytes (in a 300-key run, 14 kB
+//! of digests and mismatches against 63 kB of range data), because a
+//! differing leaf ships every key in its range, both ways.
 //!
 //! # Examples
 //!
