@@ -104,6 +104,31 @@ impl Strategy {
     }
 }
 
+impl std::str::FromStr for Strategy {
+    type Err = ConfigError;
+
+    /// Parses `read-repair`, `merkle` or `both` (as a command line names them).
+    ///
+    /// ```
+    /// # use steadfast_sim::scenario::anti_entropy::Strategy;
+    /// assert_eq!("merkle".parse::<Strategy>().unwrap(), Strategy::Merkle);
+    /// assert_eq!("both".parse::<Strategy>().unwrap(), Strategy::Both);
+    /// assert!("gossip".parse::<Strategy>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Strategy, ConfigError> {
+        match s {
+            "read-repair" => Ok(Strategy::ReadRepair),
+            "merkle" => Ok(Strategy::Merkle),
+            "both" | "read-repair + merkle" => Ok(Strategy::Both),
+            _ => Err(ConfigError::new(
+                "anti_entropy.strategy",
+                s,
+                "one of read-repair, merkle, both",
+            )),
+        }
+    }
+}
+
 impl fmt::Display for Strategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
