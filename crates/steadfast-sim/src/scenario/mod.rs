@@ -14,3 +14,6 @@
 //!
 //! Scenarios are added as the crates they exercise become available; each
 //! module's documentation says what it measures and what its numbers mean.
+
+pub mod anti_entropy;
+pub mod lease_safety;
