@@ -7,8 +7,6 @@ mod detect;
 mod quorum;
 mod replica;
 mod slo;
-mod quorum;
-mod replica;
 
 /// A crate of the workspace and what it does, for the map at the end of the tour.
 struct CrateEntry {
