@@ -25,6 +25,10 @@ fn tour_runs_and_shows_the_crate_map() {
         "{text}"
     );
     assert!(text.contains("peer 7 down"), "{text}");
+    assert!(
+        text.contains("HalfOpen -> Closed (TrialsPassed; 2 calls, failure rate 0%)"),
+        "{text}"
+    );
 }
 
 #[test]

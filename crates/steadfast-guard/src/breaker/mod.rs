@@ -986,3 +986,64 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
         }
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use steadfast_core::ManualClock;
+
+    fn half_open<O: Observer<BreakerEvent>>(
+        trials: u32,
+        observer: O,
+    ) -> CircuitBreaker<ManualClock, O> {
+        let config = BreakerConfig::builder()
+            .count_window(1)
+            .half_open_trials(trials)
+            .build()
+            .unwrap();
+        let breaker = CircuitBreaker::with_observer(config, ManualClock::new(), observer);
+        breaker.half_open();
+        breaker
+    }
+
+    #[test]
+    fn loom_half_open_never_admits_more_than_the_trials() {
+        loom::model(|| {
+            let breaker = half_open(1, ());
+            let in_flight = Arc::new(AtomicU32::new(0));
+            let try_trial = |b: &CircuitBreaker<ManualClock>, in_flight: &AtomicU32| {
+                if let Ok(permit) = b.try_acquire() {
+                    let before = in_flight.fetch_add(1, Ordering::AcqRel);
+                    assert_eq!(before, 0, "two trials in flight with one allowed");
+                    in_flight.fetch_sub(1, Ordering::AcqRel);
+                    drop(permit); // gives the slot back
+                }
+            };
+            let (b, f) = (breaker.clone(), in_flight.clone());
+            let t = loom::thread::spawn(move || try_trial(&b, &f));
+            try_trial(&breaker, &in_flight);
+            t.join().unwrap();
+            assert_eq!(breaker.metrics().trials_taken, 0, "a released slot leaked");
+            assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        });
+    }
+
+    #[test]
+    fn loom_trials_decide_exactly_once() {
+        loom::model(|| {
+            let closings = Arc::new(AtomicU32::new(0));
+            let counter = closings.clone();
+            let breaker = half_open(2, move |e: &BreakerEvent| {
+                if e.to == BreakerState::Closed {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            let b = breaker.clone();
+            let t = loom::thread::spawn(move || b.try_acquire().expect("slot").success());
+            breaker.try_acquire().expect("slot").success();
+            t.join().unwrap();
+            assert_eq!(breaker.state(), BreakerState::Closed);
+            assert_eq!(closings.load(Ordering::Relaxed), 1);
+        });
+    }
+}
