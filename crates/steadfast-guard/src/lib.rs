@@ -64,11 +64,11 @@
 //! request is retried 3 times and the dependency receives four times its
 //! normal load exactly when it can least take it, so retries keep it down
 //! (a retry storm), and every layer that retries multiplies the factor. A
-//! [budget](budget) caps retries as a share of recent traffic (for example
+//! [budget] caps retries as a share of recent traffic (for example
 //! 20 % more load, at most) plus a small floor: during brief blips nearly
 //! every failed request still gets its retry, and during an outage the extra
 //! load stays bounded. Use both: a small per-request cap for latency, and a
-//! budget for the dependency's sake. A [breaker](breaker) then stops calls
+//! budget for the dependency's sake. A [breaker] then stops calls
 //! altogether while the dependency is down.
 //!
 //! # Features

@@ -173,13 +173,15 @@ impl Model {
     }
 
     fn release(&mut self, permit: ModelPermit) {
-        if let ModelState::HalfOpen { issued, deadline } = self.state {
-            if permit.trial && permit.generation == self.generation && issued > 0 {
-                self.state = ModelState::HalfOpen {
-                    issued: issued - 1,
-                    deadline,
-                };
-            }
+        if let ModelState::HalfOpen { issued, deadline } = self.state
+            && permit.trial
+            && permit.generation == self.generation
+            && issued > 0
+        {
+            self.state = ModelState::HalfOpen {
+                issued: issued - 1,
+                deadline,
+            };
         }
     }
 
