@@ -69,7 +69,7 @@ use steadfast_core::{Clock, MonotonicClock, Observer, Timestamp};
 pub use config::{BreakerConfig, BreakerConfigBuilder, OpenWait, WindowKind};
 pub use window::WindowFigures;
 
-use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering, Padded};
 use window::{CALL, CountWindow, FAIL, SLOW, TimeWindow, Window, reaches, to_q32};
 
 /// The state of a breaker.
@@ -289,13 +289,13 @@ impl BreakerMetrics {
 }
 
 struct Inner<K, O> {
-    state: AtomicU64,
+    state: Padded<AtomicU64>,
     /// Open: when half-open may begin. Half-open: when to give up and reopen.
     /// Written only by the thread publishing a transition.
     deadline: AtomicU64,
     consecutive_opens: AtomicU32,
     results: AtomicU64,
-    rejected: AtomicU64,
+    rejected: Padded<AtomicU64>,
     window: Window,
     config: BreakerConfig,
     failure_q32: u64,
@@ -452,11 +452,11 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
         };
         CircuitBreaker {
             inner: Arc::new(Inner {
-                state: AtomicU64::new(state_word(CLOSED, false, 0, 0)),
+                state: Padded(AtomicU64::new(state_word(CLOSED, false, 0, 0))),
                 deadline: AtomicU64::new(u64::MAX),
                 consecutive_opens: AtomicU32::new(0),
                 results: AtomicU64::new(0),
-                rejected: AtomicU64::new(0),
+                rejected: Padded(AtomicU64::new(0)),
                 window,
                 failure_q32: to_q32(config.failure_rate_threshold),
                 slow_q32,

@@ -2,7 +2,7 @@
 
 use steadfast_core::Timestamp;
 
-use crate::sync::{AtomicU8, AtomicU64, Ordering};
+use crate::sync::{AtomicU8, AtomicU64, Ordering, Padded};
 
 /// Outcome bits of one recorded call.
 pub(crate) const CALL: u8 = 1;
@@ -116,8 +116,8 @@ fn field(word: u64, shift: u32, max: u32) -> u32 {
 /// kept equal to the sum of the ring's contributions.
 pub(crate) struct CountWindow {
     slots: Box<[AtomicU8]>,
-    head: AtomicU64,
-    totals: AtomicU64,
+    head: Padded<AtomicU64>,
+    totals: Padded<AtomicU64>,
     size: u32,
     fastmod_m: u64,
 }
@@ -126,8 +126,8 @@ impl CountWindow {
     pub(crate) fn new(size: u32) -> CountWindow {
         CountWindow {
             slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
-            head: AtomicU64::new(0),
-            totals: AtomicU64::new(BIASED_ZERO),
+            head: Padded(AtomicU64::new(0)),
+            totals: Padded(AtomicU64::new(BIASED_ZERO)),
             size,
             fastmod_m: (u64::MAX / u64::from(size)).wrapping_add(1),
         }
