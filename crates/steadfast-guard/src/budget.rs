@@ -57,6 +57,7 @@ use std::time::Duration;
 
 use steadfast_core::{Clock, ConfigError, MonotonicClock};
 
+use crate::slices::Slices;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// Why a retry is wanted; some budgets charge timeouts more.
@@ -265,8 +266,11 @@ impl Default for PercentBudgetConfig {
 
 struct PercentInner<K> {
     clock: K,
-    slices: Box<[AtomicU64]>,
-    slice_nanos: u64,
+    /// A power-of-two ring of slices; the last `live` of them count.
+    slots: Box<[AtomicU64]>,
+    mask: u64,
+    live: u64,
+    slices: Slices,
     /// The latest slice seen, so a clock stepping back cannot revive expired deposits.
     latest: AtomicU64,
     deposit: i64,
@@ -337,12 +341,14 @@ impl<K: Clock> PercentBudget<K> {
         let reserve = i64::from(config.min_retries_per_sec)
             .saturating_mul(i64::try_from(config.ttl.as_secs()).unwrap_or(i64::MAX))
             .saturating_mul(withdrawal);
-        let slices = (0..config.slices).map(|_| AtomicU64::new(0)).collect();
+        let ring = config.slices.next_power_of_two();
         PercentBudget {
             inner: Arc::new(PercentInner {
                 clock,
-                slices,
-                slice_nanos,
+                slots: (0..ring).map(|_| AtomicU64::new(0)).collect(),
+                mask: u64::from(ring - 1),
+                live: u64::from(config.slices),
+                slices: Slices::new(slice_nanos),
                 latest: AtomicU64::new(0),
                 deposit,
                 withdrawal,
@@ -353,7 +359,7 @@ impl<K: Clock> PercentBudget<K> {
 
     fn slice_now(&self) -> u64 {
         let inner = &*self.inner;
-        let now = inner.clock.now().as_nanos() / inner.slice_nanos;
+        let now = inner.slices.index(inner.clock.now());
         let latest = inner.latest.load(Ordering::Relaxed);
         if now > latest {
             inner.latest.fetch_max(now, Ordering::Relaxed);
@@ -367,8 +373,7 @@ impl<K: Clock> PercentBudget<K> {
     /// epoch is left alone (the change has expired).
     fn add(&self, epoch: u64, delta: i64) {
         let inner = &*self.inner;
-        let n = inner.slices.len() as u64;
-        let slot = &inner.slices[(epoch % n) as usize];
+        let slot = &inner.slots[(epoch & inner.mask) as usize];
         let tag = epoch & TAG_MASK;
         let mut word = slot.load(Ordering::Relaxed);
         loop {
@@ -389,12 +394,10 @@ impl<K: Clock> PercentBudget<K> {
 
     fn balance(&self, epoch: u64) -> i64 {
         let inner = &*self.inner;
-        let n = inner.slices.len() as u64;
-        let tag = epoch & TAG_MASK;
         let mut sum = inner.reserve;
-        for slot in inner.slices.iter() {
-            let (t, value) = unpack(slot.load(Ordering::Acquire));
-            if tag.wrapping_sub(t) & TAG_MASK < n {
+        for e in epoch.saturating_sub(inner.live - 1)..=epoch {
+            let (t, value) = unpack(inner.slots[(e & inner.mask) as usize].load(Ordering::Acquire));
+            if t == e & TAG_MASK {
                 sum = sum.saturating_add(value);
             }
         }

@@ -82,6 +82,7 @@ pub mod breaker;
 pub mod budget;
 pub mod retry;
 mod sleep;
+mod slices;
 mod sync;
 
 pub use sleep::Sleeper;

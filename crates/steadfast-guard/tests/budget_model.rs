@@ -36,6 +36,13 @@ struct PercentModel {
 }
 
 impl PercentModel {
+    /// The budget numbers slices by a fixed-point reciprocal multiply
+    /// (one slice early at most, near boundaries, for large times).
+    fn slice(&self, now_ms: u64) -> u64 {
+        let reciprocal = (1u128 << 64).div_ceil(u128::from(self.slice_nanos));
+        ((u128::from(now_ms * 1_000_000) * reciprocal) >> 64) as u64
+    }
+
     fn balance(&self, slice: u64) -> i64 {
         self.reserve
             + self
@@ -82,7 +89,7 @@ proptest! {
         };
         let mut now_ms = 0u64;
         for op in ops {
-            let slice = now_ms * 1_000_000 / model.slice_nanos;
+            let slice = model.slice(now_ms);
             match op {
                 Op::Deposit => {
                     budget.deposit();
@@ -102,7 +109,7 @@ proptest! {
                     now_ms += ms;
                 }
             }
-            let slice = now_ms * 1_000_000 / model.slice_nanos;
+            let slice = model.slice(now_ms);
             let available = (model.balance(slice).max(0) / model.withdrawal) as u64;
             prop_assert_eq!(budget.available_retries(), available);
         }

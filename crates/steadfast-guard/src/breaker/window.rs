@@ -2,6 +2,7 @@
 
 use steadfast_core::Timestamp;
 
+use crate::slices::Slices;
 use crate::sync::{AtomicU8, AtomicU64, Ordering, Padded};
 
 /// Outcome bits of one recorded call.
@@ -199,28 +200,34 @@ struct Bucket {
 /// The calls of the last `buckets * bucket_nanos`, in buckets that expire
 /// one at a time. Counts saturate at 2^20 - 1 per bucket.
 pub(crate) struct TimeWindow {
+    /// A power-of-two ring of buckets; the last `live` of them count.
     buckets: Box<[Bucket]>,
-    bucket_nanos: u64,
+    mask: u64,
+    live: u64,
+    slices: Slices,
     /// The latest bucket epoch seen, so a clock stepping back cannot revive expired buckets.
     latest: AtomicU64,
 }
 
 impl TimeWindow {
     pub(crate) fn new(buckets: u32, bucket_nanos: u64) -> TimeWindow {
+        let ring = buckets.next_power_of_two();
         TimeWindow {
-            buckets: (0..buckets)
+            buckets: (0..ring)
                 .map(|_| Bucket {
                     calls: AtomicU64::new(0),
                     slow: AtomicU64::new(0),
                 })
                 .collect(),
-            bucket_nanos: bucket_nanos.max(1),
+            mask: u64::from(ring - 1),
+            live: u64::from(buckets),
+            slices: Slices::new(bucket_nanos),
             latest: AtomicU64::new(0),
         }
     }
 
     fn epoch(&self, now: Timestamp) -> u64 {
-        let epoch = now.as_nanos() / self.bucket_nanos;
+        let epoch = self.slices.index(now);
         let latest = self.latest.load(Ordering::Relaxed);
         if epoch > latest {
             self.latest.fetch_max(epoch, Ordering::Relaxed);
@@ -253,7 +260,7 @@ impl TimeWindow {
     pub(crate) fn record(&self, now: Timestamp, bits: u8) {
         let epoch = self.epoch(now);
         let tag = epoch & TAG_MASK;
-        let bucket = &self.buckets[(epoch % self.buckets.len() as u64) as usize];
+        let bucket = &self.buckets[(epoch & self.mask) as usize];
         Self::bump(&bucket.calls, tag, 1, u64::from(bits & FAIL != 0));
         if bits & SLOW != 0 {
             Self::bump(&bucket.slow, tag, 1, 0);
@@ -262,18 +269,18 @@ impl TimeWindow {
 
     /// The figures of the window ending at `now`.
     pub(crate) fn figures(&self, now: Timestamp) -> WindowFigures {
-        let tag = self.epoch(now) & TAG_MASK;
-        let n = self.buckets.len() as u64;
-        let live = |t: u64| tag.wrapping_sub(t) & TAG_MASK < n;
+        let epoch = self.epoch(now);
         let (mut calls, mut failures, mut slow) = (0u64, 0u64, 0u64);
-        for bucket in self.buckets.iter() {
+        for e in epoch.saturating_sub(self.live - 1)..=epoch {
+            let bucket = &self.buckets[(e & self.mask) as usize];
+            let tag = e & TAG_MASK;
             let (t, c, f) = untag(bucket.calls.load(Ordering::Acquire));
-            if live(t) {
+            if t == tag {
                 calls += c;
                 failures += f;
             }
             let (t, s, _) = untag(bucket.slow.load(Ordering::Acquire));
-            if live(t) {
+            if t == tag {
                 slow += s;
             }
         }
