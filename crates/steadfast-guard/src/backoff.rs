@@ -405,6 +405,7 @@ impl Backoff {
         (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
+    #[inline]
     fn jittered(&mut self, schedule: u64) -> u64 {
         match self.jitter {
             Jitter::None => schedule,
@@ -436,7 +437,12 @@ impl Backoff {
         }
     }
 
+    #[inline]
     fn advance_schedule(&mut self) {
+        if self.current >= self.cap {
+            // Saturated: every schedule stays at the cap (Fibonacci's next term too).
+            return;
+        }
         self.current = match self.schedule {
             Schedule::Constant => self.current,
             Schedule::Linear { step } => self.current.saturating_add(step),

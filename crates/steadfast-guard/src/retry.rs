@@ -500,6 +500,7 @@ impl<C, B: RetryBudget, O: Observer<RetryEvent>> RetryPolicy<C, B, O> {
     ///
     /// Returns the last outcome: a success, a non-retryable error, or the
     /// retryable outcome that exhausted the attempts, the backoff or the budget.
+    #[inline]
     pub fn retry<T, E>(&self, op: impl FnMut(Attempt) -> Result<T, E>) -> Result<T, E>
     where
         C: Classify<T, E>,
@@ -508,6 +509,7 @@ impl<C, B: RetryBudget, O: Observer<RetryEvent>> RetryPolicy<C, B, O> {
     }
 
     /// Like [`retry`](Self::retry), waiting through `sleep` instead of the thread.
+    #[inline]
     pub fn retry_with_sleep<T, E>(
         &self,
         mut op: impl FnMut(Attempt) -> Result<T, E>,
