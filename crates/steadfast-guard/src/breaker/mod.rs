@@ -493,6 +493,14 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
                 recorded: false,
             });
         }
+        if word & (KIND_MASK | BUSY) == OPEN {
+            // The reject path of an open breaker, kept inline: one clock read.
+            let now = inner.clock.now();
+            let deadline = Timestamp::from_nanos(inner.deadline.load(Ordering::Acquire));
+            if now < deadline {
+                return Err(inner.reject(BreakerState::Open, Some(deadline - now)));
+            }
+        }
         inner.acquire_slow(word)
     }
 
@@ -642,6 +650,7 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
 }
 
 impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
+    #[inline]
     fn reject(&self, state: BreakerState, retry_after: Option<Duration>) -> Rejected {
         self.rejected.fetch_add(1, Ordering::Relaxed);
         Rejected { state, retry_after }
