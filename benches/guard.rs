@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::CircuitBreaker as _;
 use steadfast_guard::backoff::{Backoff, Jitter};
-use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker};
+use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker, Outcome};
 use steadfast_guard::budget::{PercentBudget, RetryBudget, RetryKind, TokenBucketBudget};
 use steadfast_guard::retry::RetryPolicy;
 use tower::retry::budget::{Budget as _, TpsBudget};
@@ -55,6 +55,8 @@ fn backoff_next(c: &mut Criterion) {
     group.bench_function("backon 1.6 exponential", |b| {
         b.iter(|| black_box(&mut theirs).next())
     });
+    group.finish();
+    let mut group = c.benchmark_group("guard/backoff_next_jitter");
     let mut ours_jitter = Backoff::exponential(Duration::from_millis(10))
         .max_delay(Duration::from_secs(60))
         .jitter(Jitter::Full)
@@ -105,24 +107,14 @@ fn breaker_closed_1t(c: &mut Criterion) {
     group.bench_function("steadfast acquire+record", |b| {
         b.iter(|| {
             let permit = ours.try_acquire().expect("closed");
-            black_box(&permit);
-            permit.success();
+            let reply = bare_call(black_box(7));
+            permit.record(Outcome::of(&reply));
+            reply
         })
-    });
-    group.bench_function("steadfast call", |b| {
-        b.iter(|| ours.call(|| bare_call(black_box(7))))
-    });
-    let default_ours = CircuitBreaker::new(BreakerConfig::default());
-    group.bench_function("steadfast call, defaults", |b| {
-        b.iter(|| default_ours.call(|| bare_call(black_box(7))))
     });
     let theirs = equalised_recloser();
     group.bench_function("recloser 1.4 call", |b| {
         b.iter(|| theirs.call(|| bare_call(black_box(7))))
-    });
-    let failsafe_default = failsafe::Config::new().build();
-    group.bench_function("failsafe 1.3 call, defaults", |b| {
-        b.iter(|| failsafe_default.call(|| bare_call(black_box(7))))
     });
     let failsafe_consecutive = failsafe::Config::new()
         .failure_policy(failsafe::failure_policy::consecutive_failures(
@@ -132,6 +124,33 @@ fn breaker_closed_1t(c: &mut Criterion) {
         .build();
     group.bench_function("failsafe 1.3 call, consecutive failures", |b| {
         b.iter(|| failsafe_consecutive.call(|| bare_call(black_box(7))))
+    });
+    group.finish();
+
+    // The same through each crate's closure API.
+    let mut group = c.benchmark_group("guard/breaker_call_1t");
+    group.bench_function("steadfast call", |b| {
+        b.iter(|| ours.call(|| bare_call(black_box(7))))
+    });
+    group.bench_function("recloser 1.4 call", |b| {
+        b.iter(|| theirs.call(|| bare_call(black_box(7))))
+    });
+    group.bench_function("bare call (floor)", |b| b.iter(|| bare_call(black_box(7))));
+    group.finish();
+
+    // Every crate with its default settings.
+    let mut group = c.benchmark_group("guard/breaker_call_defaults");
+    let default_ours = CircuitBreaker::new(BreakerConfig::default());
+    group.bench_function("steadfast call", |b| {
+        b.iter(|| default_ours.call(|| bare_call(black_box(7))))
+    });
+    let default_recloser = recloser::Recloser::custom().build();
+    group.bench_function("recloser 1.4 call", |b| {
+        b.iter(|| default_recloser.call(|| bare_call(black_box(7))))
+    });
+    let failsafe_default = failsafe::Config::new().build();
+    group.bench_function("failsafe 1.3 call", |b| {
+        b.iter(|| failsafe_default.call(|| bare_call(black_box(7))))
     });
     group.finish();
 }
@@ -260,20 +279,24 @@ fn budget(c: &mut Criterion) {
             black_box(theirs.withdraw())
         })
     });
+    group.finish();
+    let mut group = c.benchmark_group("guard/budget_deposit_withdraw_defaults");
     let ours_default = PercentBudget::new(PercentBudget::builder().build().expect("valid"));
-    group.bench_function("steadfast PercentBudget, defaults", |b| {
+    group.bench_function("steadfast PercentBudget", |b| {
         b.iter(|| {
             ours_default.deposit();
             black_box(ours_default.try_withdraw(RetryKind::Error))
         })
     });
     let theirs_default = TpsBudget::default();
-    group.bench_function("tower 0.5 TpsBudget, defaults", |b| {
+    group.bench_function("tower 0.5 TpsBudget", |b| {
         b.iter(|| {
             theirs_default.deposit();
             black_box(theirs_default.withdraw())
         })
     });
+    group.finish();
+    let mut group = c.benchmark_group("guard/budget_token_bucket");
     let aws = TokenBucketBudget::aws();
     group.bench_function("steadfast TokenBucketBudget::aws withdraw+refund", |b| {
         b.iter(|| {

@@ -61,6 +61,13 @@ use crate::slices::Slices;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// Why a retry is wanted; some budgets charge timeouts more.
+///
+/// ```
+/// use steadfast_guard::budget::{RetryBudget, RetryKind, TokenBucketBudget};
+/// let quota = TokenBucketBudget::aws();
+/// assert!(quota.try_withdraw(RetryKind::Timeout));
+/// assert_eq!(quota.tokens(), 490.0); // a timeout retry costs 10, others 5
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]

@@ -47,6 +47,23 @@ use crate::backoff::Backoff;
 use crate::budget::{RetryBudget, RetryKind, Unlimited};
 
 /// What an attempt knows about the call so far.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_guard::backoff::Backoff;
+/// use steadfast_guard::retry::RetryPolicy;
+///
+/// let policy = RetryPolicy::builder(Backoff::linear(Duration::from_secs(1), Duration::from_secs(1)).build()?)
+///     .max_attempts(3)
+///     .build()?;
+/// let mut seen = Vec::new();
+/// let _: Result<(), ()> = policy.retry_with_sleep(|attempt| { seen.push(attempt); Err(()) }, |_| {});
+/// assert_eq!(seen[0].number(), 1);
+/// assert_eq!(seen[0].last_delay(), None);
+/// assert_eq!(seen[2].last_delay(), Some(Duration::from_secs(2)));
+/// assert_eq!(seen[2].total_delay(), Duration::from_secs(3));
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempt {
     number: u32,
@@ -145,6 +162,24 @@ impl<T, E> Classify<T, E> for RetryErrors {
 }
 
 /// Retries the errors a predicate accepts; other errors return at once.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_guard::backoff::Backoff;
+/// use steadfast_guard::retry::RetryPolicy;
+///
+/// let policy = RetryPolicy::builder(Backoff::constant(Duration::from_millis(1)).build()?)
+///     .retry_if(|e: &std::io::Error| e.kind() == std::io::ErrorKind::ConnectionReset)
+///     .build()?;
+/// let mut calls = 0;
+/// let out: Result<(), _> = policy.retry_with_sleep(
+///     |_| { calls += 1; Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied)) },
+///     |_| {},
+/// );
+/// assert!(out.is_err());
+/// assert_eq!(calls, 1); // not retryable: returned at once
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
 #[derive(Clone, Copy)]
 pub struct RetryIf<F>(pub F);
 
@@ -185,6 +220,30 @@ pub enum GiveUpReason {
 }
 
 /// What a retry loop reports to its observer.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::{ManualClock, Recorder};
+/// use steadfast_guard::backoff::Backoff;
+/// use steadfast_guard::budget::TokenBucketBudget;
+/// use steadfast_guard::retry::{GiveUpReason, RetryEvent, RetryPolicy};
+///
+/// let events = Recorder::new();
+/// let policy = RetryPolicy::builder(Backoff::constant(Duration::from_millis(5)).build()?)
+///     .max_attempts(5)
+///     .budget(TokenBucketBudget::grpc(4.0, 0.5)?) // retries only above 2 tokens
+///     .observer(events.clone())
+///     .clock(ManualClock::new())
+///     .build()?;
+/// let _: Result<(), ()> = policy.retry_with_sleep(|_| Err(()), |_| {});
+/// let events = events.take();
+/// assert!(matches!(events[0], RetryEvent::Retrying { attempt: 1, .. }));
+/// assert!(matches!(
+///     events.last(),
+///     Some(RetryEvent::GaveUp { attempt: 2, reason: GiveUpReason::BudgetExhausted, .. })
+/// ));
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]

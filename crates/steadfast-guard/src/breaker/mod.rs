@@ -198,6 +198,25 @@ pub enum TransitionReason {
 }
 
 /// A state change, reported to the breaker's observer.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::{ManualClock, Recorder, Timestamp};
+/// use steadfast_guard::breaker::{BreakerConfig, BreakerState, CircuitBreaker, TransitionReason};
+///
+/// let events = Recorder::new();
+/// let config = BreakerConfig::builder().count_window(2).build()?;
+/// let breaker = CircuitBreaker::with_observer(config, ManualClock::new(), events.clone());
+/// breaker.try_acquire().unwrap().failure();
+/// breaker.try_acquire().unwrap().failure();
+/// let opened = &events.events()[0];
+/// assert_eq!((opened.from, opened.to), (BreakerState::Closed, BreakerState::Open));
+/// assert_eq!(opened.reason, TransitionReason::FailureRateExceeded);
+/// assert_eq!(opened.at, Timestamp::ZERO);
+/// assert_eq!(opened.figures.failures, 2);
+/// assert_eq!(opened.open_for, Some(Duration::from_secs(60)));
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
@@ -260,6 +279,22 @@ impl<E: std::error::Error + 'static> std::error::Error for BreakerError<E> {
 }
 
 /// A snapshot of a breaker's figures, readable at any time.
+///
+/// ```
+/// use steadfast_core::ManualClock;
+/// use steadfast_guard::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+///
+/// let config = BreakerConfig::builder().count_window(10).build()?;
+/// let breaker = CircuitBreaker::with_clock(config, ManualClock::new());
+/// breaker.try_acquire().unwrap().failure();
+/// breaker.try_acquire().unwrap().success();
+/// let m = breaker.metrics();
+/// assert_eq!(m.state, BreakerState::Closed);
+/// assert_eq!(m.figures.calls, 2);
+/// assert_eq!(m.failure_rate(), 0.5);
+/// assert_eq!(m.rejected, 0);
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
@@ -371,6 +406,19 @@ enum PermitKind {
 /// Dropping a permit without recording gives a half-open trial slot back
 /// (as [`Outcome::Ignored`] does), so a cancelled or panicking call never
 /// leaves the breaker stuck.
+///
+/// ```
+/// use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker, Outcome};
+///
+/// let breaker = CircuitBreaker::new(BreakerConfig::default());
+/// match breaker.try_acquire() {
+///     Ok(permit) => {
+///         let reply: Result<u16, ()> = Ok(200); // make the call here
+///         permit.record(if reply.is_ok() { Outcome::Success } else { Outcome::Failure });
+///     }
+///     Err(rejected) => println!("not now; retry after {:?}", rejected.retry_after),
+/// }
+/// ```
 #[must_use = "record the call's outcome on the permit (dropping it ignores the call)"]
 pub struct Permit<'a, K: Clock, O: Observer<BreakerEvent>> {
     inner: &'a Inner<K, O>,
