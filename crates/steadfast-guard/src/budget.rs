@@ -377,8 +377,8 @@ impl<K: Clock> PercentBudget<K> {
     }
 
     /// Adds `delta` to slice `epoch`; a slice already reused for a later
-    /// epoch is left alone (the change has expired).
-    fn add(&self, epoch: u64, delta: i64) {
+    /// epoch is left alone (the change has expired) and `false` returned.
+    fn add(&self, epoch: u64, delta: i64) -> bool {
         let inner = &*self.inner;
         let slot = &inner.slots[(epoch & inner.mask) as usize];
         let tag = epoch & TAG_MASK;
@@ -390,10 +390,10 @@ impl<K: Clock> PercentBudget<K> {
             } else if tag.wrapping_sub(old_tag) & TAG_MASK < (1 << (TAG_BITS - 1)) {
                 pack(tag, delta)
             } else {
-                return;
+                return false;
             };
             match slot.compare_exchange_weak(word, new, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return,
+                Ok(_) => return true,
                 Err(actual) => word = actual,
             }
         }
@@ -430,7 +430,11 @@ impl<K: Clock> RetryBudget for PercentBudget<K> {
     fn try_withdraw(&self, _kind: RetryKind) -> bool {
         let epoch = self.slice_now();
         let w = self.inner.withdrawal;
-        self.add(epoch, -w);
+        // A withdrawal that could not be booked (its slice already expired
+        // under a fast-moving clock) is refused rather than granted for free.
+        if !self.add(epoch, -w) {
+            return false;
+        }
         if self.balance(epoch) >= 0 {
             true
         } else {
