@@ -20,10 +20,11 @@
 //! - the open -> half-open transition happens on the first call after the
 //!   wait (no timer thread).
 //!
-//! Hot path: one atomic load to acquire in the closed state, two or three
-//! atomic read-modify-writes to record; no lock, no allocation, and a clock
-//! read only where time matters (slow-call tracking, time windows, the open
-//! state). A transition is published in two steps; calls arriving in
+//! Hot path: one atomic load to acquire in the closed state; to record, one
+//! atomic read-modify-write when the outcome equals the one it pushes out of
+//! the window (the healthy case), up to three otherwise; no lock, no
+//! allocation, and a clock read only where time matters (slow-call tracking,
+//! time windows, the open state). A transition is published in two steps; calls arriving in
 //! between (a few instructions) are rejected with `retry_after` of zero.
 //!
 //! ```
