@@ -468,15 +468,17 @@ struct Run {
     last_kind: Option<RetryKind>,
 }
 
+const FIRST_ATTEMPT: Attempt = Attempt {
+    number: 1,
+    elapsed: Duration::ZERO,
+    last_delay: None,
+    total_delay: Duration::ZERO,
+};
+
 impl Run {
     fn new() -> Run {
         Run {
-            attempt: Attempt {
-                number: 1,
-                elapsed: Duration::ZERO,
-                last_delay: None,
-                total_delay: Duration::ZERO,
-            },
+            attempt: FIRST_ATTEMPT,
             started: None,
             backoff: None,
             last_kind: None,
@@ -498,9 +500,15 @@ impl<C, B: RetryBudget, O: Observer<RetryEvent>> RetryPolicy<C, B, O> {
     where
         C: Classify<T, E>,
     {
-        let (kind, dictated) = match self.classifier.classify(outcome) {
+        let verdict = self.classifier.classify(outcome);
+        self.step(run, outcome.is_ok(), verdict)
+    }
+
+    #[inline]
+    fn step(&self, run: &mut Run, is_ok: bool, verdict: Verdict) -> Step {
+        let (kind, dictated) = match verdict {
             Verdict::Return => {
-                if outcome.is_ok() {
+                if is_ok {
                     self.budget.record_success(run.last_kind);
                 }
                 return Step::Return;
@@ -572,19 +580,58 @@ impl<C, B: RetryBudget, O: Observer<RetryEvent>> RetryPolicy<C, B, O> {
     pub fn retry_with_sleep<T, E>(
         &self,
         mut op: impl FnMut(Attempt) -> Result<T, E>,
-        mut sleep: impl FnMut(Duration),
+        sleep: impl FnMut(Duration),
     ) -> Result<T, E>
     where
         C: Classify<T, E>,
     {
         self.budget.deposit();
+        let first = op(FIRST_ATTEMPT);
+        match self.first_verdict(&first) {
+            None => first,
+            Some(verdict) => self.retry_after_first(op, sleep, first, verdict),
+        }
+    }
+
+    /// `None` if the first outcome is final (the success path, with no
+    /// retry state at all), else its verdict.
+    #[inline]
+    fn first_verdict<T, E>(&self, first: &Result<T, E>) -> Option<Verdict>
+    where
+        C: Classify<T, E>,
+    {
+        match self.classifier.classify(first) {
+            Verdict::Return => {
+                if first.is_ok() {
+                    self.budget.record_success(None);
+                }
+                None
+            }
+            verdict => Some(verdict),
+        }
+    }
+
+    #[inline(never)]
+    fn retry_after_first<T, E>(
+        &self,
+        mut op: impl FnMut(Attempt) -> Result<T, E>,
+        mut sleep: impl FnMut(Duration),
+        first: Result<T, E>,
+        verdict: Verdict,
+    ) -> Result<T, E>
+    where
+        C: Classify<T, E>,
+    {
         let mut run = Run::new();
+        let mut step = self.step(&mut run, first.is_ok(), verdict);
+        let mut outcome = first;
         loop {
-            let outcome = op(run.attempt);
-            match self.decide(&mut run, &outcome) {
+            match step {
                 Step::Return => return outcome,
                 Step::Sleep(delay) => sleep(delay),
             }
+            outcome = op(run.attempt);
+            step = self.decide(&mut run, &outcome);
         }
     }
 
@@ -598,13 +645,19 @@ impl<C, B: RetryBudget, O: Observer<RetryEvent>> RetryPolicy<C, B, O> {
         S: Sleeper,
     {
         self.budget.deposit();
+        let mut outcome = op(FIRST_ATTEMPT).await;
+        let Some(verdict) = self.first_verdict(&outcome) else {
+            return outcome;
+        };
         let mut run = Run::new();
+        let mut step = self.step(&mut run, outcome.is_ok(), verdict);
         loop {
-            let outcome = op(run.attempt).await;
-            match self.decide(&mut run, &outcome) {
+            match step {
                 Step::Return => return outcome,
                 Step::Sleep(delay) => sleeper.sleep(delay).await,
             }
+            outcome = op(run.attempt).await;
+            step = self.decide(&mut run, &outcome);
         }
     }
 
