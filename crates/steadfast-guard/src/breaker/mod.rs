@@ -949,7 +949,10 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
             return; // A late result from an earlier state.
         }
         let figures = match &self.window {
-            Window::Count(w) => w.record(bits),
+            Window::Count(w) => match w.record(bits) {
+                Some(figures) => figures,
+                None => return,
+            },
             Window::Time(w) => {
                 w.record(now, bits);
                 if bits & (FAIL | SLOW) == 0 {

@@ -142,9 +142,11 @@ impl CountWindow {
         }
     }
 
-    /// Records one call and returns the figures right after it.
+    /// Records one call and returns the figures right after it, or `None`
+    /// when the call replaced an identical outcome: the figures did not
+    /// change, so they cannot open the breaker now if they did not before.
     #[inline]
-    pub(crate) fn record(&self, bits: u8) -> WindowFigures {
+    pub(crate) fn record(&self, bits: u8) -> Option<WindowFigures> {
         // The ring index wraps at 2^32 calls; one misplaced slot then is harmless.
         let ticket = self.head.fetch_add(1, Ordering::Relaxed) as u32;
         let index = fastmod(ticket, self.fastmod_m, self.size) as usize;
@@ -153,15 +155,15 @@ impl CountWindow {
         // write (the record is then ordered just before whoever overwrites
         // the slot next), so the common path has a single read-modify-write.
         if slot.load(Ordering::Acquire) == bits {
-            return self.decode(self.totals.load(Ordering::Acquire));
+            return None;
         }
         let old = slot.swap(bits, Ordering::AcqRel);
         if old == bits {
-            return self.decode(self.totals.load(Ordering::Acquire));
+            return None;
         }
         let delta = contribution(bits).wrapping_sub(contribution(old));
         let before = self.totals.fetch_add(delta, Ordering::AcqRel);
-        self.decode(before.wrapping_add(delta))
+        Some(self.decode(before.wrapping_add(delta)))
     }
 
     pub(crate) fn figures(&self) -> WindowFigures {
@@ -353,12 +355,15 @@ mod tests {
         w.record(CALL | FAIL);
         w.record(CALL);
         let f = w.record(CALL | SLOW);
-        assert_eq!(f, WindowFigures::new(3, 1, 1));
+        assert_eq!(f, Some(WindowFigures::new(3, 1, 1)));
         // The failure falls out of the window.
-        assert_eq!(w.record(CALL), WindowFigures::new(3, 0, 1));
+        assert_eq!(w.record(CALL), Some(WindowFigures::new(3, 0, 1)));
+        // A success replacing a success changes nothing.
+        assert_eq!(w.record(CALL), None);
+        assert_eq!(w.figures(), WindowFigures::new(3, 0, 1));
         w.reset();
         assert_eq!(w.figures(), WindowFigures::default());
-        assert_eq!(w.record(CALL | FAIL), WindowFigures::new(1, 1, 0));
+        assert_eq!(w.record(CALL | FAIL), Some(WindowFigures::new(1, 1, 0)));
     }
 
     #[test]
