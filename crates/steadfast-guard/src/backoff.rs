@@ -239,6 +239,7 @@ impl BackoffBuilder {
             max_total: self.max_total_delay.map_or(u64::MAX, nanos),
             seed,
             current: 0,
+            current_duration: Duration::ZERO,
             next_fib: 0,
             previous: 0,
             polly_previous: 0.0,
@@ -289,6 +290,8 @@ pub struct Backoff {
     max_total: u64,
     seed: u64,
     current: u64,
+    /// `current` as a `Duration`, so the unjittered path converts nothing.
+    current_duration: Duration,
     next_fib: u64,
     previous: u64,
     polly_previous: f64,
@@ -333,6 +336,7 @@ impl Backoff {
     /// same seed: the sequence repeats exactly.
     pub fn reset(&mut self) {
         self.current = self.initial.min(self.cap);
+        self.current_duration = Duration::from_nanos(self.current);
         self.next_fib = self.current;
         self.previous = self.initial;
         self.polly_previous = 0.0;
@@ -439,8 +443,9 @@ impl Backoff {
 
     #[inline]
     fn advance_schedule(&mut self) {
-        if self.current >= self.cap {
-            // Saturated: every schedule stays at the cap (Fibonacci's next term too).
+        if self.current >= self.cap || self.schedule == Schedule::Constant {
+            // Saturated or constant: the schedule stays put (at the cap,
+            // Fibonacci's next term is the cap too).
             return;
         }
         self.current = match self.schedule {
@@ -455,6 +460,7 @@ impl Backoff {
             }
         }
         .min(self.cap);
+        self.current_duration = Duration::from_nanos(self.current);
     }
 }
 
@@ -465,6 +471,19 @@ impl Iterator for Backoff {
     fn next(&mut self) -> Option<Duration> {
         if self.exhausted || self.retries >= self.max_retries {
             return None;
+        }
+        if self.jitter == Jitter::None {
+            // The schedule is already capped: hand out the cached duration.
+            let total = self.total.saturating_add(self.current);
+            if total > self.max_total {
+                self.exhausted = true;
+                return None;
+            }
+            self.total = total;
+            self.retries += 1;
+            let delay = self.current_duration;
+            self.advance_schedule();
+            return Some(delay);
         }
         let delay = self.jittered(self.current).min(self.cap);
         let total = self.total.saturating_add(delay);
