@@ -561,3 +561,25 @@ fn many_threads_never_exceed_the_trial_limit() {
     succeed(&b);
     assert_eq!(b.state(), BreakerState::Closed);
 }
+
+#[test]
+fn owned_permits_move_across_threads_and_release_on_drop() {
+    let config = BreakerConfig::builder()
+        .count_window(1)
+        .wait_in_open(Duration::from_secs(1))
+        .half_open_trials(1)
+        .build()
+        .unwrap();
+    let (b, clock, _) = breaker(config);
+    b.try_acquire_owned().unwrap().failure();
+    assert_eq!(b.state(), BreakerState::Open);
+    clock.advance(Duration::from_secs(1));
+    let trial = b.try_acquire_owned().unwrap();
+    assert!(trial.is_trial());
+    assert!(b.try_acquire_owned().is_err());
+    std::thread::spawn(move || drop(trial)).join().unwrap();
+    assert_eq!(b.metrics().trials_taken, 0);
+    let trial = b.try_acquire_owned().unwrap();
+    std::thread::spawn(move || trial.success()).join().unwrap();
+    assert_eq!(b.state(), BreakerState::Closed);
+}

@@ -481,6 +481,77 @@ impl<K: Clock, O: Observer<BreakerEvent>> Drop for Permit<'_, K, O> {
     }
 }
 
+/// A [`Permit`] that owns a handle on its breaker: `'static`, movable to
+/// another thread or task (a tower service's future, a `poll_ready` that
+/// acquires before `call`). Same rules: record on it, or drop it to give a
+/// half-open trial slot back.
+///
+/// ```
+/// use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker};
+///
+/// let breaker = CircuitBreaker::new(BreakerConfig::default());
+/// let permit = breaker.try_acquire_owned().expect("closed");
+/// std::thread::spawn(move || permit.success()).join().unwrap();
+/// assert_eq!(breaker.metrics().figures.calls, 1);
+/// ```
+#[must_use = "record the call's outcome on the permit (dropping it ignores the call)"]
+pub struct OwnedPermit<K: Clock, O: Observer<BreakerEvent>> {
+    inner: Arc<Inner<K, O>>,
+    generation: u32,
+    kind: PermitKind,
+    started: Timestamp,
+    recorded: bool,
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> fmt::Debug for OwnedPermit<K, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedPermit")
+            .field("generation", &self.generation)
+            .field("kind", &self.kind)
+            .field("started", &self.started)
+            .finish()
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> OwnedPermit<K, O> {
+    /// Records the outcome of the call.
+    pub fn record(mut self, outcome: Outcome) {
+        self.recorded = true;
+        self.inner
+            .record(self.generation, self.kind, self.started, outcome);
+    }
+
+    /// Records a success.
+    pub fn success(self) {
+        self.record(Outcome::Success);
+    }
+
+    /// Records a failure.
+    pub fn failure(self) {
+        self.record(Outcome::Failure);
+    }
+
+    /// Whether this permit is a half-open trial.
+    #[must_use]
+    pub fn is_trial(&self) -> bool {
+        self.kind == PermitKind::Trial
+    }
+
+    /// The generation (state epoch) the permit was issued in.
+    #[must_use]
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> Drop for OwnedPermit<K, O> {
+    fn drop(&mut self) {
+        if !self.recorded && self.kind == PermitKind::Trial {
+            self.inner.release(self.generation);
+        }
+    }
+}
+
 impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
     /// A breaker reading `clock` and reporting transitions to `observer`.
     #[must_use]
@@ -551,6 +622,25 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
             }
         }
         inner.acquire_slow(word)
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), with a permit that owns a
+    /// handle on the breaker (one reference-count increment more).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_acquire`](Self::try_acquire).
+    pub fn try_acquire_owned(&self) -> Result<OwnedPermit<K, O>, Rejected> {
+        let mut permit = self.try_acquire()?;
+        // The owned permit takes over the obligation to record or release.
+        permit.recorded = true;
+        Ok(OwnedPermit {
+            inner: Arc::clone(&self.inner),
+            generation: permit.generation,
+            kind: permit.kind,
+            started: permit.started,
+            recorded: false,
+        })
     }
 
     /// Runs `op` if admitted, counting `Err` as a failure.
