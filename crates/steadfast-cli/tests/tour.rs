@@ -37,6 +37,10 @@ fn tour_runs_and_shows_the_crate_map() {
         "{text}"
     );
     assert!(text.contains("siblings [\"red\", \"green\"]"), "{text}");
+    assert!(
+        text.contains("HalfOpen -> Closed (TrialsPassed; 2 calls, failure rate 0%)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod detect;
 mod quorum;
 mod replica;
 mod slo;
+mod guard;
 
 /// A crate of the workspace and what it does, for the map at the end of the tour.
 struct CrateEntry {
@@ -24,7 +25,7 @@ const CRATES: &[CrateEntry] = &[
     CrateEntry {
         name: "steadfast-guard",
         purpose: "backoff, retry, budgets, breaker, limits, hedging, tower",
-        ready: false,
+        ready: true,
     },
     CrateEntry {
         name: "steadfast-detect",
@@ -104,6 +105,11 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
         "steadfast-replica: siblings, hybrid clocks and Merkle anti-entropy",
     )?;
     replica::run(out)?;
+    heading(
+        out,
+        "steadfast-guard: circuit breaker, backoff and retry budgets",
+    )?;
+    guard::run(out)?;
     heading(out, "crate map")?;
     for entry in CRATES {
         let status = if entry.ready { "ready" } else { "planned" };

@@ -1,0 +1,1200 @@
+//! The circuit breaker: stop calling a dependency that keeps failing.
+//!
+//! A [`CircuitBreaker`] watches the outcomes of recent calls in a sliding
+//! window (the last N calls, or the calls of the last T seconds). When the
+//! failure rate or the slow-call rate reaches its threshold (once the window
+//! holds a minimum number of calls), the breaker **opens**: calls are
+//! rejected at once, with a [`Rejected::retry_after`] saying when the
+//! breaker may admit again. After the open wait (fixed, or growing over
+//! consecutive openings) the next call moves it to **half-open**, where a
+//! bounded number of trial calls go through; their rates decide between
+//! **closed** (a fresh window) and open again.
+//!
+//! The semantics are Resilience4j's, with three differences that matter
+//! under concurrency:
+//!
+//! - permits are `#[must_use]` guards released on drop, so a dropped or
+//!   panicking call never leaves a half-open trial slot taken;
+//! - every permit carries the generation (state epoch) it was issued in,
+//!   and a result arriving after the state has changed is discarded;
+//! - the open -> half-open transition happens on the first call after the
+//!   wait (no timer thread).
+//!
+//! Hot path: one atomic load to acquire in the closed state; to record, one
+//! atomic read-modify-write when the outcome equals the one it pushes out of
+//! the window (the healthy case), up to three otherwise; no lock, no
+//! allocation, and a clock read only where time matters (slow-call tracking,
+//! time windows, the open state). A transition is published in two steps; calls arriving in
+//! between (a few instructions) are rejected with `retry_after` of zero.
+//!
+//! ```
+//! use std::time::Duration;
+//! use steadfast_core::ManualClock;
+//! use steadfast_guard::breaker::{BreakerConfig, BreakerError, BreakerState, CircuitBreaker};
+//!
+//! let clock = ManualClock::new();
+//! let config = BreakerConfig::builder()
+//!     .count_window(4)
+//!     .failure_rate_threshold(0.5)
+//!     .wait_in_open(Duration::from_secs(30))
+//!     .half_open_trials(1)
+//!     .build()?;
+//! let breaker = CircuitBreaker::with_clock(config, clock.clone());
+//!
+//! for _ in 0..4 {
+//!     let _ = breaker.call(|| Err::<(), _>("timeout"));
+//! }
+//! assert_eq!(breaker.state(), BreakerState::Open);
+//! match breaker.call(|| Ok::<_, ()>(1)) {
+//!     Err(BreakerError::Rejected(r)) => assert_eq!(r.retry_after, Some(Duration::from_secs(30))),
+//!     other => panic!("{other:?}"),
+//! }
+//!
+//! clock.advance(Duration::from_secs(30));
+//! let permit = breaker.try_acquire().expect("a trial call");
+//! assert_eq!(breaker.state(), BreakerState::HalfOpen);
+//! permit.success();
+//! assert_eq!(breaker.state(), BreakerState::Closed);
+//! # Ok::<(), steadfast_core::ConfigError>(())
+//! ```
+
+mod config;
+mod window;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use steadfast_core::{Clock, MonotonicClock, Observer, Timestamp};
+
+pub use config::{BreakerConfig, BreakerConfigBuilder, OpenWait, WindowKind};
+pub use window::WindowFigures;
+
+use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering, Padded};
+use window::{CALL, CountWindow, FAIL, SLOW, TimeWindow, Window, reaches, to_q32};
+
+/// The state of a breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum BreakerState {
+    /// Calls go through and are counted.
+    Closed,
+    /// Calls are rejected until the wait is over.
+    Open,
+    /// A bounded number of trial calls go through.
+    HalfOpen,
+    /// Rejects every call until an operator changes the state.
+    ForcedOpen,
+    /// Admits every call and counts nothing until an operator changes the state.
+    Disabled,
+}
+
+const CLOSED: u64 = 0;
+const OPEN: u64 = 1;
+const HALF_OPEN: u64 = 2;
+const FORCED_OPEN: u64 = 3;
+const DISABLED: u64 = 4;
+
+const KIND_MASK: u64 = 0b111;
+/// Set while a transition is being published.
+const BUSY: u64 = 0b1000;
+const ISSUED_SHIFT: u32 = 4;
+const ISSUED_MASK: u64 = 0xfff;
+const GEN_SHIFT: u32 = 32;
+
+fn state_of(word: u64) -> BreakerState {
+    match word & KIND_MASK {
+        CLOSED => BreakerState::Closed,
+        OPEN => BreakerState::Open,
+        HALF_OPEN => BreakerState::HalfOpen,
+        FORCED_OPEN => BreakerState::ForcedOpen,
+        _ => BreakerState::Disabled,
+    }
+}
+
+fn generation(word: u64) -> u32 {
+    (word >> GEN_SHIFT) as u32
+}
+
+fn issued(word: u64) -> u32 {
+    ((word >> ISSUED_SHIFT) & ISSUED_MASK) as u32
+}
+
+fn state_word(kind: u64, busy: bool, issued: u32, generation: u32) -> u64 {
+    kind | if busy { BUSY } else { 0 }
+        | (u64::from(issued) << ISSUED_SHIFT)
+        | (u64::from(generation) << GEN_SHIFT)
+}
+
+/// Half-open results: generation 32 bits | total 10 | failures 10 | slow 10.
+fn results_word(generation: u32, total: u32, failures: u32, slow: u32) -> u64 {
+    (u64::from(generation) << 32)
+        | (u64::from(total) << 20)
+        | (u64::from(failures) << 10)
+        | u64::from(slow)
+}
+
+fn unpack_results(word: u64) -> (u32, u32, u32, u32) {
+    (
+        (word >> 32) as u32,
+        ((word >> 20) & 0x3ff) as u32,
+        ((word >> 10) & 0x3ff) as u32,
+        (word & 0x3ff) as u32,
+    )
+}
+
+/// How a finished call counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// A success.
+    Success,
+    /// A failure.
+    Failure,
+    /// Not counted (a cancelled call, a client-side error); a half-open trial
+    /// slot is given back.
+    Ignored,
+    /// Open the breaker now, whatever the rates (a dependency said it is
+    /// shutting down).
+    TripOpen,
+}
+
+impl Outcome {
+    /// `Success` for `Ok`, `Failure` for `Err`: the default classification.
+    ///
+    /// ```
+    /// use steadfast_guard::breaker::Outcome;
+    /// assert_eq!(Outcome::of(&Err::<(), _>("x")), Outcome::Failure);
+    /// ```
+    #[must_use]
+    pub fn of<T, E>(result: &Result<T, E>) -> Outcome {
+        if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
+    }
+}
+
+/// Why a breaker changed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum TransitionReason {
+    /// The failure rate reached its threshold.
+    FailureRateExceeded,
+    /// The slow-call rate reached its threshold.
+    SlowCallRateExceeded,
+    /// A call's outcome asked to open the breaker.
+    TrippedByOutcome,
+    /// The open wait was over and a call arrived.
+    WaitElapsed,
+    /// The half-open trials succeeded.
+    TrialsPassed,
+    /// The trials did not decide within the maximum wait in half-open.
+    HalfOpenTimedOut,
+    /// An operator changed the state.
+    Manual,
+}
+
+/// A state change, reported to the breaker's observer.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::{ManualClock, Recorder, Timestamp};
+/// use steadfast_guard::breaker::{BreakerConfig, BreakerState, CircuitBreaker, TransitionReason};
+///
+/// let events = Recorder::new();
+/// let config = BreakerConfig::builder().count_window(2).build()?;
+/// let breaker = CircuitBreaker::with_observer(config, ManualClock::new(), events.clone());
+/// breaker.try_acquire().unwrap().failure();
+/// breaker.try_acquire().unwrap().failure();
+/// let opened = &events.events()[0];
+/// assert_eq!((opened.from, opened.to), (BreakerState::Closed, BreakerState::Open));
+/// assert_eq!(opened.reason, TransitionReason::FailureRateExceeded);
+/// assert_eq!(opened.at, Timestamp::ZERO);
+/// assert_eq!(opened.figures.failures, 2);
+/// assert_eq!(opened.open_for, Some(Duration::from_secs(60)));
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct BreakerEvent {
+    /// When it happened.
+    pub at: Timestamp,
+    /// The state left.
+    pub from: BreakerState,
+    /// The state entered.
+    pub to: BreakerState,
+    /// Why.
+    pub reason: TransitionReason,
+    /// The figures of the window that decided (the closed window, or the
+    /// half-open trials).
+    pub figures: WindowFigures,
+    /// For a transition to open: how long the breaker will stay open.
+    pub open_for: Option<Duration>,
+}
+
+/// A call the breaker did not admit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[error("circuit breaker is {state:?}: call rejected")]
+#[non_exhaustive]
+pub struct Rejected {
+    /// The state that rejected the call.
+    pub state: BreakerState,
+    /// When the breaker may admit again, if known: the rest of the open
+    /// wait, zero while a transition is in flight, `None` when forced open
+    /// or when every half-open trial slot is taken.
+    pub retry_after: Option<Duration>,
+}
+
+/// The error of [`CircuitBreaker::call`]: rejected, or the call's own error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BreakerError<E> {
+    /// The breaker did not admit the call; it was not made.
+    Rejected(Rejected),
+    /// The call was made and failed.
+    Inner(E),
+}
+
+impl<E: fmt::Display> fmt::Display for BreakerError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BreakerError::Rejected(r) => r.fmt(f),
+            BreakerError::Inner(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for BreakerError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BreakerError::Rejected(r) => Some(r),
+            BreakerError::Inner(e) => Some(e),
+        }
+    }
+}
+
+/// A snapshot of a breaker's figures, readable at any time.
+///
+/// ```
+/// use steadfast_core::ManualClock;
+/// use steadfast_guard::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+///
+/// let config = BreakerConfig::builder().count_window(10).build()?;
+/// let breaker = CircuitBreaker::with_clock(config, ManualClock::new());
+/// breaker.try_acquire().unwrap().failure();
+/// breaker.try_acquire().unwrap().success();
+/// let m = breaker.metrics();
+/// assert_eq!(m.state, BreakerState::Closed);
+/// assert_eq!(m.figures.calls, 2);
+/// assert_eq!(m.failure_rate(), 0.5);
+/// assert_eq!(m.rejected, 0);
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct BreakerMetrics {
+    /// The current state.
+    pub state: BreakerState,
+    /// The closed-state window (in half-open: the trials so far).
+    pub figures: WindowFigures,
+    /// Calls rejected since the breaker was created.
+    pub rejected: u64,
+    /// Half-open trial slots taken (in flight or recorded).
+    pub trials_taken: u32,
+}
+
+impl BreakerMetrics {
+    /// The failure rate of [`figures`](Self::figures).
+    #[must_use]
+    pub fn failure_rate(&self) -> f64 {
+        self.figures.failure_rate()
+    }
+
+    /// The slow-call rate of [`figures`](Self::figures).
+    #[must_use]
+    pub fn slow_call_rate(&self) -> f64 {
+        self.figures.slow_call_rate()
+    }
+}
+
+struct Inner<K, O> {
+    state: Padded<AtomicU64>,
+    /// Open: when half-open may begin. Half-open: when to give up and reopen.
+    /// Written only by the thread publishing a transition.
+    deadline: AtomicU64,
+    consecutive_opens: AtomicU32,
+    results: AtomicU64,
+    rejected: Padded<AtomicU64>,
+    window: Window,
+    config: BreakerConfig,
+    failure_q32: u64,
+    slow_q32: u64,
+    slow_nanos: u64,
+    /// Whether a call's start time is needed (slow-call tracking).
+    timed_calls: bool,
+    clock: K,
+    observer: O,
+}
+
+/// A circuit breaker; clones share one breaker.
+///
+/// Build with [`new`](Self::new) (real clock), [`with_clock`](Self::with_clock)
+/// or [`with_observer`](Self::with_observer). See the [module docs](self).
+///
+/// Async use:
+///
+/// ```
+/// use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker};
+///
+/// let breaker = CircuitBreaker::new(BreakerConfig::default());
+/// let answer = futures::executor::block_on(breaker.call_async(async { Ok::<_, std::io::Error>(42) }));
+/// assert_eq!(answer.unwrap(), 42);
+/// ```
+pub struct CircuitBreaker<K: Clock = MonotonicClock, O: Observer<BreakerEvent> = ()> {
+    inner: Arc<Inner<K, O>>,
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> Clone for CircuitBreaker<K, O> {
+    fn clone(&self) -> Self {
+        CircuitBreaker {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> fmt::Debug for CircuitBreaker<K, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+impl CircuitBreaker<MonotonicClock, ()> {
+    /// A breaker on the real monotonic clock.
+    #[must_use]
+    pub fn new(config: BreakerConfig) -> CircuitBreaker<MonotonicClock, ()> {
+        CircuitBreaker::with_observer(config, MonotonicClock::new(), ())
+    }
+}
+
+impl<K: Clock> CircuitBreaker<K, ()> {
+    /// A breaker reading `clock`.
+    #[must_use]
+    pub fn with_clock(config: BreakerConfig, clock: K) -> CircuitBreaker<K, ()> {
+        CircuitBreaker::with_observer(config, clock, ())
+    }
+}
+
+/// Which permit this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PermitKind {
+    Closed,
+    Trial,
+    /// Disabled breaker: nothing is recorded.
+    Untracked,
+}
+
+/// Permission to make one call; record its outcome on it.
+///
+/// Dropping a permit without recording gives a half-open trial slot back
+/// (as [`Outcome::Ignored`] does), so a cancelled or panicking call never
+/// leaves the breaker stuck.
+///
+/// ```
+/// use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker, Outcome};
+///
+/// let breaker = CircuitBreaker::new(BreakerConfig::default());
+/// match breaker.try_acquire() {
+///     Ok(permit) => {
+///         let reply: Result<u16, ()> = Ok(200); // make the call here
+///         permit.record(if reply.is_ok() { Outcome::Success } else { Outcome::Failure });
+///     }
+///     Err(rejected) => println!("not now; retry after {:?}", rejected.retry_after),
+/// }
+/// ```
+#[must_use = "record the call's outcome on the permit (dropping it ignores the call)"]
+pub struct Permit<'a, K: Clock, O: Observer<BreakerEvent>> {
+    inner: &'a Inner<K, O>,
+    generation: u32,
+    kind: PermitKind,
+    started: Timestamp,
+    recorded: bool,
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> fmt::Debug for Permit<'_, K, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("generation", &self.generation)
+            .field("kind", &self.kind)
+            .field("started", &self.started)
+            .finish()
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> Permit<'_, K, O> {
+    /// Records the outcome of the call.
+    #[inline]
+    pub fn record(mut self, outcome: Outcome) {
+        self.recorded = true;
+        self.inner
+            .record(self.generation, self.kind, self.started, outcome);
+    }
+
+    /// Records a success.
+    #[inline]
+    pub fn success(self) {
+        self.record(Outcome::Success);
+    }
+
+    /// Records a failure.
+    #[inline]
+    pub fn failure(self) {
+        self.record(Outcome::Failure);
+    }
+
+    /// Whether this permit is a half-open trial.
+    #[must_use]
+    pub fn is_trial(&self) -> bool {
+        self.kind == PermitKind::Trial
+    }
+
+    /// The generation (state epoch) the permit was issued in.
+    #[must_use]
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> Drop for Permit<'_, K, O> {
+    fn drop(&mut self) {
+        if !self.recorded && self.kind == PermitKind::Trial {
+            self.inner.release(self.generation);
+        }
+    }
+}
+
+/// A [`Permit`] that owns a handle on its breaker: `'static`, movable to
+/// another thread or task (a tower service's future, a `poll_ready` that
+/// acquires before `call`). Same rules: record on it, or drop it to give a
+/// half-open trial slot back.
+///
+/// ```
+/// use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker};
+///
+/// let breaker = CircuitBreaker::new(BreakerConfig::default());
+/// let permit = breaker.try_acquire_owned().expect("closed");
+/// std::thread::spawn(move || permit.success()).join().unwrap();
+/// assert_eq!(breaker.metrics().figures.calls, 1);
+/// ```
+#[must_use = "record the call's outcome on the permit (dropping it ignores the call)"]
+pub struct OwnedPermit<K: Clock, O: Observer<BreakerEvent>> {
+    inner: Arc<Inner<K, O>>,
+    generation: u32,
+    kind: PermitKind,
+    started: Timestamp,
+    recorded: bool,
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> fmt::Debug for OwnedPermit<K, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedPermit")
+            .field("generation", &self.generation)
+            .field("kind", &self.kind)
+            .field("started", &self.started)
+            .finish()
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> OwnedPermit<K, O> {
+    /// Records the outcome of the call.
+    pub fn record(mut self, outcome: Outcome) {
+        self.recorded = true;
+        self.inner
+            .record(self.generation, self.kind, self.started, outcome);
+    }
+
+    /// Records a success.
+    pub fn success(self) {
+        self.record(Outcome::Success);
+    }
+
+    /// Records a failure.
+    pub fn failure(self) {
+        self.record(Outcome::Failure);
+    }
+
+    /// Whether this permit is a half-open trial.
+    #[must_use]
+    pub fn is_trial(&self) -> bool {
+        self.kind == PermitKind::Trial
+    }
+
+    /// The generation (state epoch) the permit was issued in.
+    #[must_use]
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> Drop for OwnedPermit<K, O> {
+    fn drop(&mut self) {
+        if !self.recorded && self.kind == PermitKind::Trial {
+            self.inner.release(self.generation);
+        }
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
+    /// A breaker reading `clock` and reporting transitions to `observer`.
+    #[must_use]
+    pub fn with_observer(config: BreakerConfig, clock: K, observer: O) -> CircuitBreaker<K, O> {
+        let window = match config.window {
+            WindowKind::Count { size } => Window::Count(CountWindow::new(size)),
+            WindowKind::Time { duration, buckets } => {
+                let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+                Window::Time(TimeWindow::new(buckets, nanos / u64::from(buckets)))
+            }
+        };
+        let (slow_nanos, slow_q32) = match config.slow_call {
+            Some((d, rate)) => (
+                u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+                to_q32(rate),
+            ),
+            None => (u64::MAX, u64::MAX),
+        };
+        CircuitBreaker {
+            inner: Arc::new(Inner {
+                state: Padded(AtomicU64::new(state_word(CLOSED, false, 0, 0))),
+                deadline: AtomicU64::new(u64::MAX),
+                consecutive_opens: AtomicU32::new(0),
+                results: AtomicU64::new(0),
+                rejected: Padded(AtomicU64::new(0)),
+                window,
+                failure_q32: to_q32(config.failure_rate_threshold),
+                slow_q32,
+                slow_nanos,
+                timed_calls: config.slow_call.is_some(),
+                config,
+                clock,
+                observer,
+            }),
+        }
+    }
+
+    /// Asks to make one call.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] when the breaker is open (before its wait is over),
+    /// forced open, or half-open with every trial slot taken.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_, K, O>, Rejected> {
+        let inner = &*self.inner;
+        let word = inner.state.load(Ordering::Acquire);
+        if word & (KIND_MASK | BUSY) == CLOSED {
+            let started = if inner.timed_calls {
+                inner.clock.now()
+            } else {
+                Timestamp::ZERO
+            };
+            return Ok(Permit {
+                inner,
+                generation: generation(word),
+                kind: PermitKind::Closed,
+                started,
+                recorded: false,
+            });
+        }
+        if word & (KIND_MASK | BUSY) == OPEN {
+            // The reject path of an open breaker, kept inline: one clock read.
+            let now = inner.clock.now();
+            let deadline = Timestamp::from_nanos(inner.deadline.load(Ordering::Acquire));
+            if now < deadline {
+                return Err(inner.reject(BreakerState::Open, Some(deadline - now)));
+            }
+        }
+        inner.acquire_slow(word)
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), with a permit that owns a
+    /// handle on the breaker (one reference-count increment more).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_acquire`](Self::try_acquire).
+    pub fn try_acquire_owned(&self) -> Result<OwnedPermit<K, O>, Rejected> {
+        let mut permit = self.try_acquire()?;
+        // The owned permit takes over the obligation to record or release.
+        permit.recorded = true;
+        Ok(OwnedPermit {
+            inner: Arc::clone(&self.inner),
+            generation: permit.generation,
+            kind: permit.kind,
+            started: permit.started,
+            recorded: false,
+        })
+    }
+
+    /// Runs `op` if admitted, counting `Err` as a failure.
+    ///
+    /// # Errors
+    ///
+    /// [`BreakerError::Rejected`] if not admitted (then `op` does not run),
+    /// [`BreakerError::Inner`] with `op`'s error.
+    ///
+    /// ```
+    /// use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker};
+    /// let breaker = CircuitBreaker::new(BreakerConfig::default());
+    /// let sum = breaker.call(|| Ok::<_, std::num::ParseIntError>("40".parse::<u32>()? + 2));
+    /// assert_eq!(sum.unwrap(), 42);
+    /// ```
+    pub fn call<T, E>(&self, op: impl FnOnce() -> Result<T, E>) -> Result<T, BreakerError<E>> {
+        self.call_with(op, Outcome::of)
+    }
+
+    /// Runs `op` if admitted, counting its result as `classify` says.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    ///
+    /// ```
+    /// use steadfast_guard::breaker::{BreakerConfig, BreakerState, CircuitBreaker, Outcome};
+    /// let breaker = CircuitBreaker::new(BreakerConfig::default());
+    /// // A 503 with "shutting down" opens the breaker at once.
+    /// let reply = breaker.call_with(|| Ok::<_, ()>(503), |r| match r {
+    ///     Ok(503) => Outcome::TripOpen,
+    ///     Ok(404) => Outcome::Ignored,
+    ///     other => Outcome::of(other),
+    /// });
+    /// assert_eq!(reply, Ok(503));
+    /// assert_eq!(breaker.state(), BreakerState::Open);
+    /// ```
+    pub fn call_with<T, E>(
+        &self,
+        op: impl FnOnce() -> Result<T, E>,
+        classify: impl FnOnce(&Result<T, E>) -> Outcome,
+    ) -> Result<T, BreakerError<E>> {
+        let permit = self.try_acquire().map_err(BreakerError::Rejected)?;
+        let result = op();
+        permit.record(classify(&result));
+        result.map_err(BreakerError::Inner)
+    }
+
+    /// Awaits `future` if admitted, counting `Err` as a failure. If the
+    /// returned future is dropped early, the call is ignored.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call); when rejected, `future` is dropped unpolled.
+    pub async fn call_async<T, E>(
+        &self,
+        future: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, BreakerError<E>> {
+        self.call_async_with(future, Outcome::of).await
+    }
+
+    /// Awaits `future` if admitted, counting its result as `classify` says.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_async`](Self::call_async).
+    pub async fn call_async_with<T, E>(
+        &self,
+        future: impl Future<Output = Result<T, E>>,
+        classify: impl FnOnce(&Result<T, E>) -> Outcome,
+    ) -> Result<T, BreakerError<E>> {
+        let permit = self.try_acquire().map_err(BreakerError::Rejected)?;
+        let result = future.await;
+        permit.record(classify(&result));
+        result.map_err(BreakerError::Inner)
+    }
+
+    /// The current state.
+    #[must_use]
+    pub fn state(&self) -> BreakerState {
+        state_of(self.inner.state.load(Ordering::Acquire))
+    }
+
+    /// A snapshot of the state and figures.
+    #[must_use]
+    pub fn metrics(&self) -> BreakerMetrics {
+        let inner = &*self.inner;
+        let word = inner.state.load(Ordering::Acquire);
+        let state = state_of(word);
+        let figures = if state == BreakerState::HalfOpen {
+            let (g, total, failures, slow) = unpack_results(inner.results.load(Ordering::Acquire));
+            if g == generation(word) {
+                WindowFigures::new(total, failures, slow)
+            } else {
+                WindowFigures::default()
+            }
+        } else {
+            let now = match inner.window {
+                Window::Time(_) => inner.clock.now(),
+                Window::Count(_) => Timestamp::ZERO,
+            };
+            inner.window.figures(now)
+        };
+        BreakerMetrics {
+            state,
+            figures,
+            rejected: inner.rejected.load(Ordering::Relaxed),
+            trials_taken: if state == BreakerState::HalfOpen {
+                issued(word)
+            } else {
+                0
+            },
+        }
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn config(&self) -> &BreakerConfig {
+        &self.inner.config
+    }
+
+    /// Operator: rejects every call until another manual transition.
+    pub fn force_open(&self) {
+        self.inner.manual(FORCED_OPEN);
+    }
+
+    /// Operator: admits every call, counting nothing, until another manual transition.
+    pub fn disable(&self) {
+        self.inner.manual(DISABLED);
+    }
+
+    /// Operator: closes with an empty window and resets the exponential open wait.
+    pub fn close(&self) {
+        self.inner.manual(CLOSED);
+    }
+
+    /// Operator: opens now, for the configured open wait.
+    pub fn open(&self) {
+        self.inner.manual(OPEN);
+    }
+
+    /// Operator: moves to half-open now.
+    pub fn half_open(&self) {
+        self.inner.manual(HALF_OPEN);
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
+    #[inline]
+    fn reject(&self, state: BreakerState, retry_after: Option<Duration>) -> Rejected {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        Rejected { state, retry_after }
+    }
+
+    #[cold]
+    fn acquire_slow<'a>(&'a self, mut word: u64) -> Result<Permit<'a, K, O>, Rejected> {
+        let mut now = None;
+        let mut now = || *now.get_or_insert_with(|| self.clock.now());
+        loop {
+            if word & BUSY != 0 {
+                return Err(self.reject(state_of(word), Some(Duration::ZERO)));
+            }
+            match word & KIND_MASK {
+                CLOSED => {
+                    let started = if self.timed_calls {
+                        now()
+                    } else {
+                        Timestamp::ZERO
+                    };
+                    return Ok(self.permit(word, PermitKind::Closed, started));
+                }
+                DISABLED => return Ok(self.permit(word, PermitKind::Untracked, Timestamp::ZERO)),
+                FORCED_OPEN => return Err(self.reject(BreakerState::ForcedOpen, None)),
+                OPEN => {
+                    let t = now();
+                    let deadline = Timestamp::from_nanos(self.deadline.load(Ordering::Acquire));
+                    if t < deadline {
+                        return Err(self.reject(
+                            BreakerState::Open,
+                            Some(deadline.saturating_duration_since(t)),
+                        ));
+                    }
+                    if let Some(new) =
+                        self.transition(word, HALF_OPEN, TransitionReason::WaitElapsed, t, true)
+                    {
+                        return Ok(self.permit(new, PermitKind::Trial, t));
+                    }
+                }
+                _ => {
+                    // Half-open.
+                    let deadline = self.deadline.load(Ordering::Acquire);
+                    if deadline != u64::MAX {
+                        let t = now();
+                        if t >= Timestamp::from_nanos(deadline) {
+                            self.transition(
+                                word,
+                                OPEN,
+                                TransitionReason::HalfOpenTimedOut,
+                                t,
+                                false,
+                            );
+                            word = self.state.load(Ordering::Acquire);
+                            continue;
+                        }
+                    }
+                    let taken = issued(word);
+                    if taken >= self.config.half_open_trials {
+                        return Err(self.reject(BreakerState::HalfOpen, None));
+                    }
+                    let new = word + (1 << ISSUED_SHIFT);
+                    match self.state.compare_exchange_weak(
+                        word,
+                        new,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => {
+                            let started = if self.timed_calls {
+                                now()
+                            } else {
+                                Timestamp::ZERO
+                            };
+                            return Ok(self.permit(new, PermitKind::Trial, started));
+                        }
+                        Err(actual) => {
+                            word = actual;
+                            continue;
+                        }
+                    }
+                }
+            }
+            word = self.state.load(Ordering::Acquire);
+        }
+    }
+
+    fn permit(&self, word: u64, kind: PermitKind, started: Timestamp) -> Permit<'_, K, O> {
+        Permit {
+            inner: self,
+            generation: generation(word),
+            kind,
+            started,
+            recorded: false,
+        }
+    }
+
+    /// Moves from exactly `from` to `to`. Returns the published word, or
+    /// `None` if `from` was no longer current.
+    fn transition(
+        &self,
+        from: u64,
+        to: u64,
+        reason: TransitionReason,
+        now: Timestamp,
+        take_trial: bool,
+    ) -> Option<u64> {
+        let next_gen = generation(from).wrapping_add(1);
+        let busy = state_word(to, true, 0, next_gen);
+        self.state
+            .compare_exchange(from, busy, Ordering::AcqRel, Ordering::Acquire)
+            .ok()?;
+        // This thread alone publishes generation `next_gen`.
+        let figures = if from & KIND_MASK == HALF_OPEN {
+            let (g, total, failures, slow) = unpack_results(self.results.load(Ordering::Acquire));
+            if g == generation(from) {
+                WindowFigures::new(total, failures, slow)
+            } else {
+                WindowFigures::default()
+            }
+        } else {
+            self.window.figures(now)
+        };
+        let mut open_for = None;
+        match to {
+            OPEN => {
+                let opening = self
+                    .consecutive_opens
+                    .fetch_add(1, Ordering::Relaxed)
+                    .saturating_add(1);
+                let wait = self.config.open_wait.after_opening(opening);
+                open_for = Some(wait);
+                self.deadline
+                    .store(now.saturating_add(wait).as_nanos(), Ordering::Release);
+            }
+            HALF_OPEN => {
+                self.results
+                    .store(results_word(next_gen, 0, 0, 0), Ordering::Release);
+                let deadline = self
+                    .config
+                    .max_wait_in_half_open
+                    .map_or(u64::MAX, |w| now.saturating_add(w).as_nanos());
+                self.deadline.store(deadline, Ordering::Release);
+            }
+            CLOSED => {
+                self.window.reset();
+                self.consecutive_opens.store(0, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        let published = state_word(to, false, u32::from(take_trial), next_gen);
+        self.state.store(published, Ordering::Release);
+        self.observer.on_event(&BreakerEvent {
+            at: now,
+            from: state_of(from),
+            to: state_of(to),
+            reason,
+            figures,
+            open_for,
+        });
+        Some(published)
+    }
+
+    fn manual(&self, to: u64) {
+        let now = self.clock.now();
+        loop {
+            let word = self.state.load(Ordering::Acquire);
+            if word & BUSY != 0 {
+                std::thread::yield_now();
+                continue;
+            }
+            if self
+                .transition(word, to, TransitionReason::Manual, now, false)
+                .is_some()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Gives a half-open trial slot back.
+    fn release(&self, generation_of_permit: u32) {
+        let mut word = self.state.load(Ordering::Acquire);
+        while word & (KIND_MASK | BUSY) == HALF_OPEN
+            && generation(word) == generation_of_permit
+            && issued(word) > 0
+        {
+            match self.state.compare_exchange_weak(
+                word,
+                word - (1 << ISSUED_SHIFT),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    #[inline]
+    fn record(
+        &self,
+        generation_of_permit: u32,
+        kind: PermitKind,
+        started: Timestamp,
+        outcome: Outcome,
+    ) {
+        let bits = match outcome {
+            Outcome::Success => CALL,
+            Outcome::Failure => CALL | FAIL,
+            Outcome::Ignored => {
+                if kind == PermitKind::Trial {
+                    self.release(generation_of_permit);
+                }
+                return;
+            }
+            Outcome::TripOpen => {
+                if kind != PermitKind::Untracked {
+                    self.trip(generation_of_permit);
+                }
+                return;
+            }
+        };
+        let needs_time = self.timed_calls || matches!(self.window, Window::Time(_));
+        let now = if needs_time {
+            self.clock.now()
+        } else {
+            Timestamp::ZERO
+        };
+        let bits = if self.timed_calls
+            && now.saturating_duration_since(started).as_nanos() >= u128::from(self.slow_nanos)
+        {
+            bits | SLOW
+        } else {
+            bits
+        };
+        match kind {
+            PermitKind::Closed => self.record_closed(generation_of_permit, bits, now),
+            PermitKind::Trial => self.record_trial(generation_of_permit, bits, now),
+            PermitKind::Untracked => {}
+        }
+    }
+
+    #[inline]
+    fn record_closed(&self, generation_of_permit: u32, bits: u8, now: Timestamp) {
+        let word = self.state.load(Ordering::Acquire);
+        if word & (KIND_MASK | BUSY) != CLOSED || generation(word) != generation_of_permit {
+            return; // A late result from an earlier state.
+        }
+        let figures = match &self.window {
+            Window::Count(w) => match w.record(bits) {
+                Some(figures) => figures,
+                None => return,
+            },
+            Window::Time(w) => {
+                w.record(now, bits);
+                if bits & (FAIL | SLOW) == 0 {
+                    return;
+                }
+                w.figures(now)
+            }
+        };
+        if figures.calls < self.config.minimum_calls {
+            return;
+        }
+        let reason = if reaches(figures.failures, figures.calls, self.failure_q32) {
+            TransitionReason::FailureRateExceeded
+        } else if reaches(figures.slow_calls, figures.calls, self.slow_q32) {
+            TransitionReason::SlowCallRateExceeded
+        } else {
+            return;
+        };
+        let now = if now == Timestamp::ZERO
+            && !matches!(self.window, Window::Time(_))
+            && !self.timed_calls
+        {
+            self.clock.now()
+        } else {
+            now
+        };
+        self.transition(word, OPEN, reason, now, false);
+    }
+
+    fn record_trial(&self, generation_of_permit: u32, bits: u8, now: Timestamp) {
+        let mut current = self.results.load(Ordering::Acquire);
+        let (total, failures, slow) = loop {
+            let (g, total, failures, slow) = unpack_results(current);
+            if g != generation_of_permit || total >= self.config.half_open_trials {
+                return; // A late result from an earlier state.
+            }
+            let next = (
+                total + 1,
+                failures + u32::from(bits & FAIL != 0),
+                slow + u32::from(bits & SLOW != 0),
+            );
+            match self.results.compare_exchange_weak(
+                current,
+                results_word(g, next.0, next.1, next.2),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break next,
+                Err(actual) => current = actual,
+            }
+        };
+        if total < self.config.half_open_trials {
+            return;
+        }
+        let (to, reason) = if reaches(failures, total, self.failure_q32) {
+            (OPEN, TransitionReason::FailureRateExceeded)
+        } else if reaches(slow, total, self.slow_q32) {
+            (OPEN, TransitionReason::SlowCallRateExceeded)
+        } else {
+            (CLOSED, TransitionReason::TrialsPassed)
+        };
+        let now = if self.timed_calls {
+            now
+        } else {
+            self.clock.now()
+        };
+        let mut word = self.state.load(Ordering::Acquire);
+        // The issued count may change under us (acquires, releases): retry.
+        while word & (KIND_MASK | BUSY) == HALF_OPEN && generation(word) == generation_of_permit {
+            if self.transition(word, to, reason, now, false).is_some() {
+                return;
+            }
+            word = self.state.load(Ordering::Acquire);
+        }
+    }
+
+    fn trip(&self, generation_of_permit: u32) {
+        let now = self.clock.now();
+        let mut word = self.state.load(Ordering::Acquire);
+        loop {
+            let kind = word & (KIND_MASK | BUSY);
+            if !(kind == CLOSED || kind == HALF_OPEN) || generation(word) != generation_of_permit {
+                return;
+            }
+            if self
+                .transition(word, OPEN, TransitionReason::TrippedByOutcome, now, false)
+                .is_some()
+            {
+                return;
+            }
+            word = self.state.load(Ordering::Acquire);
+        }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use steadfast_core::ManualClock;
+
+    fn half_open<O: Observer<BreakerEvent>>(
+        trials: u32,
+        observer: O,
+    ) -> CircuitBreaker<ManualClock, O> {
+        let config = BreakerConfig::builder()
+            .count_window(1)
+            .half_open_trials(trials)
+            .build()
+            .unwrap();
+        let breaker = CircuitBreaker::with_observer(config, ManualClock::new(), observer);
+        breaker.half_open();
+        breaker
+    }
+
+    #[test]
+    fn loom_half_open_never_admits_more_than_the_trials() {
+        loom::model(|| {
+            let breaker = half_open(1, ());
+            let in_flight = Arc::new(AtomicU32::new(0));
+            let try_trial = |b: &CircuitBreaker<ManualClock>, in_flight: &AtomicU32| {
+                if let Ok(permit) = b.try_acquire() {
+                    let before = in_flight.fetch_add(1, Ordering::AcqRel);
+                    assert_eq!(before, 0, "two trials in flight with one allowed");
+                    in_flight.fetch_sub(1, Ordering::AcqRel);
+                    drop(permit); // gives the slot back
+                }
+            };
+            let (b, f) = (breaker.clone(), in_flight.clone());
+            let t = loom::thread::spawn(move || try_trial(&b, &f));
+            try_trial(&breaker, &in_flight);
+            t.join().unwrap();
+            assert_eq!(breaker.metrics().trials_taken, 0, "a released slot leaked");
+            assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        });
+    }
+
+    #[test]
+    fn loom_trials_decide_exactly_once() {
+        loom::model(|| {
+            let closings = Arc::new(AtomicU32::new(0));
+            let counter = closings.clone();
+            let breaker = half_open(2, move |e: &BreakerEvent| {
+                if e.to == BreakerState::Closed {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            let b = breaker.clone();
+            let t = loom::thread::spawn(move || b.try_acquire().expect("slot").success());
+            breaker.try_acquire().expect("slot").success();
+            t.join().unwrap();
+            assert_eq!(breaker.state(), BreakerState::Closed);
+            assert_eq!(closings.load(Ordering::Relaxed), 1);
+        });
+    }
+}

@@ -1,0 +1,781 @@
+//! Retry budgets: how many retries the whole client may send.
+//!
+//! A cap of N retries per request looks safe, but when a dependency fails
+//! every request retries N times and the load on the struggling dependency
+//! multiplies by N + 1, the retry storm that keeps it down. A budget bounds
+//! retries for the *client as a whole*: a share of recent traffic, plus a
+//! small floor so that a quiet client can still retry. When the dependency
+//! is healthy almost nothing is retried and the budget is full; when it
+//! fails, extra load stays within the share.
+//!
+//! Three implementations of [`RetryBudget`]:
+//!
+//! - [`PercentBudget`], after Finagle: every request deposits, every retry
+//!   withdraws; deposits expire after a time window (`ttl`); a floor of
+//!   retries per second. Lock-free fixed-point accounting on a clock.
+//! - [`TokenBucketBudget::aws`], the AWS SDK retry quota: 500 tokens, a
+//!   retry costs 5 (a timeout retry 10), a success refunds the retry's cost,
+//!   or 1 token when no retry was needed.
+//! - [`TokenBucketBudget::grpc`], gRPC retry throttling: every failure takes
+//!   one token, every success adds `token_ratio`, and retries are allowed
+//!   only while more than half of `max_tokens` remain.
+//!
+//! Budgets are shared: clones of one budget (and `Arc`s or references to
+//! it) draw on the same account, across threads.
+//!
+//! ```
+//! use std::time::Duration;
+//! use steadfast_core::ManualClock;
+//! use steadfast_guard::budget::{PercentBudget, RetryBudget, RetryKind};
+//!
+//! let clock = ManualClock::new();
+//! let config = PercentBudget::builder()
+//!     .ttl(Duration::from_secs(10))
+//!     .min_retries_per_sec(0)
+//!     .percent_can_retry(0.5)
+//!     .build()?;
+//! let budget = PercentBudget::with_clock(config, clock.clone());
+//! let shared = budget.clone(); // another handle on the same account
+//! for _ in 0..4 {
+//!     budget.deposit();
+//! }
+//! // Half of four requests: two retries.
+//! assert!(shared.try_withdraw(RetryKind::Error));
+//! assert!(budget.try_withdraw(RetryKind::Error));
+//! assert!(!shared.try_withdraw(RetryKind::Error));
+//! // Deposits expire after the ttl.
+//! clock.advance(Duration::from_secs(11));
+//! budget.deposit();
+//! budget.deposit();
+//! assert!(budget.try_withdraw(RetryKind::Error));
+//! assert!(!budget.try_withdraw(RetryKind::Error));
+//! # Ok::<(), steadfast_core::ConfigError>(())
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use steadfast_core::{Clock, ConfigError, MonotonicClock};
+
+use crate::slices::Slices;
+use crate::sync::{Arc, AtomicU64, Ordering};
+
+/// Why a retry is wanted; some budgets charge timeouts more.
+///
+/// ```
+/// use steadfast_guard::budget::{RetryBudget, RetryKind, TokenBucketBudget};
+/// let quota = TokenBucketBudget::aws();
+/// assert!(quota.try_withdraw(RetryKind::Timeout));
+/// assert_eq!(quota.tokens(), 490.0); // a timeout retry costs 10, others 5
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum RetryKind {
+    /// The attempt failed with an error.
+    Error,
+    /// The attempt timed out.
+    Timeout,
+}
+
+/// An account of retries shared by every request of a client.
+///
+/// The retry loop calls [`deposit`](RetryBudget::deposit) once per request
+/// (before the first attempt), [`try_withdraw`](RetryBudget::try_withdraw)
+/// before each retry (never before the first attempt), and
+/// [`record_success`](RetryBudget::record_success) when an attempt succeeds.
+///
+/// ```
+/// use steadfast_guard::budget::{RetryBudget, RetryKind, TokenBucketBudget};
+///
+/// let quota = TokenBucketBudget::aws();
+/// assert!(quota.try_withdraw(RetryKind::Timeout)); // 500 -> 490 tokens
+/// quota.record_success(Some(RetryKind::Timeout)); // refunded: 500
+/// assert_eq!(quota.tokens(), 500.0);
+/// ```
+pub trait RetryBudget: Send + Sync {
+    /// A request is about to make its first attempt.
+    fn deposit(&self);
+
+    /// Asks for one retry; `false` means the budget refuses it.
+    fn try_withdraw(&self, kind: RetryKind) -> bool;
+
+    /// An attempt succeeded; `last_retry` is the kind of the retry that led
+    /// to it, `None` if it was the first attempt.
+    fn record_success(&self, last_retry: Option<RetryKind>) {
+        let _ = last_retry;
+    }
+}
+
+impl<B: RetryBudget + ?Sized> RetryBudget for &B {
+    #[inline]
+    fn deposit(&self) {
+        (**self).deposit();
+    }
+    #[inline]
+    fn try_withdraw(&self, kind: RetryKind) -> bool {
+        (**self).try_withdraw(kind)
+    }
+    #[inline]
+    fn record_success(&self, last_retry: Option<RetryKind>) {
+        (**self).record_success(last_retry);
+    }
+}
+
+impl<B: RetryBudget + ?Sized> RetryBudget for std::sync::Arc<B> {
+    #[inline]
+    fn deposit(&self) {
+        (**self).deposit();
+    }
+    #[inline]
+    fn try_withdraw(&self, kind: RetryKind) -> bool {
+        (**self).try_withdraw(kind)
+    }
+    #[inline]
+    fn record_success(&self, last_retry: Option<RetryKind>) {
+        (**self).record_success(last_retry);
+    }
+}
+
+/// No budget: every retry is allowed (bounded only by the backoff).
+///
+/// ```
+/// use steadfast_guard::budget::{RetryBudget, RetryKind, Unlimited};
+/// assert!(Unlimited.try_withdraw(RetryKind::Error));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unlimited;
+
+impl RetryBudget for Unlimited {
+    #[inline]
+    fn deposit(&self) {}
+    #[inline]
+    fn try_withdraw(&self, _kind: RetryKind) -> bool {
+        true
+    }
+}
+
+/// One deposit, in fixed-point units.
+const SCALE: i64 = 1000;
+const TAG_BITS: u32 = 24;
+const VALUE_BITS: u32 = 64 - TAG_BITS;
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
+const VALUE_MASK: u64 = (1 << VALUE_BITS) - 1;
+const VALUE_MAX: i64 = (1 << (VALUE_BITS - 1)) - 1;
+
+fn pack(tag: u64, value: i64) -> u64 {
+    let value = value.clamp(-VALUE_MAX, VALUE_MAX);
+    ((tag & TAG_MASK) << VALUE_BITS) | (value as u64 & VALUE_MASK)
+}
+
+fn unpack(word: u64) -> (u64, i64) {
+    let tag = word >> VALUE_BITS;
+    // Sign-extend the low VALUE_BITS bits.
+    let value = ((word << TAG_BITS) as i64) >> TAG_BITS;
+    (tag, value)
+}
+
+/// Settings of a [`PercentBudget`], built by [`PercentBudget::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_guard::budget::PercentBudget;
+///
+/// let err = PercentBudget::builder().percent_can_retry(f64::NAN).build().unwrap_err();
+/// assert_eq!(err.field(), "budget.percent_can_retry");
+/// let err = PercentBudget::builder().ttl(Duration::ZERO).build().unwrap_err();
+/// assert_eq!(err.to_string(), "budget.ttl must be between 1s and 60s, got 0ns");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PercentBudgetConfig {
+    ttl: Duration,
+    min_retries_per_sec: u32,
+    percent_can_retry: f64,
+    slices: u32,
+}
+
+/// Builds a [`PercentBudgetConfig`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()` is called"]
+pub struct PercentBudgetBuilder {
+    config: PercentBudgetConfig,
+}
+
+impl PercentBudgetBuilder {
+    /// How long a deposit counts (default 10 s, between 1 s and 60 s).
+    pub fn ttl(mut self, ttl: Duration) -> PercentBudgetBuilder {
+        self.config.ttl = ttl;
+        self
+    }
+
+    /// Retries per second allowed even with no traffic, averaged over the
+    /// ttl (default 10).
+    pub fn min_retries_per_sec(mut self, n: u32) -> PercentBudgetBuilder {
+        self.config.min_retries_per_sec = n;
+        self
+    }
+
+    /// Retries allowed per request, as a fraction of requests (default 0.2:
+    /// one retry per five requests), between 0 and 1000.
+    pub fn percent_can_retry(mut self, fraction: f64) -> PercentBudgetBuilder {
+        self.config.percent_can_retry = fraction;
+        self
+    }
+
+    /// How finely the ttl is divided for expiry (default 10, at most 1000):
+    /// deposits expire one slice at a time.
+    pub fn slices(mut self, slices: u32) -> PercentBudgetBuilder {
+        self.config.slices = slices;
+        self
+    }
+
+    /// Validates the settings.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when the ttl is outside 1 s ..= 60 s, the fraction
+    /// is NaN, negative or above 1000, or `slices` is 0 or above 1000.
+    pub fn build(self) -> Result<PercentBudgetConfig, ConfigError> {
+        let c = self.config;
+        ConfigError::ensure(
+            c.ttl >= Duration::from_secs(1) && c.ttl <= Duration::from_secs(60),
+            "budget.ttl",
+            format_args!("{:?}", c.ttl),
+            "between 1s and 60s",
+        )?;
+        ConfigError::ensure(
+            (0.0..=1000.0).contains(&c.percent_can_retry),
+            "budget.percent_can_retry",
+            c.percent_can_retry,
+            "between 0 and 1000",
+        )?;
+        ConfigError::ensure(
+            (1..=1000).contains(&c.slices),
+            "budget.slices",
+            c.slices,
+            "between 1 and 1000",
+        )?;
+        Ok(c)
+    }
+}
+
+impl Default for PercentBudgetConfig {
+    fn default() -> PercentBudgetConfig {
+        PercentBudgetConfig {
+            ttl: Duration::from_secs(10),
+            min_retries_per_sec: 10,
+            percent_can_retry: 0.2,
+            slices: 10,
+        }
+    }
+}
+
+struct PercentInner<K> {
+    clock: K,
+    /// A power-of-two ring of slices; the last `live` of them count.
+    slots: Box<[AtomicU64]>,
+    mask: u64,
+    live: u64,
+    slices: Slices,
+    /// The latest slice seen, so a clock stepping back cannot revive expired deposits.
+    latest: AtomicU64,
+    deposit: i64,
+    withdrawal: i64,
+    reserve: i64,
+}
+
+/// A Finagle-style retry budget: a share of recent requests, plus a floor.
+///
+/// Each request deposits one unit; each retry withdraws `1 / percent`
+/// units; deposits and withdrawals expire after the ttl, slice by slice. A
+/// reserve of `min_retries_per_sec * ttl` retries is always available over
+/// any ttl. Accounting is in integers, with atomics only (no lock); a retry
+/// is granted only if the balance stays non-negative, so concurrent
+/// withdrawals never overdraw it (under contention, a withdrawal may be
+/// refused that a sequential run would grant). One clock read per call.
+///
+/// Clones share the account. See the [module docs](self) for an example.
+pub struct PercentBudget<K: Clock = MonotonicClock> {
+    inner: Arc<PercentInner<K>>,
+}
+
+impl<K: Clock> Clone for PercentBudget<K> {
+    fn clone(&self) -> Self {
+        PercentBudget {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<K: Clock> fmt::Debug for PercentBudget<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PercentBudget")
+            .field("available_retries", &self.available_retries())
+            .finish()
+    }
+}
+
+impl PercentBudget<MonotonicClock> {
+    /// Starts building a config.
+    pub fn builder() -> PercentBudgetBuilder {
+        PercentBudgetBuilder {
+            config: PercentBudgetConfig::default(),
+        }
+    }
+
+    /// A budget on the real monotonic clock.
+    #[must_use]
+    pub fn new(config: PercentBudgetConfig) -> PercentBudget<MonotonicClock> {
+        PercentBudget::with_clock(config, MonotonicClock::new())
+    }
+}
+
+impl<K: Clock> PercentBudget<K> {
+    /// A budget reading `clock`.
+    #[must_use]
+    pub fn with_clock(config: PercentBudgetConfig, clock: K) -> PercentBudget<K> {
+        let slice_nanos = (u64::try_from(config.ttl.as_nanos()).unwrap_or(u64::MAX)
+            / u64::from(config.slices))
+        .max(1);
+        let (deposit, withdrawal) = if config.percent_can_retry > 0.0 {
+            // `as` saturates; the fraction is in (0, 1000], so this is in [1, i64::MAX].
+            let w = (SCALE as f64 / config.percent_can_retry).ceil() as i64;
+            (SCALE, w.max(1))
+        } else {
+            (0, SCALE)
+        };
+        let reserve = i64::from(config.min_retries_per_sec)
+            .saturating_mul(i64::try_from(config.ttl.as_secs()).unwrap_or(i64::MAX))
+            .saturating_mul(withdrawal);
+        let ring = config.slices.next_power_of_two();
+        PercentBudget {
+            inner: Arc::new(PercentInner {
+                clock,
+                slots: (0..ring).map(|_| AtomicU64::new(0)).collect(),
+                mask: u64::from(ring - 1),
+                live: u64::from(config.slices),
+                slices: Slices::new(slice_nanos),
+                latest: AtomicU64::new(0),
+                deposit,
+                withdrawal,
+                reserve,
+            }),
+        }
+    }
+
+    fn slice_now(&self) -> u64 {
+        let inner = &*self.inner;
+        let now = inner.slices.index(inner.clock.now());
+        let latest = inner.latest.load(Ordering::Relaxed);
+        if now > latest {
+            inner.latest.fetch_max(now, Ordering::Relaxed);
+            now
+        } else {
+            latest
+        }
+    }
+
+    /// Adds `delta` to slice `epoch`; a slice already reused for a later
+    /// epoch is left alone (the change has expired) and `false` returned.
+    fn add(&self, epoch: u64, delta: i64) -> bool {
+        let inner = &*self.inner;
+        let slot = &inner.slots[(epoch & inner.mask) as usize];
+        let tag = epoch & TAG_MASK;
+        let mut word = slot.load(Ordering::Relaxed);
+        loop {
+            let (old_tag, value) = unpack(word);
+            let new = if old_tag == tag {
+                pack(tag, value.saturating_add(delta))
+            } else if tag.wrapping_sub(old_tag) & TAG_MASK < (1 << (TAG_BITS - 1)) {
+                pack(tag, delta)
+            } else {
+                return false;
+            };
+            match slot.compare_exchange_weak(word, new, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    fn balance(&self, epoch: u64) -> i64 {
+        let inner = &*self.inner;
+        let mut sum = inner.reserve;
+        for e in epoch.saturating_sub(inner.live - 1)..=epoch {
+            let (t, value) = unpack(inner.slots[(e & inner.mask) as usize].load(Ordering::Acquire));
+            if t == e & TAG_MASK {
+                sum = sum.saturating_add(value);
+            }
+        }
+        sum
+    }
+
+    /// Retries the budget would grant now, one after another.
+    #[must_use]
+    pub fn available_retries(&self) -> u64 {
+        let balance = self.balance(self.slice_now());
+        u64::try_from(balance / self.inner.withdrawal).unwrap_or(0)
+    }
+}
+
+impl<K: Clock> RetryBudget for PercentBudget<K> {
+    #[inline]
+    fn deposit(&self) {
+        if self.inner.deposit != 0 {
+            self.add(self.slice_now(), self.inner.deposit);
+        }
+    }
+
+    fn try_withdraw(&self, _kind: RetryKind) -> bool {
+        let epoch = self.slice_now();
+        let w = self.inner.withdrawal;
+        // A withdrawal that could not be booked (its slice already expired
+        // under a fast-moving clock) is refused rather than granted for free.
+        if !self.add(epoch, -w) {
+            return false;
+        }
+        if self.balance(epoch) >= 0 {
+            true
+        } else {
+            self.add(epoch, w);
+            false
+        }
+    }
+}
+
+/// Tokens are counted in thousandths.
+const MILLI: u64 = 1000;
+
+#[derive(Debug)]
+struct BucketRules {
+    max: u64,
+    retry_cost: u64,
+    timeout_cost: u64,
+    /// Added on a success that needed no retry.
+    reward: u64,
+    /// On a success after a retry: refund the retry's cost (AWS) or add `reward` (gRPC).
+    refund_on_success: bool,
+    /// A retry is allowed only if the tokens left after paying are at least this.
+    floor_after: u64,
+    /// Whether a refused retry still pays (gRPC counts every failure).
+    charge_refused: bool,
+}
+
+/// A token-bucket retry budget, with the AWS SDK and gRPC presets.
+///
+/// Tokens are fixed-point integers in one atomic word, updated by
+/// compare-and-swap; no clock. Clones share the bucket.
+///
+/// ```
+/// use steadfast_guard::budget::{RetryBudget, RetryKind, TokenBucketBudget};
+///
+/// // gRPC: maxTokens 10, tokenRatio 0.1; retries only above 5 tokens.
+/// let throttle = TokenBucketBudget::grpc(10.0, 0.1)?;
+/// for _ in 0..4 {
+///     assert!(throttle.try_withdraw(RetryKind::Error)); // 9, 8, 7, 6
+/// }
+/// assert!(!throttle.try_withdraw(RetryKind::Error)); // 5 is not above half
+/// throttle.record_success(None); // 5.1
+/// assert!((throttle.tokens() - 5.1).abs() < 1e-9);
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct TokenBucketBudget {
+    tokens: Arc<AtomicU64>,
+    rules: Arc<BucketRules>,
+}
+
+impl fmt::Debug for TokenBucketBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenBucketBudget")
+            .field("tokens", &self.tokens())
+            .field("rules", &self.rules)
+            .finish()
+    }
+}
+
+impl TokenBucketBudget {
+    fn from_rules(rules: BucketRules) -> TokenBucketBudget {
+        TokenBucketBudget {
+            tokens: Arc::new(AtomicU64::new(rules.max)),
+            rules: Arc::new(rules),
+        }
+    }
+
+    /// The AWS SDK standard retry quota: 500 tokens; a retry costs 5, a
+    /// timeout retry 10; a success refunds its retry's cost, or adds 1 when
+    /// no retry was needed; a retry is refused when the cost is not there.
+    #[must_use]
+    pub fn aws() -> TokenBucketBudget {
+        TokenBucketBudget::from_rules(BucketRules {
+            max: 500 * MILLI,
+            retry_cost: 5 * MILLI,
+            timeout_cost: 10 * MILLI,
+            reward: MILLI,
+            refund_on_success: true,
+            floor_after: 0,
+            charge_refused: false,
+        })
+    }
+
+    /// gRPC retry throttling: starts at `max_tokens`; each failed attempt
+    /// takes one token (even when the retry is refused); each success adds
+    /// `token_ratio`; a retry is allowed only while more than
+    /// `max_tokens / 2` remain.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] unless `max_tokens` is in (0, 1000] and
+    /// `token_ratio` is in (0, 1000] (both finite; precision 0.001).
+    pub fn grpc(max_tokens: f64, token_ratio: f64) -> Result<TokenBucketBudget, ConfigError> {
+        ConfigError::ensure(
+            max_tokens > 0.0 && max_tokens <= 1000.0,
+            "budget.max_tokens",
+            max_tokens,
+            "in (0, 1000]",
+        )?;
+        ConfigError::ensure(
+            token_ratio > 0.0 && token_ratio <= 1000.0,
+            "budget.token_ratio",
+            token_ratio,
+            "in (0, 1000]",
+        )?;
+        let max = (max_tokens * MILLI as f64).round() as u64;
+        Ok(TokenBucketBudget::from_rules(BucketRules {
+            max,
+            retry_cost: MILLI,
+            timeout_cost: MILLI,
+            reward: ((token_ratio * MILLI as f64).round() as u64).max(1),
+            refund_on_success: false,
+            floor_after: max / 2 + 1,
+            charge_refused: true,
+        }))
+    }
+
+    /// The tokens in the bucket now.
+    #[must_use]
+    pub fn tokens(&self) -> f64 {
+        self.tokens.load(Ordering::Relaxed) as f64 / MILLI as f64
+    }
+
+    fn update(&self, f: impl Fn(u64) -> u64) -> u64 {
+        let mut current = self.tokens.load(Ordering::Relaxed);
+        loop {
+            let new = f(current);
+            match self.tokens.compare_exchange_weak(
+                current,
+                new,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return current,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+impl RetryBudget for TokenBucketBudget {
+    #[inline]
+    fn deposit(&self) {}
+
+    fn try_withdraw(&self, kind: RetryKind) -> bool {
+        let r = &*self.rules;
+        let cost = match kind {
+            RetryKind::Timeout => r.timeout_cost,
+            _ => r.retry_cost,
+        };
+        let before = self.update(|t| {
+            let after = t.saturating_sub(cost);
+            if t >= cost && after >= r.floor_after || r.charge_refused {
+                after
+            } else {
+                t
+            }
+        });
+        before >= cost && before - cost >= r.floor_after
+    }
+
+    fn record_success(&self, last_retry: Option<RetryKind>) {
+        let r = &*self.rules;
+        let gain = match last_retry {
+            Some(RetryKind::Timeout) if r.refund_on_success => r.timeout_cost,
+            Some(_) if r.refund_on_success => r.retry_cost,
+            _ => r.reward,
+        };
+        self.update(|t| t.saturating_add(gain).min(r.max));
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use steadfast_core::ManualClock;
+
+    fn budget(percent: f64, floor: u32, clock: &ManualClock) -> PercentBudget<ManualClock> {
+        let config = PercentBudget::builder()
+            .percent_can_retry(percent)
+            .min_retries_per_sec(floor)
+            .build()
+            .unwrap();
+        PercentBudget::with_clock(config, clock.clone())
+    }
+
+    #[test]
+    fn pack_round_trips_signed_values() {
+        for v in [0, 1, -1, VALUE_MAX, -VALUE_MAX, 123_456] {
+            assert_eq!(unpack(pack(77, v)), (77, v));
+        }
+        assert_eq!(unpack(pack(5, i64::MAX)).1, VALUE_MAX);
+    }
+
+    #[test]
+    fn floor_allows_retries_without_traffic() {
+        let clock = ManualClock::new();
+        let b = budget(0.2, 1, &clock);
+        // 1 retry/s over a 10 s ttl.
+        for _ in 0..10 {
+            assert!(b.try_withdraw(RetryKind::Error));
+        }
+        assert!(!b.try_withdraw(RetryKind::Error));
+        clock.advance(Duration::from_secs(10));
+        assert!(b.try_withdraw(RetryKind::Error));
+    }
+
+    #[test]
+    fn zero_percent_means_floor_only() {
+        let clock = ManualClock::new();
+        let b = budget(0.0, 0, &clock);
+        for _ in 0..100 {
+            b.deposit();
+        }
+        assert!(!b.try_withdraw(RetryKind::Error));
+        assert_eq!(b.available_retries(), 0);
+    }
+
+    #[test]
+    fn clock_going_backwards_does_not_revive_deposits() {
+        let clock = ManualClock::new();
+        let b = budget(1.0, 0, &clock);
+        b.deposit();
+        clock.advance(Duration::from_secs(20));
+        assert_eq!(b.available_retries(), 0);
+        clock.jump_backwards(Duration::from_secs(15));
+        assert!(!b.try_withdraw(RetryKind::Error));
+        b.deposit();
+        assert!(b.try_withdraw(RetryKind::Error));
+    }
+
+    #[test]
+    fn aws_quota_drains_and_refunds() {
+        let q = TokenBucketBudget::aws();
+        let mut granted = 0;
+        while q.try_withdraw(RetryKind::Error) {
+            granted += 1;
+        }
+        assert_eq!(granted, 100);
+        assert_eq!(q.tokens(), 0.0);
+        q.record_success(None);
+        assert_eq!(q.tokens(), 1.0);
+        assert!(!q.try_withdraw(RetryKind::Error));
+        for _ in 0..1000 {
+            q.record_success(None);
+        }
+        assert_eq!(q.tokens(), 500.0);
+    }
+
+    #[test]
+    fn grpc_config_errors() {
+        assert_eq!(
+            TokenBucketBudget::grpc(0.0, 0.1).unwrap_err().field(),
+            "budget.max_tokens"
+        );
+        assert_eq!(
+            TokenBucketBudget::grpc(f64::NAN, 0.1).unwrap_err().field(),
+            "budget.max_tokens"
+        );
+        assert_eq!(
+            TokenBucketBudget::grpc(10.0, f64::INFINITY)
+                .unwrap_err()
+                .field(),
+            "budget.token_ratio"
+        );
+        let err = PercentBudget::builder().slices(0).build().unwrap_err();
+        assert_eq!(err.field(), "budget.slices");
+        let err = PercentBudget::builder()
+            .percent_can_retry(-0.1)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "budget.percent_can_retry");
+        let err = PercentBudget::builder()
+            .ttl(Duration::MAX)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "budget.ttl");
+    }
+
+    #[test]
+    fn shared_across_threads_never_overdraws() {
+        let clock = ManualClock::new();
+        let b = budget(0.5, 0, &clock);
+        for _ in 0..200 {
+            b.deposit();
+        }
+        let granted: usize = (0..2)
+            .map(|_| {
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    (0..500)
+                        .filter(|_| b.try_withdraw(RetryKind::Error))
+                        .count()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .sum();
+        assert!(granted <= 100, "granted {granted}");
+        assert!(granted >= 1);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use steadfast_core::ManualClock;
+
+    #[test]
+    fn loom_budget_withdrawals_never_overdraw() {
+        loom::model(|| {
+            let config = PercentBudget::builder()
+                .percent_can_retry(1.0)
+                .min_retries_per_sec(0)
+                .slices(1)
+                .build()
+                .unwrap();
+            let b = PercentBudget::with_clock(config, ManualClock::new());
+            b.deposit();
+            let other = b.clone();
+            let t = loom::thread::spawn(move || other.try_withdraw(RetryKind::Error));
+            let mine = b.try_withdraw(RetryKind::Error);
+            let theirs = t.join().unwrap();
+            assert!(!(mine && theirs), "one deposit paid for two retries");
+            assert_eq!(b.available_retries(), u64::from(!(mine || theirs)));
+        });
+    }
+
+    #[test]
+    fn loom_token_bucket_never_overdraws() {
+        loom::model(|| {
+            let q = TokenBucketBudget::grpc(4.0, 1.0).unwrap();
+            let other = q.clone();
+            let t = loom::thread::spawn(move || other.try_withdraw(RetryKind::Error));
+            let mine = q.try_withdraw(RetryKind::Error);
+            let theirs = t.join().unwrap();
+            // 4 -> 3 (allowed), 3 -> 2 (not above half).
+            assert!(mine ^ theirs);
+            assert_eq!(q.tokens(), 2.0);
+        });
+    }
+}
