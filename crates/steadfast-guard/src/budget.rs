@@ -608,7 +608,7 @@ impl RetryBudget for TokenBucketBudget {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(steadfast_loom)))]
 mod tests {
     use super::*;
     use steadfast_core::ManualClock;
@@ -740,7 +740,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, steadfast_loom))]
 mod loom_tests {
     use super::*;
     use steadfast_core::ManualClock;

@@ -27,7 +27,7 @@ impl Slices {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(steadfast_loom)))]
 mod tests {
     use super::*;
 

@@ -1,14 +1,14 @@
 //! The atomics this crate uses, from one place so that loom can stand in for
-//! them under `cfg(loom)`.
+//! them under `cfg(steadfast_loom)`.
 
-#[cfg(loom)]
+#[cfg(steadfast_loom)]
 pub(crate) use loom::sync::Arc;
-#[cfg(loom)]
+#[cfg(steadfast_loom)]
 pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
-#[cfg(not(loom))]
+#[cfg(not(steadfast_loom))]
 pub(crate) use std::sync::Arc;
-#[cfg(not(loom))]
+#[cfg(not(steadfast_loom))]
 pub(crate) use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 /// Keeps a hot atomic on its own cache lines (two, for adjacent-line

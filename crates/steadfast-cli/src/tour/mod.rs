@@ -4,10 +4,10 @@ use std::io::{self, Write};
 
 mod core;
 mod detect;
+mod guard;
 mod quorum;
 mod replica;
 mod slo;
-mod guard;
 
 /// A crate of the workspace and what it does, for the map at the end of the tour.
 struct CrateEntry {

@@ -1138,7 +1138,7 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, steadfast_loom))]
 mod loom_tests {
     use super::*;
     use steadfast_core::ManualClock;

@@ -335,7 +335,7 @@ impl Window {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(steadfast_loom)))]
 mod tests {
     use super::*;
 
@@ -421,7 +421,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, steadfast_loom))]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;
