@@ -6,7 +6,9 @@
 //! in `BENCHMARKS.md` with a table. Sections with no results are left as they
 //! are, so benches of one crate can be rerun without losing the others.
 //!
-//! Usage: `bench-report [BENCHMARKS.md] [CRITERION_DIR]`.
+//! Usage: `bench-report [BENCHMARKS.md] [CRITERION_DIR]`. With
+//! `BENCH_REPORT_SINCE=<unix seconds>`, only sections with a result measured
+//! since then are rewritten (scripts/bench-report.sh sets it to its start).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -140,7 +142,21 @@ fn run() -> Result<usize, String> {
         crates.entry(krate).or_default().push(row);
     }
     let mut updated = 0;
+    // Only sections with a result newer than BENCH_REPORT_SINCE (Unix seconds)
+    // are rewritten, so old results of other crates never overwrite a section.
+    let since = match std::env::var("BENCH_REPORT_SINCE") {
+        Ok(secs) => {
+            let secs: u64 = secs
+                .parse()
+                .map_err(|e| format!("BENCH_REPORT_SINCE={secs}: {e}"))?;
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+        }
+        Err(_) => std::time::UNIX_EPOCH,
+    };
     for (krate, rows) in crates {
+        if !rows.iter().any(|r| r.measured >= since) {
+            continue;
+        }
         let begin = format!("<!-- results:{krate}:begin -->");
         let end = format!("<!-- results:{krate}:end -->");
         let (Some(b), Some(e)) = (text.find(&begin), text.find(&end)) else {

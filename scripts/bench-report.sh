@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 measure="${BENCH_TIME:-2}"
+started=$(date +%s)
 benches=("$@")
 if [ ${#benches[@]} -eq 0 ]; then
   benches=()
@@ -27,4 +28,4 @@ for b in "${benches[@]}"; do
 done
 
 echo "==> writing BENCHMARKS.md"
-cargo run --quiet -p steadfast-benches --bin bench-report
+BENCH_REPORT_SINCE="$started" cargo run --quiet -p steadfast-benches --bin bench-report
