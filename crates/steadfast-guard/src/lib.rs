@@ -7,8 +7,11 @@
 //! - `serde`: serialization of configs, snapshots and events.
 #![forbid(unsafe_code)]
 
+pub mod adaptive;
 pub mod bulkhead;
 pub mod rate_limit;
+pub mod shed;
+pub mod timeout;
 mod sleep;
 mod sync;
 
