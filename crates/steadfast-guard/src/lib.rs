@@ -9,6 +9,7 @@
 
 pub mod adaptive;
 pub mod bulkhead;
+pub mod hedge;
 pub mod rate_limit;
 pub mod shed;
 pub mod timeout;

@@ -595,7 +595,7 @@ impl<C: Clock> RateLimiter<C> {
     /// limiter.check_n(10).unwrap(); // the whole burst is spent
     /// limiter.set_quota(Quota::per_second(100)?);
     /// // Still 10 cells owed, now at 10 ms each: the next cell comes after 10 ms.
-    /// assert_eq!(limiter.check_n(91).unwrap_err().retry_at(), Timestamp::from_millis(10));
+    /// assert_eq!(limiter.check_n(91).unwrap_err().retry_at(), Some(Timestamp::from_millis(10)));
     /// # Ok::<(), steadfast_core::ConfigError>(())
     /// ```
     pub fn set_quota(&self, quota: Quota) {
