@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 mod core;
+mod guard_limits;
 
 /// A crate of the workspace and what it does, for the map at the end of the tour.
 struct CrateEntry {
@@ -20,7 +21,7 @@ const CRATES: &[CrateEntry] = &[
     CrateEntry {
         name: "steadfast-guard",
         purpose: "backoff, retry, budgets, breaker, limits, hedging, tower",
-        ready: false,
+        ready: true,
     },
     CrateEntry {
         name: "steadfast-detect",
@@ -83,6 +84,11 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
         "steadfast-core: injected time, events and config errors",
     )?;
     core::run(out)?;
+    heading(
+        out,
+        "steadfast-guard: limits, hedging, adaptive concurrency",
+    )?;
+    guard_limits::run(out)?;
     heading(out, "crate map")?;
     for entry in CRATES {
         let status = if entry.ready { "ready" } else { "planned" };
