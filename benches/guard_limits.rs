@@ -31,9 +31,8 @@ fn gcra_check(c: &mut Criterion) {
     group.bench_function("steadfast check (MonotonicClock)", |b| {
         b.iter(|| black_box(&ours).check())
     });
-    let theirs = governor::RateLimiter::direct(governor::Quota::per_second(
-        NonZeroU32::new(RATE).unwrap(),
-    ));
+    let theirs =
+        governor::RateLimiter::direct(governor::Quota::per_second(NonZeroU32::new(RATE).unwrap()));
     group.bench_function("governor 0.10 check (default quanta clock)", |b| {
         b.iter(|| black_box(&theirs).check())
     });
@@ -59,9 +58,8 @@ fn gcra_keyed_check(c: &mut Criterion) {
         Quota::per_second(RATE).unwrap(),
         NonZeroUsize::new(100_000).unwrap(),
     );
-    let theirs = governor::RateLimiter::keyed(governor::Quota::per_second(
-        NonZeroU32::new(RATE).unwrap(),
-    ));
+    let theirs =
+        governor::RateLimiter::keyed(governor::Quota::per_second(NonZeroU32::new(RATE).unwrap()));
     for k in 0..KEYS {
         let _ = ours.check(&k);
         let _ = theirs.check_key(&k);
@@ -85,7 +83,12 @@ fn gcra_keyed_check(c: &mut Criterion) {
 
 fn bulkhead_acquire_release(c: &mut Criterion) {
     let mut group = c.benchmark_group("guard/bulkhead_acquire_release");
-    let ours = Bulkhead::new(BulkheadConfig::builder().max_concurrent(64).build().unwrap());
+    let ours = Bulkhead::new(
+        BulkheadConfig::builder()
+            .max_concurrent(64)
+            .build()
+            .unwrap(),
+    );
     group.bench_function("steadfast try_acquire + drop", |b| {
         b.iter(|| drop(black_box(&ours).try_acquire()))
     });

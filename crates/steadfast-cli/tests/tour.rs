@@ -26,7 +26,9 @@ fn tour_runs_and_shows_the_crate_map() {
     );
     assert!(text.contains("peer 7 down"), "{text}");
     assert!(
-        text.contains("Bulkhead of 2 with 2 calls running: bulkhead full: 2 calls already in flight"),
+        text.contains(
+            "Bulkhead of 2 with 2 calls running: bulkhead full: 2 calls already in flight"
+        ),
         "{text}"
     );
 }

@@ -14,5 +14,8 @@ fn timestamp_corpus_replays_clean() {
         check::check(&data);
         replayed += 1;
     }
-    assert!(replayed >= 3, "expected a seed corpus, found {replayed} file(s)");
+    assert!(
+        replayed >= 3,
+        "expected a seed corpus, found {replayed} file(s)"
+    );
 }

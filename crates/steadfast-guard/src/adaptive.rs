@@ -412,7 +412,11 @@ impl LimitAlgorithm for Vegas {
         };
         let target = clamp_limit(target, 1, self.config.max_limit);
         let s = self.config.smoothing;
-        self.limit = clamp_limit((1.0 - s) * self.limit + s * target, 1, self.config.max_limit);
+        self.limit = clamp_limit(
+            (1.0 - s) * self.limit + s * target,
+            1,
+            self.config.max_limit,
+        );
         self.limit()
     }
 
@@ -1122,25 +1126,57 @@ mod tests {
     #[test]
     fn configs_reject_bad_values() {
         assert_eq!(
-            AimdConfig::builder().backoff_ratio(f64::NAN).build().unwrap_err().field(),
+            AimdConfig::builder()
+                .backoff_ratio(f64::NAN)
+                .build()
+                .unwrap_err()
+                .field(),
             "aimd.backoff_ratio"
         );
         assert_eq!(
-            AimdConfig::builder().min_limit(0).build().unwrap_err().field(),
+            AimdConfig::builder()
+                .min_limit(0)
+                .build()
+                .unwrap_err()
+                .field(),
             "aimd.min_limit"
         );
         assert_eq!(
-            AimdConfig::builder().initial_limit(500).build().unwrap_err().field(),
+            AimdConfig::builder()
+                .initial_limit(500)
+                .build()
+                .unwrap_err()
+                .field(),
             "aimd.initial_limit"
         );
-        assert!(AimdConfig::builder().timeout(Duration::ZERO).build().is_err());
+        assert!(
+            AimdConfig::builder()
+                .timeout(Duration::ZERO)
+                .build()
+                .is_err()
+        );
         assert!(VegasConfig::builder().smoothing(0.0).build().is_err());
         assert!(VegasConfig::builder().probe_multiplier(0).build().is_err());
-        assert!(Gradient2Config::builder().rtt_tolerance(f64::INFINITY).build().is_err());
+        assert!(
+            Gradient2Config::builder()
+                .rtt_tolerance(f64::INFINITY)
+                .build()
+                .is_err()
+        );
         assert!(Gradient2Config::builder().long_window(0).build().is_err());
-        assert!(EnvoyGradientConfig::builder().sample_percentile(0.0).build().is_err());
+        assert!(
+            EnvoyGradientConfig::builder()
+                .sample_percentile(0.0)
+                .build()
+                .is_err()
+        );
         assert!(EnvoyGradientConfig::builder().jitter(1.5).build().is_err());
-        assert!(EnvoyGradientConfig::builder().buffer(f64::NAN).build().is_err());
+        assert!(
+            EnvoyGradientConfig::builder()
+                .buffer(f64::NAN)
+                .build()
+                .is_err()
+        );
         assert!(EnvoyGradientConfig::builder().max_limit(2).build().is_err());
     }
 
@@ -1149,7 +1185,10 @@ mod tests {
         let mut a = Aimd::new(AimdConfig::builder().initial_limit(10).build().unwrap());
         a.update(Timestamp::ZERO, Sample::new(MS, 2, false));
         assert_eq!(a.limit(), 10, "idle: no growth");
-        a.update(Timestamp::ZERO, Sample::new(Duration::from_secs(6), 10, false));
+        a.update(
+            Timestamp::ZERO,
+            Sample::new(Duration::from_secs(6), 10, false),
+        );
         assert_eq!(a.limit(), 9, "over the timeout counts as a drop");
     }
 
@@ -1237,7 +1276,10 @@ mod tests {
         assert_eq!(l.limit(), 2);
         assert_eq!(l.in_flight(), 0);
         let ev = events.events();
-        assert!(matches!(ev[0], AdaptiveEvent::LimitChanged { from: 1, to: 2, .. }));
+        assert!(matches!(
+            ev[0],
+            AdaptiveEvent::LimitChanged { from: 1, to: 2, .. }
+        ));
         // Dropping a token feeds nothing.
         drop(l.try_acquire().unwrap());
         assert_eq!(l.limit(), 2);
@@ -1247,7 +1289,13 @@ mod tests {
     #[test]
     fn limiter_threads_respect_the_limit() {
         let l = AdaptiveLimiter::with_clock(
-            Aimd::new(AimdConfig::builder().initial_limit(4).max_limit(4).build().unwrap()),
+            Aimd::new(
+                AimdConfig::builder()
+                    .initial_limit(4)
+                    .max_limit(4)
+                    .build()
+                    .unwrap(),
+            ),
             ManualClock::new(),
         );
         let threads: Vec<_> = (0..4)
@@ -1257,7 +1305,11 @@ mod tests {
                     for j in 0..500 {
                         if let Ok(t) = l.try_acquire() {
                             assert!(l.in_flight() <= 4);
-                            if (i + j) % 7 == 0 { t.dropped() } else { t.success() }
+                            if (i + j) % 7 == 0 {
+                                t.dropped()
+                            } else {
+                                t.success()
+                            }
                         }
                     }
                 })

@@ -306,18 +306,17 @@ impl Inner {
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
 /// use steadfast_guard::bulkhead::{Bulkhead, BulkheadConfig};
-/// use steadfast_guard::TokioSleeper;
 ///
 /// let config = BulkheadConfig::builder()
 ///     .max_concurrent(1)
 ///     .max_wait(Duration::from_millis(5))
 ///     .build()?;
 /// let bulkhead = Bulkhead::new(config);
-/// let held = bulkhead.acquire(&TokioSleeper).await?;
+/// let held = bulkhead.acquire(&tokio::time::sleep).await?;
 /// // The only slot is held: the second call waits 5 ms, then is rejected.
-/// assert!(bulkhead.acquire(&TokioSleeper).await.is_err());
+/// assert!(bulkhead.acquire(&tokio::time::sleep).await.is_err());
 /// drop(held);
-/// assert!(bulkhead.acquire(&TokioSleeper).await.is_ok());
+/// assert!(bulkhead.acquire(&tokio::time::sleep).await.is_ok());
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -366,7 +365,7 @@ impl Bulkhead {
     pub fn observed(
         config: BulkheadConfig,
         clock: impl Clock + 'static,
-        observer: impl Observer<BulkheadEvent> + Send + Sync + 'static,
+        observer: impl Observer<BulkheadEvent> + 'static,
     ) -> Bulkhead {
         Bulkhead {
             inner: Arc::new(Inner {
@@ -450,7 +449,10 @@ impl Bulkhead {
     /// # Errors
     ///
     /// [`BulkheadFull`] when no slot freed up within `max_wait`.
-    pub async fn acquire<S: Sleeper>(&self, sleeper: &S) -> Result<OwnedBulkheadPermit, BulkheadFull> {
+    pub async fn acquire<S: Sleeper>(
+        &self,
+        sleeper: &S,
+    ) -> Result<OwnedBulkheadPermit, BulkheadFull> {
         if let Ok(permit) = self.try_acquire_owned_quiet() {
             return Ok(permit);
         }
@@ -653,7 +655,8 @@ pub struct OwnedBulkheadPermit {
 
 impl fmt::Debug for OwnedBulkheadPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedBulkheadPermit").finish_non_exhaustive()
+        f.debug_struct("OwnedBulkheadPermit")
+            .finish_non_exhaustive()
     }
 }
 
@@ -779,7 +782,10 @@ mod tests {
     fn zero_wait_rejects_at_once() {
         let (b, _) = bulkhead(1, Duration::ZERO);
         let _held = b.try_acquire().unwrap();
-        assert!(futures::executor::block_on(b.acquire(&|_d: Duration| std::future::pending::<()>())).is_err());
+        assert!(
+            futures::executor::block_on(b.acquire(&|_d: Duration| std::future::pending::<()>()))
+                .is_err()
+        );
         assert!(b.acquire_blocking().is_err());
     }
 
@@ -846,7 +852,9 @@ mod tests {
                 let done = Arc::clone(&done);
                 std::thread::spawn(move || {
                     for _ in 0..200 {
-                        let p = b.acquire_blocking().expect("the clock never reaches the deadline");
+                        let p = b
+                            .acquire_blocking()
+                            .expect("the clock never reaches the deadline");
                         assert!(b.in_flight() <= 2);
                         drop(p);
                         done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -885,7 +893,10 @@ mod loom_tests {
                     })
                 })
                 .collect();
-            let taken: usize = handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum();
+            let taken: usize = handles
+                .into_iter()
+                .map(|h| usize::from(h.join().unwrap()))
+                .sum();
             assert!(taken >= 1);
             assert_eq!(slots.used(), 0);
         });

@@ -145,8 +145,8 @@ impl LatencyEstimator {
         let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         self.buckets[bucket_of(nanos)].fetch_add(1, Ordering::Relaxed);
         let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % self.refresh_every == 0 || n == self.min_samples {
-            if n % self.decay_every == 0 {
+        if n.is_multiple_of(self.refresh_every) || n == self.min_samples {
+            if n.is_multiple_of(self.decay_every) {
                 for b in self.buckets.iter() {
                     let _ = b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| Some(c / 2));
                 }
@@ -481,7 +481,8 @@ impl<B: HedgeBudget> Hedger<B> {
                         match result {
                             Ok(value) => {
                                 let now = self.clock.now();
-                                self.estimator.record(now.saturating_duration_since(started));
+                                self.estimator
+                                    .record(now.saturating_duration_since(started));
                                 return Poll::Ready(Ok(value));
                             }
                             Err(e) => {
@@ -502,27 +503,29 @@ impl<B: HedgeBudget> Hedger<B> {
                     }
                     budget_refused = true;
                 }
-                if let Some(t) = timer.as_mut() {
-                    if t.as_mut().poll(cx).is_ready() {
-                        timer = None;
-                        if running.len() < total && !budget_refused {
-                            if self.start_hedge(HedgeReason::Slow, running.len()) {
-                                running.push(Some((Box::pin(attempt(running.len())), self.clock.now())));
-                                if running.len() < total {
-                                    if let Some(d) = delay {
-                                        timer = Some(Box::pin(sleeper.sleep(d)));
-                                    }
-                                }
-                                continue;
+                let fired = timer
+                    .as_mut()
+                    .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+                if fired {
+                    timer = None;
+                    if running.len() < total && !budget_refused {
+                        if self.start_hedge(HedgeReason::Slow, running.len()) {
+                            running
+                                .push(Some((Box::pin(attempt(running.len())), self.clock.now())));
+                            if running.len() < total
+                                && let Some(d) = delay
+                            {
+                                timer = Some(Box::pin(sleeper.sleep(d)));
                             }
-                            budget_refused = true;
+                            continue;
                         }
+                        budget_refused = true;
                     }
                 }
-                if running.iter().all(Option::is_none) {
-                    if let Some(e) = last_error.take() {
-                        return Poll::Ready(Err(e));
-                    }
+                if running.iter().all(Option::is_none)
+                    && let Some(e) = last_error.take()
+                {
+                    return Poll::Ready(Err(e));
                 }
                 return Poll::Pending;
             }
@@ -561,7 +564,7 @@ mod tests {
             assert!(b >= last, "bucket order");
             assert!(b < BUCKETS);
             assert!(bucket_upper(b) >= v.min((1 << MAX_EXP) - 1));
-            if v >= 16 && v < (1 << MAX_EXP) {
+            if (16..(1 << MAX_EXP)).contains(&v) {
                 // Relative width at most 1/16.
                 assert!((bucket_upper(b) - v) as f64 <= v as f64 / 16.0);
             }
@@ -577,7 +580,10 @@ mod tests {
             e.record(Duration::from_micros(300));
         }
         let q = e.quantile().unwrap();
-        assert!(q >= Duration::from_micros(300) && q <= Duration::from_micros(320), "{q:?}");
+        assert!(
+            q >= Duration::from_micros(300) && q <= Duration::from_micros(320),
+            "{q:?}"
+        );
     }
 
     #[test]
@@ -640,14 +646,24 @@ mod tests {
         assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
         assert!(matches!(
             events.events()[0],
-            HedgeEvent::HedgeStarted { attempt: 1, reason: HedgeReason::Slow, .. }
+            HedgeEvent::HedgeStarted {
+                attempt: 1,
+                reason: HedgeReason::Slow,
+                ..
+            }
         ));
         assert_eq!(hedger.estimator().count(), 1);
     }
 
     #[test]
     fn fallback_only_after_failure_and_returns_last_error() {
-        let hedger = Hedger::new(HedgeConfig::builder().max_hedges(2).fallback().build().unwrap());
+        let hedger = Hedger::new(
+            HedgeConfig::builder()
+                .max_hedges(2)
+                .fallback()
+                .build()
+                .unwrap(),
+        );
         let never = |_d: Duration| std::future::pending::<()>();
         let calls = AtomicUsize::new(0);
         let out = futures::executor::block_on(hedger.run(&never, |i| {
@@ -665,7 +681,13 @@ mod tests {
 
     #[test]
     fn parallel_starts_everything_at_once() {
-        let hedger = Hedger::new(HedgeConfig::builder().max_hedges(3).parallel().build().unwrap());
+        let hedger = Hedger::new(
+            HedgeConfig::builder()
+                .max_hedges(3)
+                .parallel()
+                .build()
+                .unwrap(),
+        );
         let never = |_d: Duration| std::future::pending::<()>();
         let started = AtomicUsize::new(0);
         let out = futures::executor::block_on(hedger.run(&never, |i| {
@@ -715,7 +737,10 @@ mod tests {
             Ok::<usize, ()>(i)
         }));
         assert_eq!(out, Ok(0));
-        assert!(matches!(events.events()[0], HedgeEvent::BudgetExhausted { attempt: 1, .. }));
+        assert!(matches!(
+            events.events()[0],
+            HedgeEvent::BudgetExhausted { attempt: 1, .. }
+        ));
     }
 
     #[test]
@@ -734,6 +759,9 @@ mod tests {
             hedger.estimator().record(Duration::from_millis(2));
         }
         let d = hedger.hedge_delay().unwrap();
-        assert!(d >= Duration::from_millis(2) && d < Duration::from_micros(2_130), "{d:?}");
+        assert!(
+            d >= Duration::from_millis(2) && d < Duration::from_micros(2_130),
+            "{d:?}"
+        );
     }
 }

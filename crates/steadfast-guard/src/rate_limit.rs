@@ -92,8 +92,13 @@ impl Quota {
             format_args!("{period:?}"),
             "at least 1 ns per cell",
         )?;
-        let interval_nanos = u64::try_from(interval)
-            .map_err(|_| ConfigError::new("quota.period", format_args!("{period:?}"), "at most 584 years per cell"))?;
+        let interval_nanos = u64::try_from(interval).map_err(|_| {
+            ConfigError::new(
+                "quota.period",
+                format_args!("{period:?}"),
+                "at most 584 years per cell",
+            )
+        })?;
         Quota::from_parts(interval_nanos, cells)
     }
 
@@ -401,13 +406,14 @@ fn decide(tat: &Tat, quota: Quota, now: Timestamp, n: u32) -> Result<(), RateLim
     }
     let increment = quota.interval_nanos * u64::from(n);
     let tau = quota.interval_nanos * u64::from(quota.burst);
-    tat.check(now.as_nanos(), increment, tau).map_err(|earliest| {
-        NotUntil {
-            now,
-            retry_at: Timestamp::from_nanos(earliest),
-        }
-        .into()
-    })
+    tat.check(now.as_nanos(), increment, tau)
+        .map_err(|earliest| {
+            NotUntil {
+                now,
+                retry_at: Timestamp::from_nanos(earliest),
+            }
+            .into()
+        })
 }
 
 /// A GCRA rate limiter for one resource, shared by reference or `Arc`.
@@ -419,11 +425,10 @@ fn decide(tat: &Tat, quota: Quota, now: Timestamp, n: u32) -> Result<(), RateLim
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
 /// use steadfast_guard::rate_limit::{Quota, RateLimiter};
-/// use steadfast_guard::TokioSleeper;
 ///
 /// let limiter = RateLimiter::new(Quota::per_second(1000)?.with_burst(1)?);
-/// limiter.until_ready(&TokioSleeper).await;
-/// limiter.until_ready(&TokioSleeper).await; // waits about 1 ms
+/// limiter.until_ready(&tokio::time::sleep).await;
+/// limiter.until_ready(&tokio::time::sleep).await; // waits about 1 ms
 /// # Ok(()) }
 /// ```
 pub struct RateLimiter<C = MonotonicClock> {
@@ -607,7 +612,12 @@ impl<C: Clock> RateLimiter<C> {
             .tat
             .0
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
-                Some(rescale(tat, now_n, old.interval_nanos, quota.interval_nanos))
+                Some(rescale(
+                    tat,
+                    now_n,
+                    old.interval_nanos,
+                    quota.interval_nanos,
+                ))
             });
         self.observer.on_event(&RateLimitEvent::QuotaChanged {
             at: now,
@@ -853,9 +863,11 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
         for shard in self.shards.iter() {
             let map = shard.read().unwrap_or_else(|e| e.into_inner());
             for tat in map.values() {
-                let _ = tat.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                    Some(rescale(t, now, old.interval_nanos, quota.interval_nanos))
-                });
+                let _ = tat
+                    .0
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                        Some(rescale(t, now, old.interval_nanos, quota.interval_nanos))
+                    });
             }
         }
     }
@@ -868,20 +880,36 @@ mod tests {
 
     fn limiter(per_sec: u32, burst: u32) -> (RateLimiter<ManualClock>, ManualClock) {
         let clock = ManualClock::new();
-        let quota = Quota::per_second(per_sec).unwrap().with_burst(burst).unwrap();
+        let quota = Quota::per_second(per_sec)
+            .unwrap()
+            .with_burst(burst)
+            .unwrap();
         (RateLimiter::with_clock(quota, clock.clone()), clock)
     }
 
     #[test]
     fn quota_validation_names_the_field() {
-        assert_eq!(Quota::new(0, Duration::from_secs(1)).unwrap_err().field(), "quota.cells");
-        assert_eq!(Quota::new(1, Duration::ZERO).unwrap_err().field(), "quota.period");
+        assert_eq!(
+            Quota::new(0, Duration::from_secs(1)).unwrap_err().field(),
+            "quota.cells"
+        );
+        assert_eq!(
+            Quota::new(1, Duration::ZERO).unwrap_err().field(),
+            "quota.period"
+        );
         assert_eq!(
             Quota::new(10, Duration::from_nanos(5)).unwrap_err().rule(),
             "at least 1 ns per cell"
         );
         assert!(Quota::new(1, Duration::MAX).is_err());
-        assert_eq!(Quota::per_second(1).unwrap().with_burst(0).unwrap_err().field(), "quota.burst");
+        assert_eq!(
+            Quota::per_second(1)
+                .unwrap()
+                .with_burst(0)
+                .unwrap_err()
+                .field(),
+            "quota.burst"
+        );
         let slow = Quota::with_interval(Duration::from_secs(1 << 33)).unwrap();
         assert!(slow.with_burst(u32::MAX).is_err());
         assert!(Quota::with_interval(Duration::ZERO).is_err());
@@ -909,7 +937,13 @@ mod tests {
         l.check_n(3).unwrap();
         let later = l.check_n(4).unwrap_err();
         assert_eq!(later.retry_at(), Some(Timestamp::from_millis(200)));
-        assert!(matches!(l.check_n(6), Err(RateLimitError::ExceedsBurst(ExceedsBurst { requested: 6, burst: 5 }))));
+        assert!(matches!(
+            l.check_n(6),
+            Err(RateLimitError::ExceedsBurst(ExceedsBurst {
+                requested: 6,
+                burst: 5
+            }))
+        ));
         clock.advance(Duration::from_millis(200));
         l.check_n(4).unwrap();
         l.check_n(0).unwrap();
@@ -928,7 +962,8 @@ mod tests {
     #[test]
     fn huge_times_saturate() {
         let clock = ManualClock::starting_at(Timestamp::MAX - Duration::from_nanos(10));
-        let l = RateLimiter::with_clock(Quota::with_interval(Duration::from_secs(1)).unwrap(), clock);
+        let l =
+            RateLimiter::with_clock(Quota::with_interval(Duration::from_secs(1)).unwrap(), clock);
         let admitted = (0..10).filter(|_| l.check().is_ok()).count();
         assert!(admitted <= 1);
         assert_eq!(l.check().unwrap_err().retry_at(), Timestamp::MAX);
@@ -942,11 +977,17 @@ mod tests {
         assert_eq!(r.ready_at(), Timestamp::from_millis(200));
         assert_eq!(r.wait_time(), Duration::from_millis(200));
         // Later callers queue behind the booking.
-        assert_eq!(l.check().unwrap_err().retry_at(), Timestamp::from_millis(300));
+        assert_eq!(
+            l.check().unwrap_err().retry_at(),
+            Timestamp::from_millis(300)
+        );
         clock.advance(Duration::from_millis(50));
         assert!(l.cancel(r));
         // Cells given back: only the first burst's debt remains.
-        assert_eq!(l.check().unwrap_err().retry_at(), Timestamp::from_millis(100));
+        assert_eq!(
+            l.check().unwrap_err().retry_at(),
+            Timestamp::from_millis(100)
+        );
         assert!(l.reserve_n(3).is_err());
     }
 
@@ -964,14 +1005,21 @@ mod tests {
     fn quota_change_keeps_debt_and_is_observed() {
         let clock = ManualClock::new();
         let events = Recorder::new();
-        let l = RateLimiter::observed(Quota::per_second(10).unwrap(), clock.clone(), events.clone());
+        let l = RateLimiter::observed(
+            Quota::per_second(10).unwrap(),
+            clock.clone(),
+            events.clone(),
+        );
         l.check_n(5).unwrap(); // 500 ms of debt
         l.set_quota(Quota::per_second(1).unwrap().with_burst(10).unwrap());
         // 5 cells owed at 1 s each: 5 s of debt, burst 10 => 5 more now.
         l.check_n(5).unwrap();
         assert_eq!(l.check().unwrap_err().retry_at(), Timestamp::from_secs(1));
         assert_eq!(events.len(), 1);
-        assert!(matches!(events.events()[0], RateLimitEvent::QuotaChanged { .. }));
+        assert!(matches!(
+            events.events()[0],
+            RateLimitEvent::QuotaChanged { .. }
+        ));
         let _ = clock;
     }
 
@@ -1060,7 +1108,10 @@ mod tests {
         // 1 cell owed at 100 ms: 9 more fit the new burst now.
         l.check_n(&1, 9).unwrap();
         assert!(l.check(&1).is_err());
-        assert!(matches!(l.check_n(&2, 11), Err(RateLimitError::ExceedsBurst(_))));
+        assert!(matches!(
+            l.check_n(&2, 11),
+            Err(RateLimitError::ExceedsBurst(_))
+        ));
     }
 }
 
@@ -1079,7 +1130,10 @@ mod loom_tests {
 
     fn admitted_by(threads: usize, burst: u32) -> usize {
         let quota = Quota::per_second(1).unwrap().with_burst(burst).unwrap();
-        let limiter = Arc::new(RateLimiter::with_clock(quota, Fixed(Timestamp::from_secs(5))));
+        let limiter = Arc::new(RateLimiter::with_clock(
+            quota,
+            Fixed(Timestamp::from_secs(5)),
+        ));
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let l = Arc::clone(&limiter);

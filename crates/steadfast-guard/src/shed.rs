@@ -314,9 +314,24 @@ mod tests {
     #[test]
     fn config_validation() {
         assert!(ShedConfig::builder().capacity(0).build().is_err());
-        assert!(ShedConfig::builder().share(Priority::Background, 0.0).build().is_err());
-        assert!(ShedConfig::builder().share(Priority::Normal, f64::NAN).build().is_err());
-        assert!(ShedConfig::builder().share(Priority::High, 1.5).build().is_err());
+        assert!(
+            ShedConfig::builder()
+                .share(Priority::Background, 0.0)
+                .build()
+                .is_err()
+        );
+        assert!(
+            ShedConfig::builder()
+                .share(Priority::Normal, f64::NAN)
+                .build()
+                .is_err()
+        );
+        assert!(
+            ShedConfig::builder()
+                .share(Priority::High, 1.5)
+                .build()
+                .is_err()
+        );
     }
 
     #[test]

@@ -78,12 +78,12 @@ impl Elapsed {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::time::Duration;
-/// use steadfast_guard::{timeout::timeout, TokioSleeper};
+/// use steadfast_guard::timeout::timeout;
 ///
 /// let slow = tokio::time::sleep(Duration::from_secs(60));
-/// let err = timeout(&TokioSleeper, Duration::from_millis(1), slow).await.unwrap_err();
+/// let err = timeout(&tokio::time::sleep, Duration::from_millis(1), slow).await.unwrap_err();
 /// assert_eq!(err.after(), Duration::from_millis(1));
-/// assert_eq!(timeout(&TokioSleeper, Duration::from_secs(1), async { 7 }).await, Ok(7));
+/// assert_eq!(timeout(&tokio::time::sleep, Duration::from_secs(1), async { 7 }).await, Ok(7));
 /// # }
 /// ```
 pub async fn timeout<S, F>(sleeper: &S, limit: Duration, future: F) -> Result<F::Output, Elapsed>
@@ -266,7 +266,10 @@ mod tests {
             Timestamp::from_millis(10)
         );
         assert_eq!(d.min(Deadline::NEVER), d);
-        assert_eq!(Deadline::NEVER.remaining(&clock), Duration::from_nanos(u64::MAX));
+        assert_eq!(
+            Deadline::NEVER.remaining(&clock),
+            Duration::from_nanos(u64::MAX)
+        );
         assert_eq!(
             Deadline::after(&clock, Duration::MAX).at(),
             Timestamp::MAX,

@@ -1,11 +1,14 @@
 //! The tour of steadfast-guard's limits: rate limiting, bulkhead, adaptive concurrency.
 
 use std::io::{self, Write};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use steadfast_core::{ManualClock, Recorder};
 use steadfast_guard::adaptive::{AdaptiveEvent, AdaptiveLimiter, Aimd, AimdConfig};
 use steadfast_guard::bulkhead::{Bulkhead, BulkheadConfig};
+use steadfast_guard::hedge::{HedgeConfig, HedgeDelay, Hedger, UnlimitedHedges};
 use steadfast_guard::rate_limit::{Quota, RateLimitError, RateLimiter};
 
 pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
@@ -105,7 +108,39 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
     )?;
     writeln!(
         out,
-        "It backed off {drops} times on timeouts and hovers around the real capacity."
+        "It shrank on {drops} timed-out calls and keeps hovering around the real capacity."
     )?;
+
+    // 4. Hedging: the primary is stuck on a slow replica; after the hedge
+    // delay (on a virtual timer that moves the manual clock) a second attempt
+    // goes to another replica, answers, and the primary is dropped.
+    let hedger = Hedger::observed(
+        HedgeConfig::builder()
+            .delay(HedgeDelay::Fixed(Duration::from_millis(20)))
+            .build()
+            .map_err(io::Error::other)?,
+        UnlimitedHedges,
+        clock.clone(),
+        (),
+    );
+    let timer = clock.clone();
+    let virtual_sleep = move |d: Duration| {
+        timer.advance(d);
+        std::future::ready(())
+    };
+    let started = steadfast_core::Clock::now(&clock);
+    let call = pin!(hedger.run(&virtual_sleep, |attempt| async move {
+        if attempt == 0 {
+            std::future::pending::<()>().await; // the slow replica never answers
+        }
+        Ok::<_, io::Error>(format!("replica {}", attempt + 1))
+    }));
+    if let Poll::Ready(Ok(winner)) = call.poll(&mut Context::from_waker(Waker::noop())) {
+        writeln!(
+            out,
+            "Hedging (20 ms delay): {winner} answered after {:?}; the stuck attempt was dropped.",
+            steadfast_core::Clock::now(&clock).saturating_duration_since(started)
+        )?;
+    }
     Ok(())
 }
