@@ -43,6 +43,9 @@
 //!
 //! - `tokio`: [`TokioSleeper`], a [`Sleeper`] on tokio's timer. Any other
 //!   runtime plugs in with a closure `Fn(Duration) -> impl Future<Output = ()>`.
+//! - `tower`: `Layer`s and `Service`s for the bulkhead, rate limiter, timeout
+//!   and hedging, with state shared across clones and typed errors
+//!   (`tower::GuardError`).
 //! - `serde`: serialization of configs, snapshots and events.
 #![forbid(unsafe_code)]
 
@@ -54,6 +57,8 @@ pub mod shed;
 mod sleep;
 mod sync;
 pub mod timeout;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use sleep::Sleeper;
 #[cfg(feature = "tokio")]
