@@ -98,12 +98,15 @@ fn gcra_keyed_check(c: &mut Criterion) {
             black_box(&ours_manual).check(black_box(&i))
         })
     });
-    group.bench_function("governor 0.10 check_key 1000 keys (FakeRelativeClock)", |b| {
-        b.iter(|| {
-            j = (j + 1) % KEYS;
-            black_box(&theirs_fake).check_key(black_box(&j))
-        })
-    });
+    group.bench_function(
+        "governor 0.10 check_key 1000 keys (FakeRelativeClock)",
+        |b| {
+            b.iter(|| {
+                j = (j + 1) % KEYS;
+                black_box(&theirs_fake).check_key(black_box(&j))
+            })
+        },
+    );
     group.finish();
 }
 
