@@ -40,7 +40,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::num::NonZeroUsize;
 use std::sync::RwLock;
 use std::time::Duration;
@@ -685,7 +685,7 @@ fn rescale(tat: u64, now: u64, old_interval: u64, new_interval: u64) -> u64 {
 /// ```
 pub struct KeyedRateLimiter<K, C = MonotonicClock, S = RandomState> {
     shards: Box<[RwLock<HashMap<K, Tat, S>>]>,
-    hasher: S,
+    shard_seed: u64,
     per_shard: usize,
     quota: SharedQuota,
     clock: C,
@@ -703,6 +703,48 @@ impl<K, C, S> fmt::Debug for KeyedRateLimiter<K, C, S> {
 }
 
 const SHARDS: usize = 16;
+
+/// Rotate-xor-multiply hashing, only to spread keys over shards.
+struct ShardHasher(u64);
+
+impl ShardHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for ShardHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // One more round so the top bits depend on every input bit.
+        (self.0 ^ (self.0 >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
 
 impl<K: Hash + Eq + Clone> KeyedRateLimiter<K, MonotonicClock, RandomState> {
     /// A keyed limiter on the real clock remembering at most about `max_keys` keys.
@@ -733,7 +775,8 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
             .collect();
         KeyedRateLimiter {
             shards,
-            hasher,
+            // Seeded from the map's hasher so shard placement differs per instance.
+            shard_seed: hasher.hash_one(0x5eed_u64),
             per_shard,
             quota: SharedQuota::new(quota),
             clock,
@@ -742,9 +785,11 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     }
 
     fn shard(&self, key: &K) -> &RwLock<HashMap<K, Tat, S>> {
-        let h = self.hasher.hash_one(key);
-        // High bits: the map itself uses the low ones.
-        &self.shards[(h >> 60) as usize % SHARDS]
+        // A cheap multiplicative hash picks the shard; the map's own
+        // (DoS-resistant) hasher still guards each shard's table.
+        let mut h = ShardHasher(self.shard_seed);
+        key.hash(&mut h);
+        &self.shards[(h.finish() >> 60) as usize % SHARDS]
     }
 
     /// Admits one cell for `key`.
@@ -1092,6 +1137,33 @@ mod tests {
         clock.advance(Duration::from_secs(2));
         l.retain_recent();
         assert!(l.is_empty());
+    }
+
+    #[test]
+    fn keyed_shards_spread_sequential_keys() {
+        let clock = ManualClock::new();
+        let l = KeyedRateLimiter::with_clock(
+            Quota::per_second(1).unwrap(),
+            NonZeroUsize::new(16 * 400).unwrap(),
+            clock,
+        );
+        for k in 0..1_600u64 {
+            l.check(&k).unwrap();
+        }
+        // 100 keys per shard on average; none overflowed its 400.
+        assert_eq!(l.forgiven(), 0);
+        assert_eq!(l.len(), 1_600);
+        for k in 0..100u64 {
+            let key = format!("user-{k}");
+            l.check(&k).unwrap_err();
+            let s = KeyedRateLimiter::with_clock(
+                Quota::per_second(1).unwrap(),
+                NonZeroUsize::new(16).unwrap(),
+                ManualClock::new(),
+            );
+            s.check(&key).unwrap();
+            assert!(s.check(&key).is_err());
+        }
     }
 
     #[test]
