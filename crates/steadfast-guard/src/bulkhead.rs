@@ -443,8 +443,9 @@ impl Bulkhead {
 
     /// Takes a slot, waiting up to the configured `max_wait` for one, asynchronously.
     ///
-    /// Waiters are served first come, first served. The wait is bounded by a
-    /// sleep on `sleeper`; dropping the returned future leaves the queue.
+    /// Waiters are woken first come, first served; a call that finds a slot
+    /// free takes it without queueing. The wait is bounded by a sleep on
+    /// `sleeper`; dropping the returned future leaves the queue.
     ///
     /// # Errors
     ///
