@@ -41,6 +41,12 @@ fn tour_runs_and_shows_the_crate_map() {
         text.contains("HalfOpen -> Closed (TrialsPassed; 2 calls, failure rate 0%)"),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "Bulkhead of 2 with 2 calls running: bulkhead full: 2 calls already in flight"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,5 +1,14 @@
-//! Guards for outbound calls: backoff, retry, retry budgets and the circuit
-//! breaker.
+//! Guards for outbound calls: backoff, retry, retry budgets, circuit breaker,
+//! bulkhead, rate limiting, timeouts, hedging, adaptive concurrency and load
+//! shedding.
+//!
+//! Every guard is a synchronous decision core (a permit, or a rejection that
+//! says whether and when trying again can help) that reads time from an
+//! injected [`Clock`](steadfast_core::Clock) and reports state changes to an
+//! [`Observer`](steadfast_core::Observer). Async helpers wait through a
+//! [`Sleeper`], so no particular runtime is required.
+//!
+//! # Quick example
 //!
 //! ```
 //! use std::time::Duration;
@@ -28,25 +37,41 @@
 //! # Ok::<(), steadfast_core::ConfigError>(())
 //! ```
 //!
+//! Limits in front of the call:
+//!
+//! ```
+//! use std::time::Duration;
+//! use steadfast_core::ManualClock;
+//! use steadfast_guard::bulkhead::{Bulkhead, BulkheadConfig};
+//! use steadfast_guard::rate_limit::{Quota, RateLimiter};
+//!
+//! let clock = ManualClock::new();
+//! let limiter = RateLimiter::with_clock(Quota::per_second(100)?, clock.clone());
+//! let bulkhead = Bulkhead::with_clock(BulkheadConfig::builder().max_concurrent(8).build()?, clock);
+//!
+//! // Guard one call: the rate first, then the concurrency.
+//! limiter.check()?;
+//! let permit = bulkhead.try_acquire()?;
+//! // ... call the dependency ...
+//! drop(permit);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Map of the crate
 //!
-//! - [`backoff`]: [`Backoff`](backoff::Backoff), an iterator of delays
-//!   (constant, linear, exponential, Fibonacci) with [`Jitter`](backoff::Jitter)
-//!   (none, full, equal, decorrelated, Polly's decorrelated v2); the cap holds
-//!   after jitter; seedable.
-//! - [`retry`]: [`RetryPolicy`](retry::RetryPolicy) and [`retry()`](retry::retry):
-//!   sync and async retry, outcome classification (errors and successful
-//!   results, `Retry-After` delays), attempt context, events.
-//! - [`budget`]: the [`RetryBudget`](budget::RetryBudget) trait with
-//!   [`PercentBudget`](budget::PercentBudget) (Finagle),
-//!   [`TokenBucketBudget::aws`](budget::TokenBucketBudget::aws) (the AWS SDK
-//!   retry quota) and [`TokenBucketBudget::grpc`](budget::TokenBucketBudget::grpc)
-//!   (gRPC retry throttling).
-//! - [`breaker`]: [`CircuitBreaker`](breaker::CircuitBreaker) with
-//!   Resilience4j semantics: count or time windows, failure and slow-call
-//!   rates, bounded half-open trials, generations, forced states, events and
-//!   metrics; lock-free.
-//! - [`Sleeper`]: how async code waits without choosing a runtime.
+//! | module | what it gives |
+//! |---|---|
+//! | [`backoff`] | [`Backoff`](backoff::Backoff), an iterator of delays (constant, linear, exponential, Fibonacci) with [`Jitter`](backoff::Jitter) (none, full, equal, decorrelated, Polly's decorrelated v2); the cap holds after jitter; seedable |
+//! | [`retry`] | [`RetryPolicy`](retry::RetryPolicy) and [`retry()`](retry::retry): sync and async retry, classification of errors and successful results, `Retry-After` delays, attempt context, events |
+//! | [`budget`] | the [`RetryBudget`](budget::RetryBudget) trait with [`PercentBudget`](budget::PercentBudget) (Finagle), [`TokenBucketBudget::aws`](budget::TokenBucketBudget::aws) (the AWS SDK retry quota) and [`TokenBucketBudget::grpc`](budget::TokenBucketBudget::grpc) (gRPC retry throttling) |
+//! | [`breaker`] | [`CircuitBreaker`](breaker::CircuitBreaker) with Resilience4j semantics: count or time windows, failure and slow-call rates, bounded half-open trials, generations, forced states, events and metrics; lock-free |
+//! | [`bulkhead`] | a cap on concurrent calls: lock-free admission, FIFO bounded wait (sync and async), permits released on drop |
+//! | [`rate_limit`] | GCRA on one atomic: `check`/`check_n` ("retry at T" vs "never"), async wait, quota change at run time, reserve/cancel, keyed limiter with bounded memory |
+//! | [`timeout`] | a runtime-agnostic async [`timeout::timeout`] and a [`timeout::Deadline`] passed down a call chain |
+//! | [`adaptive`] | concurrency limits that adapt: AIMD, Vegas, Gradient2, Envoy's gradient controller, and a limiter applying them |
+//! | [`shed`] | load shedding by priority, critical traffic keeping a reserved share |
+//! | [`hedge`] | hedged requests after a fixed delay or an online latency percentile; parallel and fallback modes; a budget hook |
+//! | [`Sleeper`] | how async guards wait, on any runtime |
 //!
 //! # Retry only idempotent operations
 //!
@@ -73,17 +98,29 @@
 //!
 //! # Features
 //!
-//! - `tokio`: [`TokioSleeper`], a [`Sleeper`] on tokio's timer.
+//! - `tokio`: [`TokioSleeper`], a [`Sleeper`] on tokio's timer. Any other
+//!   runtime plugs in with a closure `Fn(Duration) -> impl Future<Output = ()>`.
+//! - `tower`: `Layer`s and `Service`s for the bulkhead, rate limiter, timeout
+//!   and hedging, with state shared across clones and typed errors
+//!   (`tower::GuardError`).
 //! - `serde`: serialization of configs, snapshots and events.
 #![forbid(unsafe_code)]
 
+pub mod adaptive;
 pub mod backoff;
 pub mod breaker;
 pub mod budget;
+pub mod bulkhead;
+pub mod hedge;
+pub mod rate_limit;
 pub mod retry;
+pub mod shed;
 mod sleep;
 mod slices;
 mod sync;
+pub mod timeout;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use sleep::Sleeper;
 #[cfg(feature = "tokio")]

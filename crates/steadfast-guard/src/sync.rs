@@ -4,12 +4,12 @@
 #[cfg(steadfast_loom)]
 pub(crate) use loom::sync::Arc;
 #[cfg(steadfast_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(not(steadfast_loom))]
 pub(crate) use std::sync::Arc;
 #[cfg(not(steadfast_loom))]
-pub(crate) use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Keeps a hot atomic on its own cache lines (two, for adjacent-line
 /// prefetching), so that writers of one word do not slow readers of another.

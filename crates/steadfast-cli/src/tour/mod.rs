@@ -5,6 +5,7 @@ use std::io::{self, Write};
 mod core;
 mod detect;
 mod guard;
+mod guard_limits;
 mod quorum;
 mod replica;
 mod slo;
@@ -110,6 +111,11 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
         "steadfast-guard: circuit breaker, backoff and retry budgets",
     )?;
     guard::run(out)?;
+    heading(
+        out,
+        "steadfast-guard: limits, hedging, adaptive concurrency",
+    )?;
+    guard_limits::run(out)?;
     heading(out, "crate map")?;
     for entry in CRATES {
         let status = if entry.ready { "ready" } else { "planned" };

@@ -1,0 +1,1229 @@
+//! Rate limiting with GCRA, the generic cell rate algorithm.
+//!
+//! A token bucket needs two numbers (tokens and the time they were counted)
+//! that must change together, hence a lock or a wide atomic. GCRA keeps one:
+//! the *theoretical arrival time* (TAT), the instant at which the limiter
+//! would be completely idle again. Admitting `n` cells moves the TAT forward
+//! by `n` emission intervals; a request is allowed when the TAT it would
+//! leave behind is at most one burst ahead of now. One atomic
+//! compare-and-swap per decision, no background refill.
+//!
+//! What this module adds to the usual GCRA:
+//! - [`RateLimiter::check_n`] tells "not yet, retry at T" apart from "never:
+//!   `n` exceeds the burst" ([`RateLimitError`]);
+//! - [`RateLimiter::set_quota`] changes the rate at run time and keeps the
+//!   debt already accumulated (rescaled in cells);
+//! - [`RateLimiter::reserve_n`] books cells now for use later, and
+//!   [`RateLimiter::cancel`] gives them back;
+//! - [`KeyedRateLimiter`] keeps one TAT per key with bounded memory: a key
+//!   whose TAT has passed is indistinguishable from a new key, so idle keys
+//!   are evicted without losing anything.
+//!
+//! ```
+//! use std::time::Duration;
+//! use steadfast_core::{ManualClock, Timestamp};
+//! use steadfast_guard::rate_limit::{Quota, RateLimiter};
+//!
+//! let clock = ManualClock::new();
+//! // 10 per second, bursts of up to 2.
+//! let quota = Quota::per_second(10)?.with_burst(2)?;
+//! let limiter = RateLimiter::with_clock(quota, clock.clone());
+//! assert!(limiter.check().is_ok());
+//! assert!(limiter.check().is_ok());
+//! let rejected = limiter.check().unwrap_err();
+//! assert_eq!(rejected.retry_at(), Timestamp::from_millis(100));
+//! clock.advance(Duration::from_millis(100));
+//! assert!(limiter.check().is_ok());
+//! # Ok::<(), steadfast_core::ConfigError>(())
+//! ```
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::num::NonZeroUsize;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use steadfast_core::{Clock, ConfigError, MonotonicClock, Observer, Timestamp};
+
+use crate::Sleeper;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+
+/// How fast cells may be admitted: one cell per emission interval, with
+/// bursts of up to `burst` cells.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_guard::rate_limit::Quota;
+///
+/// let quota = Quota::new(300, Duration::from_secs(60))?.with_burst(20)?;
+/// assert_eq!(quota.interval(), Duration::from_millis(200));
+/// assert_eq!(quota.burst(), 20);
+/// assert!(Quota::per_second(0).is_err());
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    interval_nanos: u64,
+    burst: u32,
+}
+
+impl Quota {
+    /// `cells` per `period`, with a burst of `cells` (all of a period's
+    /// cells may be spent at once).
+    ///
+    /// # Errors
+    ///
+    /// `quota.cells` must be at least 1, `quota.period` must be positive and
+    /// `period / cells` must be at least 1 ns.
+    pub fn new(cells: u32, period: Duration) -> Result<Quota, ConfigError> {
+        ConfigError::ensure(cells >= 1, "quota.cells", cells, "at least 1")?;
+        ConfigError::ensure(
+            !period.is_zero(),
+            "quota.period",
+            format_args!("{period:?}"),
+            "positive",
+        )?;
+        let interval = period.as_nanos() / u128::from(cells);
+        ConfigError::ensure(
+            interval >= 1,
+            "quota.period",
+            format_args!("{period:?}"),
+            "at least 1 ns per cell",
+        )?;
+        let interval_nanos = u64::try_from(interval).map_err(|_| {
+            ConfigError::new(
+                "quota.period",
+                format_args!("{period:?}"),
+                "at most 584 years per cell",
+            )
+        })?;
+        Quota::from_parts(interval_nanos, cells)
+    }
+
+    /// `cells` per second, with a burst of `cells`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Quota::new`].
+    pub fn per_second(cells: u32) -> Result<Quota, ConfigError> {
+        Quota::new(cells, Duration::from_secs(1))
+    }
+
+    /// `cells` per minute, with a burst of `cells`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Quota::new`].
+    pub fn per_minute(cells: u32) -> Result<Quota, ConfigError> {
+        Quota::new(cells, Duration::from_secs(60))
+    }
+
+    /// One cell every `interval`, with a burst of 1.
+    ///
+    /// # Errors
+    ///
+    /// `quota.interval` must be in `[1 ns, u64::MAX ns]`.
+    pub fn with_interval(interval: Duration) -> Result<Quota, ConfigError> {
+        let nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+        ConfigError::ensure(
+            nanos >= 1 && interval.as_nanos() <= u128::from(u64::MAX),
+            "quota.interval",
+            format_args!("{interval:?}"),
+            "in [1 ns, u64::MAX ns]",
+        )?;
+        Quota::from_parts(nanos, 1)
+    }
+
+    /// The same rate with a different burst size.
+    ///
+    /// # Errors
+    ///
+    /// `quota.burst` must be at least 1, and `interval x burst` must fit in
+    /// 64-bit nanoseconds.
+    pub fn with_burst(self, burst: u32) -> Result<Quota, ConfigError> {
+        Quota::from_parts(self.interval_nanos, burst)
+    }
+
+    fn from_parts(interval_nanos: u64, burst: u32) -> Result<Quota, ConfigError> {
+        ConfigError::ensure(burst >= 1, "quota.burst", burst, "at least 1")?;
+        ConfigError::ensure(
+            interval_nanos.checked_mul(u64::from(burst)).is_some(),
+            "quota.burst",
+            burst,
+            "small enough that interval x burst fits in u64 nanoseconds",
+        )?;
+        Ok(Quota {
+            interval_nanos,
+            burst,
+        })
+    }
+
+    /// The time between two cells at the sustained rate.
+    #[must_use]
+    pub fn interval(&self) -> Duration {
+        Duration::from_nanos(self.interval_nanos)
+    }
+
+    /// The most cells that can be admitted at once.
+    #[must_use]
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+}
+
+/// Not now: the cell would exceed the rate; it can be admitted from `retry_at`.
+///
+/// ```
+/// use steadfast_core::{ManualClock, Timestamp};
+/// use steadfast_guard::rate_limit::{Quota, RateLimiter};
+///
+/// let limiter = RateLimiter::with_clock(Quota::per_second(2)?.with_burst(1)?, ManualClock::new());
+/// limiter.check().unwrap();
+/// let not_until = limiter.check().unwrap_err();
+/// assert_eq!(not_until.retry_at(), Timestamp::from_millis(500));
+/// assert_eq!(not_until.to_string(), "rate limited: retry in 500ms");
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("rate limited: retry in {:?}", self.wait_time())]
+#[non_exhaustive]
+pub struct NotUntil {
+    now: Timestamp,
+    retry_at: Timestamp,
+}
+
+impl NotUntil {
+    /// The earliest instant at which the same request can be admitted.
+    #[must_use]
+    pub fn retry_at(&self) -> Timestamp {
+        self.retry_at
+    }
+
+    /// How long to wait from the moment of the decision.
+    #[must_use]
+    pub fn wait_time(&self) -> Duration {
+        self.retry_at.saturating_duration_since(self.now)
+    }
+
+    /// How long to wait from `now`.
+    #[must_use]
+    pub fn wait_time_from(&self, now: Timestamp) -> Duration {
+        self.retry_at.saturating_duration_since(now)
+    }
+}
+
+/// Never: `n` cells were asked for at once, more than the burst allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{requested} cells can never be admitted at once: the burst is {burst}")]
+#[non_exhaustive]
+pub struct ExceedsBurst {
+    /// How many cells were asked for.
+    pub requested: u32,
+    /// The most cells the quota admits at once.
+    pub burst: u32,
+}
+
+/// Why [`RateLimiter::check_n`] refused.
+///
+/// ```
+/// use steadfast_core::ManualClock;
+/// use steadfast_guard::rate_limit::{Quota, RateLimitError, RateLimiter};
+///
+/// let limiter = RateLimiter::with_clock(Quota::per_second(5)?, ManualClock::new());
+/// limiter.check_n(5).unwrap();
+/// let later = limiter.check_n(2).unwrap_err();
+/// assert!(later.is_temporary() && later.retry_at().is_some());
+/// let never = limiter.check_n(6).unwrap_err();
+/// assert!(matches!(never, RateLimitError::ExceedsBurst(_)));
+/// assert!(!never.is_temporary());
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RateLimitError {
+    /// Not yet: retry at the given time.
+    #[error(transparent)]
+    NotUntil(#[from] NotUntil),
+    /// Never: the request is larger than the burst.
+    #[error(transparent)]
+    ExceedsBurst(#[from] ExceedsBurst),
+}
+
+impl RateLimitError {
+    /// `true` when waiting can help ([`RateLimitError::NotUntil`]).
+    #[must_use]
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, RateLimitError::NotUntil(_))
+    }
+
+    /// When to retry, if waiting can help.
+    #[must_use]
+    pub fn retry_at(&self) -> Option<Timestamp> {
+        match self {
+            RateLimitError::NotUntil(n) => Some(n.retry_at),
+            RateLimitError::ExceedsBurst(_) => None,
+        }
+    }
+}
+
+/// What a [`RateLimiter`] reports to its observer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RateLimitEvent {
+    /// The quota was replaced at run time.
+    QuotaChanged {
+        /// When.
+        at: Timestamp,
+        /// The quota before.
+        from: Quota,
+        /// The quota after.
+        to: Quota,
+    },
+    /// A reservation was cancelled and its cells returned.
+    ReservationCancelled {
+        /// When.
+        at: Timestamp,
+        /// How many cells came back.
+        cells: u32,
+    },
+}
+
+/// Cells booked by [`RateLimiter::reserve_n`]: usable from [`ready_at`](Self::ready_at).
+///
+/// Either wait until `ready_at` and go, or hand it back with
+/// [`RateLimiter::cancel`] so others can use the cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a reservation holds cells: use them after ready_at or cancel it"]
+pub struct Reservation {
+    cells: u32,
+    reserved_at: Timestamp,
+    ready_at: Timestamp,
+    nanos: u64,
+}
+
+impl Reservation {
+    /// How many cells were booked.
+    #[must_use]
+    pub fn cells(&self) -> u32 {
+        self.cells
+    }
+
+    /// From when the cells may be used.
+    #[must_use]
+    pub fn ready_at(&self) -> Timestamp {
+        self.ready_at
+    }
+
+    /// How long to wait from the moment of booking.
+    #[must_use]
+    pub fn wait_time(&self) -> Duration {
+        self.ready_at.saturating_duration_since(self.reserved_at)
+    }
+}
+
+/// The GCRA decision on plain nanoseconds: the new TAT, or the earliest
+/// admission time.
+#[inline]
+fn gcra(tat: u64, now: u64, increment: u64, tau: u64) -> Result<u64, u64> {
+    // Past the end of time nothing more is admitted (rather than saturating
+    // into an unlimited limiter).
+    let Some(new_tat) = tat.max(now).checked_add(increment) else {
+        return Err(u64::MAX);
+    };
+    if new_tat - now <= tau {
+        Ok(new_tat)
+    } else {
+        Err(new_tat - tau)
+    }
+}
+
+/// The rate (interval and burst) shared by a limiter's cells; two atomics so
+/// it can change at run time.
+#[derive(Debug)]
+struct SharedQuota {
+    interval: AtomicU64,
+    burst: AtomicU64,
+}
+
+impl SharedQuota {
+    fn new(q: Quota) -> SharedQuota {
+        SharedQuota {
+            interval: AtomicU64::new(q.interval_nanos),
+            burst: AtomicU64::new(u64::from(q.burst)),
+        }
+    }
+
+    #[inline]
+    fn load(&self) -> Quota {
+        Quota {
+            interval_nanos: self.interval.load(Ordering::Acquire),
+            // Stored from a u32.
+            burst: self.burst.load(Ordering::Acquire) as u32,
+        }
+    }
+
+    fn store(&self, q: Quota) {
+        self.interval.store(q.interval_nanos, Ordering::Release);
+        self.burst.store(u64::from(q.burst), Ordering::Release);
+    }
+}
+
+/// One GCRA cell: the theoretical arrival time in nanoseconds.
+#[derive(Debug)]
+struct Tat(AtomicU64);
+
+impl Tat {
+    #[inline]
+    fn check(&self, now: u64, increment: u64, tau: u64) -> Result<(), u64> {
+        let mut tat = self.0.load(Ordering::Acquire);
+        loop {
+            let new_tat = gcra(tat, now, increment, tau)?;
+            match self
+                .0
+                .compare_exchange_weak(tat, new_tat, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(()),
+                Err(actual) => tat = actual,
+            }
+        }
+    }
+
+    fn load(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+#[inline]
+fn decide(tat: &Tat, quota: Quota, now: Timestamp, n: u32) -> Result<(), RateLimitError> {
+    if n > quota.burst {
+        return Err(ExceedsBurst {
+            requested: n,
+            burst: quota.burst,
+        }
+        .into());
+    }
+    let increment = quota.interval_nanos * u64::from(n);
+    let tau = quota.interval_nanos * u64::from(quota.burst);
+    tat.check(now.as_nanos(), increment, tau)
+        .map_err(|earliest| {
+            NotUntil {
+                now,
+                retry_at: Timestamp::from_nanos(earliest),
+            }
+            .into()
+        })
+}
+
+/// A GCRA rate limiter for one resource, shared by reference or `Arc`.
+///
+/// See the [module docs](self) for the algorithm.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use steadfast_guard::rate_limit::{Quota, RateLimiter};
+///
+/// let limiter = RateLimiter::new(Quota::per_second(1000)?.with_burst(1)?);
+/// limiter.until_ready(&tokio::time::sleep).await;
+/// limiter.until_ready(&tokio::time::sleep).await; // waits about 1 ms
+/// # Ok(()) }
+/// ```
+pub struct RateLimiter<C = MonotonicClock> {
+    tat: Tat,
+    quota: SharedQuota,
+    clock: C,
+    observer: Box<dyn Observer<RateLimitEvent>>,
+}
+
+impl<C> fmt::Debug for RateLimiter<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("quota", &self.quota.load())
+            .field("tat", &Timestamp::from_nanos(self.tat.load()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimiter<MonotonicClock> {
+    /// A limiter on the real monotonic clock.
+    #[must_use]
+    pub fn new(quota: Quota) -> RateLimiter<MonotonicClock> {
+        RateLimiter::with_clock(quota, MonotonicClock::new())
+    }
+}
+
+impl<C: Clock> RateLimiter<C> {
+    /// A limiter reading time from `clock`.
+    #[must_use]
+    pub fn with_clock(quota: Quota, clock: C) -> RateLimiter<C> {
+        RateLimiter::observed(quota, clock, ())
+    }
+
+    /// A limiter reporting quota changes and cancellations to `observer`.
+    #[must_use]
+    pub fn observed(
+        quota: Quota,
+        clock: C,
+        observer: impl Observer<RateLimitEvent> + 'static,
+    ) -> RateLimiter<C> {
+        RateLimiter {
+            tat: Tat(AtomicU64::new(0)),
+            quota: SharedQuota::new(quota),
+            clock,
+            observer: Box::new(observer),
+        }
+    }
+
+    /// The quota in force.
+    #[must_use]
+    pub fn quota(&self) -> Quota {
+        self.quota.load()
+    }
+
+    /// Admits one cell, or says when it could be admitted.
+    ///
+    /// One clock read and one compare-and-swap; a rejection writes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`NotUntil`] when the cell would exceed the rate.
+    #[inline]
+    pub fn check(&self) -> Result<(), NotUntil> {
+        let quota = self.quota.load();
+        let now = self.clock.now();
+        let tau = quota.interval_nanos * u64::from(quota.burst);
+        self.tat
+            .check(now.as_nanos(), quota.interval_nanos, tau)
+            .map_err(|earliest| NotUntil {
+                now,
+                retry_at: Timestamp::from_nanos(earliest),
+            })
+    }
+
+    /// Admits `n` cells at once (all or none).
+    ///
+    /// # Errors
+    ///
+    /// [`RateLimitError::NotUntil`] when the cells would exceed the rate now
+    /// but fit later; [`RateLimitError::ExceedsBurst`] when `n` is larger
+    /// than the burst and can never be admitted.
+    pub fn check_n(&self, n: u32) -> Result<(), RateLimitError> {
+        decide(&self.tat, self.quota.load(), self.clock.now(), n)
+    }
+
+    /// Books `n` cells now, to be used from the returned [`Reservation::ready_at`].
+    ///
+    /// Unlike [`check_n`](Self::check_n) this always succeeds when `n` fits
+    /// the burst: later callers queue behind the reservation.
+    ///
+    /// # Errors
+    ///
+    /// [`ExceedsBurst`] when `n` is larger than the burst.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast_core::{ManualClock, Timestamp};
+    /// use steadfast_guard::rate_limit::{Quota, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::with_clock(Quota::per_second(10)?.with_burst(1)?, ManualClock::new());
+    /// limiter.check().unwrap();
+    /// let booked = limiter.reserve_n(1).unwrap();
+    /// assert_eq!(booked.ready_at(), Timestamp::from_millis(100));
+    /// // Changed our mind: the cell goes back and the next caller needn't queue behind it.
+    /// assert!(limiter.cancel(booked));
+    /// assert_eq!(limiter.check().unwrap_err().retry_at(), Timestamp::from_millis(100));
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    pub fn reserve_n(&self, n: u32) -> Result<Reservation, ExceedsBurst> {
+        let quota = self.quota.load();
+        if n > quota.burst {
+            return Err(ExceedsBurst {
+                requested: n,
+                burst: quota.burst,
+            });
+        }
+        let now = self.clock.now();
+        let increment = quota.interval_nanos * u64::from(n);
+        let tau = quota.interval_nanos * u64::from(quota.burst);
+        let previous = self
+            .tat
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+                Some(tat.max(now.as_nanos()).saturating_add(increment))
+            })
+            .unwrap_or_else(|t| t);
+        let new_tat = previous.max(now.as_nanos()).saturating_add(increment);
+        let ready = new_tat.saturating_sub(tau).max(now.as_nanos());
+        Ok(Reservation {
+            cells: n,
+            reserved_at: now,
+            ready_at: Timestamp::from_nanos(ready),
+            nanos: increment,
+        })
+    }
+
+    /// Gives a reservation's cells back. Returns `false` (and changes
+    /// nothing) when the reservation is already usable: its cells count as spent.
+    pub fn cancel(&self, reservation: Reservation) -> bool {
+        let now = self.clock.now();
+        if now >= reservation.ready_at {
+            return false;
+        }
+        let now_n = now.as_nanos();
+        let _ = self
+            .tat
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+                (tat > now_n).then(|| tat.saturating_sub(reservation.nanos).max(now_n))
+            });
+        self.observer
+            .on_event(&RateLimitEvent::ReservationCancelled {
+                at: now,
+                cells: reservation.cells,
+            });
+        true
+    }
+
+    /// Replaces the quota, keeping the debt: cells admitted recently still
+    /// count, converted to the new interval.
+    ///
+    /// A decision made concurrently with the change may use either quota.
+    ///
+    /// ```
+    /// use steadfast_core::{ManualClock, Timestamp};
+    /// use steadfast_guard::rate_limit::{Quota, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::with_clock(Quota::per_second(10)?, ManualClock::new());
+    /// limiter.check_n(10).unwrap(); // the whole burst is spent
+    /// limiter.set_quota(Quota::per_second(100)?);
+    /// // Still 10 cells owed, now at 10 ms each: the next cell comes after 10 ms.
+    /// assert_eq!(limiter.check_n(91).unwrap_err().retry_at(), Some(Timestamp::from_millis(10)));
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    pub fn set_quota(&self, quota: Quota) {
+        let now = self.clock.now();
+        let old = self.quota.load();
+        let now_n = now.as_nanos();
+        self.quota.store(quota);
+        let _ = self
+            .tat
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+                Some(rescale(
+                    tat,
+                    now_n,
+                    old.interval_nanos,
+                    quota.interval_nanos,
+                ))
+            });
+        self.observer.on_event(&RateLimitEvent::QuotaChanged {
+            at: now,
+            from: old,
+            to: quota,
+        });
+    }
+
+    /// Waits (through `sleeper`) until one cell is admitted.
+    pub async fn until_ready<S: Sleeper>(&self, sleeper: &S) {
+        while let Err(not_until) = self.check() {
+            sleeper.sleep(not_until.wait_time()).await;
+        }
+    }
+
+    /// Waits (through `sleeper`) until `n` cells are admitted at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ExceedsBurst`] at once when `n` is larger than the burst.
+    pub async fn until_n_ready<S: Sleeper>(&self, n: u32, sleeper: &S) -> Result<(), ExceedsBurst> {
+        loop {
+            match self.check_n(n) {
+                Ok(()) => return Ok(()),
+                Err(RateLimitError::ExceedsBurst(e)) => return Err(e),
+                Err(RateLimitError::NotUntil(not_until)) => {
+                    sleeper.sleep(not_until.wait_time()).await;
+                }
+            }
+        }
+    }
+}
+
+/// The debt `tat - now` measured in old intervals, re-expressed in new ones.
+fn rescale(tat: u64, now: u64, old_interval: u64, new_interval: u64) -> u64 {
+    let debt = u128::from(tat.saturating_sub(now));
+    let scaled = debt * u128::from(new_interval) / u128::from(old_interval.max(1));
+    now.saturating_add(u64::try_from(scaled).unwrap_or(u64::MAX))
+}
+
+/// One GCRA limiter per key, with memory bounded by `max_keys`.
+///
+/// Keys are spread over shards, each a read-mostly map from key to one
+/// atomic TAT: a known key costs a shared read lock and a compare-and-swap.
+/// When a shard is full, keys whose TAT has passed are dropped first (they
+/// hold no information: a fresh key behaves the same). If every key is still
+/// busy, the one closest to idle is dropped, which forgives it the few cells
+/// it still owed; [`KeyedRateLimiter::forgiven`] counts those.
+///
+/// ```
+/// use std::num::NonZeroUsize;
+/// use steadfast_core::ManualClock;
+/// use steadfast_guard::rate_limit::{KeyedRateLimiter, Quota};
+///
+/// let limiter = KeyedRateLimiter::with_clock(
+///     Quota::per_second(1)?,
+///     NonZeroUsize::new(10_000).unwrap(),
+///     ManualClock::new(),
+/// );
+/// assert!(limiter.check(&"alice").is_ok());
+/// assert!(limiter.check(&"alice").is_err());
+/// assert!(limiter.check(&"bob").is_ok()); // every key has its own budget
+/// assert_eq!(limiter.len(), 2);
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+pub struct KeyedRateLimiter<K, C = MonotonicClock, S = RandomState> {
+    shards: Box<[RwLock<HashMap<K, Tat, S>>]>,
+    shard_seed: u64,
+    per_shard: usize,
+    quota: SharedQuota,
+    clock: C,
+    forgiven: AtomicUsize,
+}
+
+impl<K, C, S> fmt::Debug for KeyedRateLimiter<K, C, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimiter")
+            .field("quota", &self.quota.load())
+            .field("shards", &self.shards.len())
+            .field("per_shard", &self.per_shard)
+            .finish_non_exhaustive()
+    }
+}
+
+const SHARDS: usize = 16;
+
+/// Rotate-xor-multiply hashing, only to spread keys over shards.
+struct ShardHasher(u64);
+
+impl ShardHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for ShardHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // One more round so the top bits depend on every input bit.
+        (self.0 ^ (self.0 >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+impl<K: Hash + Eq + Clone> KeyedRateLimiter<K, MonotonicClock, RandomState> {
+    /// A keyed limiter on the real clock remembering at most about `max_keys` keys.
+    #[must_use]
+    pub fn new(quota: Quota, max_keys: NonZeroUsize) -> Self {
+        KeyedRateLimiter::with_clock(quota, max_keys, MonotonicClock::new())
+    }
+}
+
+impl<K: Hash + Eq + Clone, C: Clock> KeyedRateLimiter<K, C, RandomState> {
+    /// A keyed limiter reading time from `clock`.
+    ///
+    /// Memory is bounded by `max_keys` rounded up to a multiple of the shard
+    /// count (16).
+    #[must_use]
+    pub fn with_clock(quota: Quota, max_keys: NonZeroUsize, clock: C) -> Self {
+        KeyedRateLimiter::with_hasher(quota, max_keys, clock, RandomState::new())
+    }
+}
+
+impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K, C, S> {
+    /// A keyed limiter with a chosen hasher.
+    #[must_use]
+    pub fn with_hasher(quota: Quota, max_keys: NonZeroUsize, clock: C, hasher: S) -> Self {
+        let per_shard = max_keys.get().div_ceil(SHARDS);
+        let shards = (0..SHARDS)
+            .map(|_| RwLock::new(HashMap::with_hasher(hasher.clone())))
+            .collect();
+        KeyedRateLimiter {
+            shards,
+            // Seeded from the map's hasher so shard placement differs per instance.
+            shard_seed: hasher.hash_one(0x5eed_u64),
+            per_shard,
+            quota: SharedQuota::new(quota),
+            clock,
+            forgiven: AtomicUsize::new(0),
+        }
+    }
+
+    fn shard(&self, key: &K) -> &RwLock<HashMap<K, Tat, S>> {
+        // A cheap multiplicative hash picks the shard; the map's own
+        // (DoS-resistant) hasher still guards each shard's table.
+        let mut h = ShardHasher(self.shard_seed);
+        key.hash(&mut h);
+        &self.shards[(h.finish() >> 60) as usize % SHARDS]
+    }
+
+    /// Admits one cell for `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`NotUntil`] when the key is over its rate.
+    #[inline]
+    pub fn check(&self, key: &K) -> Result<(), NotUntil> {
+        let quota = self.quota.load();
+        let now = self.clock.now();
+        let tau = quota.interval_nanos * u64::from(quota.burst);
+        self.with_tat(key, now, |tat| {
+            tat.check(now.as_nanos(), quota.interval_nanos, tau)
+                .map_err(|earliest| NotUntil {
+                    now,
+                    retry_at: Timestamp::from_nanos(earliest),
+                })
+        })
+    }
+
+    /// Admits `n` cells at once for `key`.
+    ///
+    /// # Errors
+    ///
+    /// As [`RateLimiter::check_n`].
+    pub fn check_n(&self, key: &K, n: u32) -> Result<(), RateLimitError> {
+        let quota = self.quota.load();
+        let now = self.clock.now();
+        self.with_tat(key, now, |tat| decide(tat, quota, now, n))
+    }
+
+    #[inline]
+    fn with_tat<R>(&self, key: &K, now: Timestamp, decide: impl Fn(&Tat) -> R) -> R {
+        let shard = self.shard(key);
+        {
+            let map = shard.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(tat) = map.get(key) {
+                return decide(tat);
+            }
+        }
+        let mut map = shard.write().unwrap_or_else(|e| e.into_inner());
+        if !map.contains_key(key) && map.len() >= self.per_shard {
+            self.evict(&mut map, now.as_nanos());
+        }
+        let tat = map
+            .entry(key.clone())
+            .or_insert_with(|| Tat(AtomicU64::new(0)));
+        decide(tat)
+    }
+
+    fn evict(&self, map: &mut HashMap<K, Tat, S>, now: u64) {
+        map.retain(|_, tat| tat.load() > now);
+        if map.len() >= self.per_shard {
+            let soonest = map
+                .iter()
+                .min_by_key(|(_, tat)| tat.load())
+                .map(|(k, _)| k.clone());
+            if let Some(k) = soonest {
+                map.remove(&k);
+                self.forgiven.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Drops every key whose TAT has passed (they behave exactly like new keys).
+    pub fn retain_recent(&self) {
+        let now = self.clock.now().as_nanos();
+        for shard in self.shards.iter() {
+            shard
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|_, tat| tat.load() > now);
+        }
+    }
+
+    /// How many keys are remembered.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    }
+
+    /// `true` when no key is remembered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most keys this limiter remembers at once.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.per_shard * SHARDS
+    }
+
+    /// How many still-busy keys were dropped to make room (each was forgiven
+    /// the cells it still owed).
+    #[must_use]
+    pub fn forgiven(&self) -> usize {
+        self.forgiven.load(Ordering::Relaxed)
+    }
+
+    /// The quota in force for every key.
+    #[must_use]
+    pub fn quota(&self) -> Quota {
+        self.quota.load()
+    }
+
+    /// Replaces the quota for every key, keeping each key's debt in cells.
+    pub fn set_quota(&self, quota: Quota) {
+        let now = self.clock.now().as_nanos();
+        let old = self.quota.load();
+        self.quota.store(quota);
+        for shard in self.shards.iter() {
+            let map = shard.read().unwrap_or_else(|e| e.into_inner());
+            for tat in map.values() {
+                let _ = tat
+                    .0
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                        Some(rescale(t, now, old.interval_nanos, quota.interval_nanos))
+                    });
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(steadfast_loom)))]
+mod tests {
+    use super::*;
+    use steadfast_core::{ManualClock, Recorder};
+
+    fn limiter(per_sec: u32, burst: u32) -> (RateLimiter<ManualClock>, ManualClock) {
+        let clock = ManualClock::new();
+        let quota = Quota::per_second(per_sec)
+            .unwrap()
+            .with_burst(burst)
+            .unwrap();
+        (RateLimiter::with_clock(quota, clock.clone()), clock)
+    }
+
+    #[test]
+    fn quota_validation_names_the_field() {
+        assert_eq!(
+            Quota::new(0, Duration::from_secs(1)).unwrap_err().field(),
+            "quota.cells"
+        );
+        assert_eq!(
+            Quota::new(1, Duration::ZERO).unwrap_err().field(),
+            "quota.period"
+        );
+        assert_eq!(
+            Quota::new(10, Duration::from_nanos(5)).unwrap_err().rule(),
+            "at least 1 ns per cell"
+        );
+        assert!(Quota::new(1, Duration::MAX).is_err());
+        assert_eq!(
+            Quota::per_second(1)
+                .unwrap()
+                .with_burst(0)
+                .unwrap_err()
+                .field(),
+            "quota.burst"
+        );
+        let slow = Quota::with_interval(Duration::from_secs(1 << 33)).unwrap();
+        assert!(slow.with_burst(u32::MAX).is_err());
+        assert!(Quota::with_interval(Duration::ZERO).is_err());
+    }
+
+    #[test]
+    fn burst_then_steady_rate() {
+        let (l, clock) = limiter(10, 3);
+        for _ in 0..3 {
+            l.check().unwrap();
+        }
+        let e = l.check().unwrap_err();
+        assert_eq!(e.retry_at(), Timestamp::from_millis(100));
+        assert_eq!(e.wait_time(), Duration::from_millis(100));
+        clock.advance(Duration::from_millis(99));
+        assert!(l.check().is_err());
+        clock.advance(Duration::from_millis(1));
+        l.check().unwrap();
+        assert!(l.check().is_err());
+    }
+
+    #[test]
+    fn check_n_tells_later_from_never() {
+        let (l, clock) = limiter(10, 5);
+        l.check_n(3).unwrap();
+        let later = l.check_n(4).unwrap_err();
+        assert_eq!(later.retry_at(), Some(Timestamp::from_millis(200)));
+        assert!(matches!(
+            l.check_n(6),
+            Err(RateLimitError::ExceedsBurst(ExceedsBurst {
+                requested: 6,
+                burst: 5
+            }))
+        ));
+        clock.advance(Duration::from_millis(200));
+        l.check_n(4).unwrap();
+        l.check_n(0).unwrap();
+    }
+
+    #[test]
+    fn clock_going_backwards_never_admits_more() {
+        let (l, clock) = limiter(10, 1);
+        clock.advance(Duration::from_secs(10));
+        l.check().unwrap();
+        clock.jump_backwards(Duration::from_secs(5));
+        let e = l.check().unwrap_err();
+        assert_eq!(e.retry_at(), Timestamp::from_millis(10_100));
+    }
+
+    #[test]
+    fn huge_times_saturate() {
+        let clock = ManualClock::starting_at(Timestamp::MAX - Duration::from_nanos(10));
+        let l =
+            RateLimiter::with_clock(Quota::with_interval(Duration::from_secs(1)).unwrap(), clock);
+        let admitted = (0..10).filter(|_| l.check().is_ok()).count();
+        assert!(admitted <= 1);
+        assert_eq!(l.check().unwrap_err().retry_at(), Timestamp::MAX);
+    }
+
+    #[test]
+    fn reserve_and_cancel() {
+        let (l, clock) = limiter(10, 2);
+        l.check_n(2).unwrap();
+        let r = l.reserve_n(2).unwrap();
+        assert_eq!(r.ready_at(), Timestamp::from_millis(200));
+        assert_eq!(r.wait_time(), Duration::from_millis(200));
+        // Later callers queue behind the booking.
+        assert_eq!(
+            l.check().unwrap_err().retry_at(),
+            Timestamp::from_millis(300)
+        );
+        clock.advance(Duration::from_millis(50));
+        assert!(l.cancel(r));
+        // Cells given back: only the first burst's debt remains.
+        assert_eq!(
+            l.check().unwrap_err().retry_at(),
+            Timestamp::from_millis(100)
+        );
+        assert!(l.reserve_n(3).is_err());
+    }
+
+    #[test]
+    fn cancel_after_ready_changes_nothing() {
+        let (l, clock) = limiter(10, 1);
+        let r = l.reserve_n(1).unwrap();
+        assert_eq!(r.ready_at(), Timestamp::ZERO);
+        clock.advance(Duration::from_millis(1));
+        assert!(!l.cancel(r));
+        assert!(l.check().is_err());
+    }
+
+    #[test]
+    fn quota_change_keeps_debt_and_is_observed() {
+        let clock = ManualClock::new();
+        let events = Recorder::new();
+        let l = RateLimiter::observed(
+            Quota::per_second(10).unwrap(),
+            clock.clone(),
+            events.clone(),
+        );
+        l.check_n(5).unwrap(); // 500 ms of debt
+        l.set_quota(Quota::per_second(1).unwrap().with_burst(10).unwrap());
+        // 5 cells owed at 1 s each: 5 s of debt, burst 10 => 5 more now.
+        l.check_n(5).unwrap();
+        assert_eq!(l.check().unwrap_err().retry_at(), Timestamp::from_secs(1));
+        assert_eq!(events.len(), 1);
+        assert!(matches!(
+            events.events()[0],
+            RateLimitEvent::QuotaChanged { .. }
+        ));
+        let _ = clock;
+    }
+
+    #[test]
+    fn until_ready_sleeps_exactly_the_wait() {
+        let (l, clock) = limiter(4, 1);
+        let slept = std::sync::Mutex::new(Vec::new());
+        let c = clock.clone();
+        let sleeper = |d: Duration| {
+            slept.lock().unwrap().push(d);
+            c.advance(d);
+            std::future::ready(())
+        };
+        futures::executor::block_on(async {
+            l.until_ready(&sleeper).await;
+            l.until_ready(&sleeper).await;
+            assert!(l.until_n_ready(2, &sleeper).await.is_err());
+            l.until_n_ready(1, &sleeper).await.unwrap();
+        });
+        assert_eq!(*slept.lock().unwrap(), vec![Duration::from_millis(250); 2]);
+        assert_eq!(clock.now(), Timestamp::from_millis(500));
+    }
+
+    #[test]
+    fn threads_share_one_budget() {
+        let (l, _) = limiter(1, 1000);
+        let l = std::sync::Arc::new(l);
+        let admitted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let l = std::sync::Arc::clone(&l);
+                let admitted = std::sync::Arc::clone(&admitted);
+                std::thread::spawn(move || {
+                    for _ in 0..500 {
+                        if l.check().is_ok() {
+                            admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(admitted.load(std::sync::atomic::Ordering::Relaxed), 1000);
+    }
+
+    #[test]
+    fn keyed_memory_stays_bounded_and_idle_keys_go_first() {
+        let clock = ManualClock::new();
+        let l = KeyedRateLimiter::with_clock(
+            Quota::per_second(1).unwrap(),
+            NonZeroUsize::new(32).unwrap(),
+            clock.clone(),
+        );
+        for k in 0..10_000u32 {
+            let _ = l.check(&k);
+            assert!(l.len() <= l.capacity());
+        }
+        assert_eq!(l.capacity(), 32);
+        let forgiven_while_busy = l.forgiven();
+        assert!(forgiven_while_busy > 0);
+        // Once every remembered key is idle, new keys displace idle ones
+        // without forgiving anyone.
+        for k in 20_000..20_100u32 {
+            clock.advance(Duration::from_secs(2));
+            l.check(&k).unwrap();
+        }
+        assert_eq!(l.forgiven(), forgiven_while_busy);
+        clock.advance(Duration::from_secs(2));
+        l.retain_recent();
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn keyed_shards_spread_sequential_keys() {
+        let clock = ManualClock::new();
+        let l = KeyedRateLimiter::with_clock(
+            Quota::per_second(1).unwrap(),
+            NonZeroUsize::new(16 * 400).unwrap(),
+            clock,
+        );
+        for k in 0..1_600u64 {
+            l.check(&k).unwrap();
+        }
+        // 100 keys per shard on average; none overflowed its 400.
+        assert_eq!(l.forgiven(), 0);
+        assert_eq!(l.len(), 1_600);
+        for k in 0..100u64 {
+            let key = format!("user-{k}");
+            l.check(&k).unwrap_err();
+            let s = KeyedRateLimiter::with_clock(
+                Quota::per_second(1).unwrap(),
+                NonZeroUsize::new(16).unwrap(),
+                ManualClock::new(),
+            );
+            s.check(&key).unwrap();
+            assert!(s.check(&key).is_err());
+        }
+    }
+
+    #[test]
+    fn keyed_set_quota_applies_to_all_keys() {
+        let clock = ManualClock::new();
+        let l = KeyedRateLimiter::with_clock(
+            Quota::per_second(1).unwrap(),
+            NonZeroUsize::new(100).unwrap(),
+            clock.clone(),
+        );
+        l.check(&1).unwrap();
+        l.set_quota(Quota::per_second(10).unwrap());
+        assert_eq!(l.quota().burst(), 10);
+        // 1 cell owed at 100 ms: 9 more fit the new burst now.
+        l.check_n(&1, 9).unwrap();
+        assert!(l.check(&1).is_err());
+        assert!(matches!(
+            l.check_n(&2, 11),
+            Err(RateLimitError::ExceedsBurst(_))
+        ));
+    }
+}
+
+#[cfg(all(test, steadfast_loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    #[derive(Debug)]
+    struct Fixed(Timestamp);
+    impl Clock for Fixed {
+        fn now(&self) -> Timestamp {
+            self.0
+        }
+    }
+
+    fn admitted_by(threads: usize, burst: u32) -> usize {
+        let quota = Quota::per_second(1).unwrap().with_burst(burst).unwrap();
+        let limiter = Arc::new(RateLimiter::with_clock(
+            quota,
+            Fixed(Timestamp::from_secs(5)),
+        ));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let l = Arc::clone(&limiter);
+                loom::thread::spawn(move || usize::from(l.check().is_ok()))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    }
+
+    #[test]
+    fn loom_gcra_admits_exactly_the_burst() {
+        loom::model(|| assert_eq!(admitted_by(2, 1), 1));
+    }
+
+    #[test]
+    fn loom_gcra_three_threads_burst_two() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(|| assert_eq!(admitted_by(3, 2), 2));
+    }
+}

@@ -1,0 +1,620 @@
+//! tower `Layer`s and `Service`s for the limits (feature `tower`).
+//!
+//! State lives behind shared handles, so every clone of a service draws on
+//! the same bulkhead, the same rate limiter and the same latency estimate
+//! (tower's own rate and concurrency limits are per clone). Rejections are
+//! typed: a [`GuardError`] says which guard refused and whether trying later
+//! can help, and wraps the inner service's error otherwise.
+//!
+//! Stacking layers nests the error type (`GuardError<GuardError<E>>`); each
+//! level is still matched by variant.
+//!
+//! The response futures are boxed (one allocation per call), so the inner
+//! service's future must be `Send + 'static`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use steadfast_guard::bulkhead::{Bulkhead, BulkheadConfig};
+//! use steadfast_guard::rate_limit::{Quota, RateLimiter};
+//! use steadfast_guard::tower::{BulkheadLayer, GuardError, RateLimitLayer};
+//! use tower_layer::Layer;
+//! use tower_service::Service;
+//!
+//! #[derive(Clone)]
+//! struct Echo;
+//! impl Service<u32> for Echo {
+//!     type Response = u32;
+//!     type Error = std::convert::Infallible;
+//!     type Future = std::future::Ready<Result<u32, Self::Error>>;
+//!     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+//!         std::task::Poll::Ready(Ok(()))
+//!     }
+//!     fn call(&mut self, req: u32) -> Self::Future {
+//!         std::future::ready(Ok(req))
+//!     }
+//! }
+//!
+//! let limiter = Arc::new(RateLimiter::new(Quota::per_second(1)?));
+//! let bulkhead = Bulkhead::new(BulkheadConfig::builder().max_concurrent(4).build()?);
+//! let mut a = RateLimitLayer::new(limiter).layer(BulkheadLayer::new(bulkhead).layer(Echo));
+//! let mut b = a.clone(); // shares the limiter with `a`
+//! futures::executor::block_on(async {
+//!     assert_eq!(a.call(7).await.unwrap(), 7);
+//!     let err = b.call(8).await.unwrap_err();
+//!     assert!(matches!(err, GuardError::RateLimited(_)));
+//!     assert!(err.is_temporary());
+//! });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use steadfast_core::{Clock, Timestamp};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::Sleeper;
+use crate::bulkhead::{Bulkhead, BulkheadFull};
+use crate::hedge::{HedgeBudget, Hedger};
+use crate::rate_limit::{NotUntil, RateLimiter};
+use crate::timeout::{Elapsed, timeout};
+
+/// A boxed response future.
+pub type GuardFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, GuardError<E>>> + Send>>;
+
+/// Which guard refused a call, or the inner service's own error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GuardError<E> {
+    /// The inner service failed.
+    #[error("inner service failed: {0}")]
+    Inner(E),
+    /// The bulkhead was full.
+    #[error(transparent)]
+    BulkheadFull(BulkheadFull),
+    /// The rate limit was reached; retry at the given time.
+    #[error(transparent)]
+    RateLimited(NotUntil),
+    /// The call took too long.
+    #[error(transparent)]
+    TimedOut(Elapsed),
+}
+
+impl<E> GuardError<E> {
+    /// `true` when a guard refused for a reason that passes with time.
+    /// (Inner errors are not judged: `false`.)
+    #[must_use]
+    pub fn is_temporary(&self) -> bool {
+        !matches!(self, GuardError::Inner(_))
+    }
+
+    /// When to retry, for a rate-limit rejection.
+    #[must_use]
+    pub fn retry_at(&self) -> Option<Timestamp> {
+        match self {
+            GuardError::RateLimited(n) => Some(n.retry_at()),
+            _ => None,
+        }
+    }
+
+    /// The inner service's error, if that is what this is.
+    #[must_use]
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            GuardError::Inner(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+fn ready_inner<S, Req>(
+    inner: &mut S,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), GuardError<S::Error>>>
+where
+    S: Service<Req>,
+{
+    inner.poll_ready(cx).map_err(GuardError::Inner)
+}
+
+// ---------------------------------------------------------------- bulkhead
+
+/// Wraps services in a shared [`Bulkhead`].
+#[derive(Debug, Clone)]
+pub struct BulkheadLayer {
+    bulkhead: Bulkhead,
+}
+
+impl BulkheadLayer {
+    /// A layer admitting calls through `bulkhead` (shared by every service it wraps).
+    #[must_use]
+    pub fn new(bulkhead: Bulkhead) -> BulkheadLayer {
+        BulkheadLayer { bulkhead }
+    }
+}
+
+impl<S> Layer<S> for BulkheadLayer {
+    type Service = BulkheadService<S>;
+    fn layer(&self, inner: S) -> BulkheadService<S> {
+        BulkheadService {
+            inner,
+            bulkhead: self.bulkhead.clone(),
+        }
+    }
+}
+
+/// A service behind a [`Bulkhead`]: the permit is held until the response future completes.
+#[derive(Debug, Clone)]
+pub struct BulkheadService<S> {
+    inner: S,
+    bulkhead: Bulkhead,
+}
+
+impl<S, Req> Service<Req> for BulkheadService<S>
+where
+    S: Service<Req>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = GuardError<S::Error>;
+    type Future = GuardFuture<S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        ready_inner(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        match self.bulkhead.try_acquire_owned() {
+            Ok(permit) => {
+                let fut = self.inner.call(req);
+                Box::pin(async move {
+                    let out = fut.await.map_err(GuardError::Inner);
+                    drop(permit);
+                    out
+                })
+            }
+            Err(full) => Box::pin(std::future::ready(Err(GuardError::BulkheadFull(full)))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- rate limit
+
+/// Wraps services in a shared [`RateLimiter`]; calls over the rate are rejected at once.
+pub struct RateLimitLayer<C> {
+    limiter: Arc<RateLimiter<C>>,
+}
+
+impl<C> Clone for RateLimitLayer<C> {
+    fn clone(&self) -> Self {
+        RateLimitLayer {
+            limiter: Arc::clone(&self.limiter),
+        }
+    }
+}
+
+impl<C> fmt::Debug for RateLimitLayer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("limiter", &self.limiter)
+            .finish()
+    }
+}
+
+impl<C> RateLimitLayer<C> {
+    /// A layer checking `limiter` (shared by every service it wraps).
+    #[must_use]
+    pub fn new(limiter: Arc<RateLimiter<C>>) -> Self {
+        RateLimitLayer { limiter }
+    }
+}
+
+impl<S, C> Layer<S> for RateLimitLayer<C> {
+    type Service = RateLimitService<S, C>;
+    fn layer(&self, inner: S) -> RateLimitService<S, C> {
+        RateLimitService {
+            inner,
+            limiter: Arc::clone(&self.limiter),
+        }
+    }
+}
+
+/// A service behind a shared [`RateLimiter`].
+pub struct RateLimitService<S, C> {
+    inner: S,
+    limiter: Arc<RateLimiter<C>>,
+}
+
+impl<S: Clone, C> Clone for RateLimitService<S, C> {
+    fn clone(&self) -> Self {
+        RateLimitService {
+            inner: self.inner.clone(),
+            limiter: Arc::clone(&self.limiter),
+        }
+    }
+}
+
+impl<S, C> fmt::Debug for RateLimitService<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitService")
+            .field("limiter", &self.limiter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C, Req> Service<Req> for RateLimitService<S, C>
+where
+    S: Service<Req>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+    C: Clock,
+{
+    type Response = S::Response;
+    type Error = GuardError<S::Error>;
+    type Future = GuardFuture<S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        ready_inner(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        match self.limiter.check() {
+            Ok(()) => {
+                let fut = self.inner.call(req);
+                Box::pin(async move { fut.await.map_err(GuardError::Inner) })
+            }
+            Err(not_until) => Box::pin(std::future::ready(Err(GuardError::RateLimited(not_until)))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- timeout
+
+/// Limits each call to a duration, sleeping through a [`Sleeper`].
+pub struct TimeoutLayer<Z> {
+    limit: Duration,
+    sleeper: Arc<Z>,
+}
+
+impl<Z> Clone for TimeoutLayer<Z> {
+    fn clone(&self) -> Self {
+        TimeoutLayer {
+            limit: self.limit,
+            sleeper: Arc::clone(&self.sleeper),
+        }
+    }
+}
+
+impl<Z> fmt::Debug for TimeoutLayer<Z> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeoutLayer")
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Z> TimeoutLayer<Z> {
+    /// A layer giving every call at most `limit`.
+    #[must_use]
+    pub fn new(limit: Duration, sleeper: Z) -> Self {
+        TimeoutLayer {
+            limit,
+            sleeper: Arc::new(sleeper),
+        }
+    }
+}
+
+impl<S, Z> Layer<S> for TimeoutLayer<Z> {
+    type Service = TimeoutService<S, Z>;
+    fn layer(&self, inner: S) -> TimeoutService<S, Z> {
+        TimeoutService {
+            inner,
+            limit: self.limit,
+            sleeper: Arc::clone(&self.sleeper),
+        }
+    }
+}
+
+/// A service whose calls time out.
+pub struct TimeoutService<S, Z> {
+    inner: S,
+    limit: Duration,
+    sleeper: Arc<Z>,
+}
+
+impl<S: Clone, Z> Clone for TimeoutService<S, Z> {
+    fn clone(&self) -> Self {
+        TimeoutService {
+            inner: self.inner.clone(),
+            limit: self.limit,
+            sleeper: Arc::clone(&self.sleeper),
+        }
+    }
+}
+
+impl<S, Z> fmt::Debug for TimeoutService<S, Z> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeoutService")
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, Z, Req> Service<Req> for TimeoutService<S, Z>
+where
+    S: Service<Req>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+    Z: Sleeper + 'static,
+    Z::Sleep: 'static,
+{
+    type Response = S::Response;
+    type Error = GuardError<S::Error>;
+    type Future = GuardFuture<S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        ready_inner(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let fut = self.inner.call(req);
+        let sleeper = Arc::clone(&self.sleeper);
+        let limit = self.limit;
+        Box::pin(async move {
+            match timeout(&*sleeper, limit, fut).await {
+                Ok(out) => out.map_err(GuardError::Inner),
+                Err(elapsed) => Err(GuardError::TimedOut(elapsed)),
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------- hedge
+
+/// Hedges calls through a shared [`Hedger`]: every attempt goes to a clone of
+/// the inner service with a clone of the request.
+pub struct HedgeLayer<B, Z> {
+    hedger: Arc<Hedger<B>>,
+    sleeper: Arc<Z>,
+}
+
+impl<B, Z> Clone for HedgeLayer<B, Z> {
+    fn clone(&self) -> Self {
+        HedgeLayer {
+            hedger: Arc::clone(&self.hedger),
+            sleeper: Arc::clone(&self.sleeper),
+        }
+    }
+}
+
+impl<B, Z> fmt::Debug for HedgeLayer<B, Z> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HedgeLayer")
+            .field("hedger", &self.hedger)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B, Z> HedgeLayer<B, Z> {
+    /// A layer hedging through `hedger` (its latency estimate is shared by
+    /// every service it wraps), waiting on `sleeper`.
+    #[must_use]
+    pub fn new(hedger: Arc<Hedger<B>>, sleeper: Z) -> Self {
+        HedgeLayer {
+            hedger,
+            sleeper: Arc::new(sleeper),
+        }
+    }
+}
+
+impl<S, B, Z> Layer<S> for HedgeLayer<B, Z> {
+    type Service = HedgeService<S, B, Z>;
+    fn layer(&self, inner: S) -> HedgeService<S, B, Z> {
+        HedgeService {
+            inner,
+            hedger: Arc::clone(&self.hedger),
+            sleeper: Arc::clone(&self.sleeper),
+        }
+    }
+}
+
+/// A service whose calls are hedged.
+pub struct HedgeService<S, B, Z> {
+    inner: S,
+    hedger: Arc<Hedger<B>>,
+    sleeper: Arc<Z>,
+}
+
+impl<S: Clone, B, Z> Clone for HedgeService<S, B, Z> {
+    fn clone(&self) -> Self {
+        HedgeService {
+            inner: self.inner.clone(),
+            hedger: Arc::clone(&self.hedger),
+            sleeper: Arc::clone(&self.sleeper),
+        }
+    }
+}
+
+impl<S, B, Z> fmt::Debug for HedgeService<S, B, Z> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HedgeService")
+            .field("hedger", &self.hedger)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, Z, Req> Service<Req> for HedgeService<S, B, Z>
+where
+    S: Service<Req> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+    Req: Clone + Send + 'static,
+    B: HedgeBudget + 'static,
+    Z: Sleeper + 'static,
+    Z::Sleep: 'static,
+{
+    type Response = S::Response;
+    type Error = GuardError<S::Error>;
+    type Future = GuardFuture<S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        ready_inner(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        // The ready service takes the first attempt; hedges use fresh clones
+        // and wait for their own readiness.
+        let first = self.inner.call(req.clone());
+        let mut first = Some(first);
+        let template = self.inner.clone();
+        let hedger = Arc::clone(&self.hedger);
+        let sleeper = Arc::clone(&self.sleeper);
+        Box::pin(async move {
+            hedger
+                .run(&*sleeper, move |attempt| {
+                    let primary = if attempt == 0 { first.take() } else { None };
+                    let mut service = template.clone();
+                    let req = req.clone();
+                    async move {
+                        match primary {
+                            Some(fut) => fut.await,
+                            None => {
+                                std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
+                                service.call(req).await
+                            }
+                        }
+                    }
+                })
+                .await
+                .map_err(GuardError::Inner)
+        })
+    }
+}
+
+#[cfg(all(test, not(steadfast_loom)))]
+mod tests {
+    use super::*;
+    use crate::bulkhead::BulkheadConfig;
+    use crate::hedge::{HedgeConfig, HedgeDelay, UnlimitedHedges};
+    use crate::rate_limit::Quota;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use steadfast_core::ManualClock;
+
+    /// Counts calls; answers at once unless told to hang for the first `hang` calls.
+    #[derive(Clone)]
+    struct Backend {
+        calls: Arc<AtomicUsize>,
+        hang: usize,
+    }
+
+    impl Service<u32> for Backend {
+        type Response = (u32, usize);
+        type Error = &'static str;
+        type Future = Pin<Box<dyn Future<Output = Result<(u32, usize), &'static str>> + Send>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), &'static str>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, req: u32) -> Self::Future {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            let hang = n < self.hang;
+            Box::pin(async move {
+                if hang {
+                    std::future::pending::<()>().await;
+                }
+                if req == 0 { Err("zero") } else { Ok((req, n)) }
+            })
+        }
+    }
+
+    fn backend(hang: usize) -> (Backend, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        (
+            Backend {
+                calls: Arc::clone(&calls),
+                hang,
+            },
+            calls,
+        )
+    }
+
+    #[test]
+    fn bulkhead_is_shared_across_clones_and_typed() {
+        let (b, _) = backend(usize::MAX);
+        let bulkhead = Bulkhead::new(BulkheadConfig::builder().max_concurrent(1).build().unwrap());
+        let mut one = BulkheadLayer::new(bulkhead.clone()).layer(b);
+        let mut two = one.clone();
+        let hanging = one.call(1);
+        let err = futures::executor::block_on(two.call(2)).unwrap_err();
+        assert!(matches!(err, GuardError::BulkheadFull(_)));
+        assert!(err.is_temporary());
+        drop(hanging); // dropping the call releases the permit
+        assert_eq!(bulkhead.in_flight(), 0);
+    }
+
+    #[test]
+    fn rate_limit_rejects_with_retry_at_and_passes_inner_errors() {
+        let (b, calls) = backend(0);
+        let clock = ManualClock::new();
+        let limiter = Arc::new(RateLimiter::with_clock(
+            Quota::per_second(2).unwrap(),
+            clock.clone(),
+        ));
+        let mut svc = RateLimitLayer::new(limiter).layer(b);
+        futures::executor::block_on(async {
+            assert_eq!(svc.call(0).await, Err(GuardError::Inner("zero")));
+            assert_eq!(svc.call(5).await.unwrap().0, 5);
+            let err = svc.call(5).await.unwrap_err();
+            assert_eq!(err.retry_at(), Some(Timestamp::from_millis(500)));
+        });
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "the rejected call never reached the backend"
+        );
+    }
+
+    #[test]
+    fn timeout_turns_a_hang_into_a_typed_error() {
+        let (b, _) = backend(1);
+        let instant = |_d: Duration| std::future::ready(());
+        let mut svc = TimeoutLayer::new(Duration::from_millis(30), instant).layer(b);
+        futures::executor::block_on(async {
+            let err = svc.call(1).await.unwrap_err();
+            assert_eq!(
+                err,
+                GuardError::TimedOut(Elapsed::new(Duration::from_millis(30)))
+            );
+            assert_eq!(svc.call(1).await.unwrap().0, 1);
+        });
+    }
+
+    #[test]
+    fn hedge_sends_a_second_attempt_to_a_clone() {
+        let (b, calls) = backend(1);
+        let hedger = Arc::new(Hedger::observed(
+            HedgeConfig::builder()
+                .delay(HedgeDelay::Fixed(Duration::from_millis(5)))
+                .build()
+                .unwrap(),
+            UnlimitedHedges,
+            ManualClock::new(),
+            (),
+        ));
+        let instant = |_d: Duration| std::future::ready(());
+        let mut svc = HedgeLayer::new(hedger, instant).layer(b);
+        let out = futures::executor::block_on(svc.call(9)).unwrap();
+        assert_eq!(out, (9, 1), "the hedge (second backend call) answered");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+}
