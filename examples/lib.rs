@@ -7,4 +7,5 @@
 //! | example | shows |
 //! |---|---|
 //! | `clock_jump` | code written against `Clock` surviving a clock that steps backwards |
+//! | `heartbeat_udp` | processes on loopback exchanging UDP heartbeats, watching each other with phi accrual |
 #![forbid(unsafe_code)]

@@ -26,6 +26,10 @@ fn tour_runs_and_shows_the_crate_map() {
     );
     assert!(text.contains("peer 7 down"), "{text}");
     assert!(text.contains("fires 2% in 1h  (page)"), "{text}");
+    assert!(
+        text.contains("db-1 healthy -> suspect (phi 8.000 >= 8)"),
+        "{text}"
+    );
 }
 
 #[test]

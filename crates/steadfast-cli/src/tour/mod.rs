@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 mod core;
 mod slo;
+mod detect;
 
 /// A crate of the workspace and what it does, for the map at the end of the tour.
 struct CrateEntry {
@@ -26,7 +27,7 @@ const CRATES: &[CrateEntry] = &[
     CrateEntry {
         name: "steadfast-detect",
         purpose: "heartbeat failure detectors, flap damping, QoS metrics",
-        ready: false,
+        ready: true,
     },
     CrateEntry {
         name: "steadfast-quorum",
@@ -86,6 +87,11 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
     core::run(out)?;
     heading(out, "steadfast-slo: error budgets and burn-rate alerts")?;
     slo::run(out)?;
+    heading(
+        out,
+        "steadfast-detect: when is a peer dead? exact deadlines, phi, damping",
+    )?;
+    detect::run(out)?;
     heading(out, "crate map")?;
     for entry in CRATES {
         let status = if entry.ready { "ready" } else { "planned" };

@@ -1,0 +1,817 @@
+//! Monitoring many peers: one detector per peer in sharded maps, swept on a
+//! schedule the detectors themselves dictate.
+//!
+//! Every detector knows the exact instant it will start suspecting its peer
+//! ([`FailureDetector::suspect_at`]), so the monitor keeps one deadline per
+//! peer and [`Monitor::next_deadline`] tells the caller when the next sweep
+//! can change anything: a timer loop sleeps until then instead of polling.
+//!
+//! The monitor also guards against its own pauses. If the process hosting it
+//! was stopped (a GC pause, a VM migration, a laptop lid), every peer looks
+//! silent when it wakes up. When two sweeps are further apart than the pause
+//! threshold, convictions are held back for one pause threshold, as
+//! Cassandra's failure detector does, and a
+//! [`MonitorEvent::ConvictionsHeldBack`] says why.
+
+use core::hash::{BuildHasher, BuildHasherDefault, Hash};
+use core::time::Duration;
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::sync::PoisonError;
+
+use steadfast_core::{ConfigError, Observer, Timestamp};
+
+use crate::classification::{ClassificationConfig, FailureClass, OutageHistory, PeerState};
+use crate::damping::{FlapDamper, FlapDampingConfig};
+use crate::detector::FailureDetector;
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
+
+/// Settings of a [`Monitor`].
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_detect::MonitorConfig;
+///
+/// let config = MonitorConfig::builder()
+///     .unreachable_after(Duration::from_secs(2))
+///     .down_after(Duration::from_secs(10))
+///     .build()?;
+/// assert_eq!(config.pause_threshold(), Some(Duration::from_secs(5)));
+///
+/// let err = MonitorConfig::builder().down_after(Duration::from_secs(1)).build().unwrap_err();
+/// assert_eq!(err.field(), "monitor.down_after");
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorConfig {
+    shards: usize,
+    unreachable_after: Duration,
+    down_after: Duration,
+    pause_threshold: Option<Duration>,
+    damping: Option<FlapDampingConfig>,
+    classification: ClassificationConfig,
+}
+
+impl MonitorConfig {
+    /// 16 shards; unreachable 5 s and down 30 s after the first suspicion;
+    /// pause guard at 5 s (Cassandra's `max_local_pause`); default flap
+    /// damping and classification.
+    pub fn builder() -> MonitorConfigBuilder {
+        MonitorConfigBuilder {
+            config: MonitorConfig {
+                shards: 16,
+                unreachable_after: Duration::from_secs(5),
+                down_after: Duration::from_secs(30),
+                pause_threshold: Some(Duration::from_secs(5)),
+                damping: Some(
+                    FlapDampingConfig::builder()
+                        .build()
+                        .unwrap_or_else(|_| unreachable!("the damping defaults are valid")),
+                ),
+                classification: ClassificationConfig::builder()
+                    .build()
+                    .unwrap_or_else(|_| unreachable!("the classification defaults are valid")),
+            },
+        }
+    }
+
+    /// Number of independently locked shards.
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// Silence after the first suspicion that makes a peer unreachable.
+    pub fn unreachable_after(&self) -> Duration {
+        self.unreachable_after
+    }
+
+    /// Silence after the first suspicion that makes a peer down.
+    pub fn down_after(&self) -> Duration {
+        self.down_after
+    }
+
+    /// Gap between sweeps that counts as a local pause (`None`: no guard).
+    pub fn pause_threshold(&self) -> Option<Duration> {
+        self.pause_threshold
+    }
+}
+
+/// Builder of [`MonitorConfig`].
+#[derive(Debug, Clone)]
+pub struct MonitorConfigBuilder {
+    config: MonitorConfig,
+}
+
+impl MonitorConfigBuilder {
+    /// Number of shards (default 16).
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.config.shards = shards;
+        self
+    }
+
+    /// Suspect → Unreachable after this much time suspected (default 5 s).
+    pub fn unreachable_after(mut self, d: Duration) -> Self {
+        self.config.unreachable_after = d;
+        self
+    }
+
+    /// Suspect → Down after this much time suspected (default 30 s).
+    pub fn down_after(mut self, d: Duration) -> Self {
+        self.config.down_after = d;
+        self
+    }
+
+    /// The pause guard threshold, or `None` to disable it (default 5 s).
+    pub fn pause_threshold(mut self, d: Option<Duration>) -> Self {
+        self.config.pause_threshold = d;
+        self
+    }
+
+    /// Flap damping, or `None` to disable it (default on).
+    pub fn damping(mut self, damping: Option<FlapDampingConfig>) -> Self {
+        self.config.damping = damping;
+        self
+    }
+
+    /// Outage classification limits.
+    pub fn classification(mut self, c: ClassificationConfig) -> Self {
+        self.config.classification = c;
+        self
+    }
+
+    /// Validates the settings.
+    ///
+    /// # Errors
+    ///
+    /// Shards in [1, 4096]; `down_after >= unreachable_after`; a pause
+    /// threshold, when set, greater than zero.
+    pub fn build(self) -> Result<MonitorConfig, ConfigError> {
+        let c = self.config;
+        ConfigError::ensure(
+            (1..=4096).contains(&c.shards),
+            "monitor.shards",
+            c.shards,
+            "in [1, 4096]",
+        )?;
+        ConfigError::ensure(
+            c.down_after >= c.unreachable_after,
+            "monitor.down_after",
+            format_args!("{:?}", c.down_after),
+            "at least monitor.unreachable_after",
+        )?;
+        if let Some(p) = c.pause_threshold {
+            ConfigError::ensure(
+                !p.is_zero(),
+                "monitor.pause_threshold",
+                format_args!("{p:?}"),
+                "greater than 0",
+            )?;
+        }
+        Ok(c)
+    }
+}
+
+/// Why a peer changed state.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::{Recorder, Timestamp};
+/// use steadfast_detect::{
+///     FixedTimeout, Monitor, MonitorConfig, MonitorEvent, PeerState, TransitionReason,
+/// };
+///
+/// let events = Recorder::new();
+/// let monitor = Monitor::with_observer(
+///     MonitorConfig::builder().build()?,
+///     FixedTimeout::new(Duration::from_secs(2))?,
+///     events.clone(),
+/// );
+/// let s = Timestamp::from_secs;
+/// monitor.heartbeat(42u64, s(0));
+/// let _ = monitor.sweep(s(3));
+/// let status = monitor.status(&42, s(3)).unwrap();
+/// assert_eq!(status.state, PeerState::Suspect);
+/// match &events.events()[0] {
+///     MonitorEvent::Transition(t) => {
+///         assert_eq!((t.peer, t.from, t.to, t.at, t.observed), (42, PeerState::Healthy, PeerState::Suspect, s(2), s(3)));
+///         assert_eq!(t.reason, TransitionReason::ThresholdCrossed { suspicion: 1.0 });
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum TransitionReason {
+    /// The detector crossed its threshold.
+    ThresholdCrossed {
+        /// The detector's suspicion at the crossing.
+        suspicion: f64,
+    },
+    /// The peer stayed silent past a limit.
+    StillSilent {
+        /// Time since the first suspicion.
+        silence: Duration,
+    },
+    /// A heartbeat arrived.
+    HeartbeatResumed,
+    /// Flap damping released a peer that had been heartbeating while held.
+    DampingReleased,
+}
+
+/// A peer's change of state.
+///
+/// See [`TransitionReason`] for an example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition<K> {
+    /// The peer.
+    pub peer: K,
+    /// State before.
+    pub from: PeerState,
+    /// State after.
+    pub to: PeerState,
+    /// When the change took effect: the exact crossing instant for
+    /// suspicions, the heartbeat time for recoveries.
+    pub at: Timestamp,
+    /// When the monitor noticed it (the sweep or heartbeat time).
+    pub observed: Timestamp,
+    /// Why.
+    pub reason: TransitionReason,
+    /// Whether flap damping holds the peer.
+    pub flapping: bool,
+}
+
+/// What a [`Monitor`] reports to its observer.
+///
+/// See [`TransitionReason`] for an example.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum MonitorEvent<K> {
+    /// A peer changed state.
+    Transition(Transition<K>),
+    /// The monitor itself was paused; convictions wait until `until`.
+    ConvictionsHeldBack {
+        /// The sweep that noticed the pause.
+        at: Timestamp,
+        /// The gap since the previous sweep.
+        pause: Duration,
+        /// Convictions resume at this time.
+        until: Timestamp,
+    },
+}
+
+/// A snapshot of one peer.
+///
+/// See [`TransitionReason`] for an example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerStatus {
+    /// The state.
+    pub state: PeerState,
+    /// Whether flap damping holds it.
+    pub flapping: bool,
+    /// When flap damping releases it, while it is held.
+    pub held_until: Option<Timestamp>,
+    /// The class of its recent outages at the time asked.
+    pub class: Option<FailureClass>,
+    /// The detector's suspicion at the time asked.
+    pub suspicion: f64,
+    /// When the detector will suspect it if it stays silent.
+    pub suspect_at: Option<Timestamp>,
+    /// Its last heartbeat.
+    pub last_heartbeat: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+struct Peer<D> {
+    detector: D,
+    state: PeerState,
+    outage_start: Option<Timestamp>,
+    damper: Option<FlapDamper>,
+    outages: OutageHistory,
+}
+
+impl<D: FailureDetector> Peer<D> {
+    fn flapping(&self, at: Timestamp) -> bool {
+        self.damper.as_ref().is_some_and(|d| d.is_suppressed(at))
+    }
+
+    /// The next instant at which a sweep can change this peer.
+    fn compute_next(&self, unreachable_after: Duration, down_after: Duration) -> Timestamp {
+        match self.outage_start {
+            Some(start) => match self.state {
+                PeerState::Healthy | PeerState::Suspect => start.saturating_add(unreachable_after),
+                PeerState::Unreachable => start.saturating_add(down_after),
+                _ => Timestamp::MAX,
+            },
+            None => {
+                let suspect = self.detector.suspect_at().unwrap_or(Timestamp::MAX);
+                let release = if self.state == PeerState::Healthy {
+                    Timestamp::MAX
+                } else {
+                    self.damper
+                        .as_ref()
+                        .and_then(FlapDamper::reuse_at)
+                        .unwrap_or(Timestamp::ZERO)
+                };
+                suspect.min(release)
+            }
+        }
+    }
+}
+
+/// One shard: peers in a dense array, found by key through an index, with
+/// their deadlines in a separate contiguous array so that a sweep reads
+/// 8 bytes per peer and touches a peer's state only when it is due.
+#[derive(Debug)]
+struct Shard<K, D> {
+    index: HashMap<K, usize, BuildHasherDefault<DefaultHasher>>,
+    keys: Vec<K>,
+    peers: Vec<Peer<D>>,
+    next: Vec<u64>,
+}
+
+impl<K: Hash + Eq + Clone, D> Shard<K, D> {
+    fn new() -> Shard<K, D> {
+        Shard {
+            index: HashMap::default(),
+            keys: Vec::new(),
+            peers: Vec::new(),
+            next: Vec::new(),
+        }
+    }
+
+    fn position(&self, key: &K) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+
+    fn insert(&mut self, key: K, peer: Peer<D>, next: Timestamp) {
+        self.index.insert(key.clone(), self.keys.len());
+        self.keys.push(key);
+        self.peers.push(peer);
+        self.next.push(next.as_nanos());
+    }
+
+    fn remove(&mut self, key: &K) -> bool {
+        let Some(i) = self.index.remove(key) else {
+            return false;
+        };
+        self.keys.swap_remove(i);
+        self.peers.swap_remove(i);
+        self.next.swap_remove(i);
+        if let Some(moved) = self.keys.get(i) {
+            self.index.insert(moved.clone(), i);
+        }
+        true
+    }
+}
+
+/// Failure detection for many peers, shared between threads.
+///
+/// Each peer gets a clone of the prototype detector on its first heartbeat.
+/// Peers live in `shards` shards, each behind its own mutex, so heartbeats
+/// for different peers rarely contend; a sweep locks one shard at a time.
+/// Each shard keeps its peers' next deadlines in one contiguous array, so a
+/// sweep reads 8 bytes per peer and touches a peer's state only when it is
+/// due: its cost is linear in the number of peers with a small constant.
+///
+/// Memory: a peer costs its detector (for [`PhiAccrual`](crate::PhiAccrual),
+/// 8 bytes per interval in its window, allocated as the window fills) plus
+/// a few hundred bytes of monitor state (flap damper, outage history, index).
+/// Pekko's window of 1000 intervals is 8 KB per peer once full; for 10^5
+/// peers a window of about 100 keeps the whole monitor near 100 MB.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::Timestamp;
+/// use steadfast_detect::{FixedTimeout, Monitor, MonitorConfig, PeerState};
+///
+/// let monitor = Monitor::new(
+///     MonitorConfig::builder().build()?,
+///     FixedTimeout::new(Duration::from_secs(3))?,
+/// );
+/// let s = Timestamp::from_secs;
+/// monitor.heartbeat("a", s(0));
+/// monitor.heartbeat("b", s(0));
+/// monitor.heartbeat("b", s(2));
+/// assert_eq!(monitor.next_deadline(), Some(s(3)));
+///
+/// let changes = monitor.sweep(s(3));
+/// assert_eq!(changes.len(), 1);
+/// assert_eq!((changes[0].peer, changes[0].to, changes[0].at), ("a", PeerState::Suspect, s(3)));
+/// assert_eq!(monitor.next_deadline(), Some(s(5)));
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+#[derive(Debug)]
+pub struct Monitor<K, D, O = ()> {
+    config: MonitorConfig,
+    prototype: D,
+    shards: Box<[Mutex<Shard<K, D>>]>,
+    hasher: BuildHasherDefault<DefaultHasher>,
+    next_deadline: AtomicU64,
+    last_sweep: Mutex<Option<Timestamp>>,
+    /// End of the current hold in nanoseconds; 0 when none.
+    hold_until: AtomicU64,
+    observer: O,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in an observer must not take the whole monitor down.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<K, D> Monitor<K, D, ()>
+where
+    K: Hash + Eq + Clone,
+    D: FailureDetector + Clone,
+{
+    /// A monitor with no peers, reporting to no observer.
+    pub fn new(config: MonitorConfig, prototype: D) -> Monitor<K, D, ()> {
+        Monitor::with_observer(config, prototype, ())
+    }
+}
+
+impl<K, D, O> Monitor<K, D, O>
+where
+    K: Hash + Eq + Clone,
+    D: FailureDetector + Clone,
+    O: Observer<MonitorEvent<K>>,
+{
+    /// A monitor with no peers, reporting every transition and pause to `observer`.
+    pub fn with_observer(config: MonitorConfig, prototype: D, observer: O) -> Monitor<K, D, O> {
+        let shards = (0..config.shards)
+            .map(|_| Mutex::new(Shard::new()))
+            .collect();
+        Monitor {
+            config,
+            prototype,
+            shards,
+            hasher: BuildHasherDefault::default(),
+            next_deadline: AtomicU64::new(u64::MAX),
+            last_sweep: Mutex::new(None),
+            hold_until: AtomicU64::new(0),
+            observer,
+        }
+    }
+
+    fn shard(&self, key: &K) -> &Mutex<Shard<K, D>> {
+        let index = (self.hasher.hash_one(key) % self.shards.len() as u64) as usize;
+        &self.shards[index]
+    }
+
+    fn new_peer(&self) -> Peer<D> {
+        Peer {
+            detector: self.prototype.clone(),
+            state: PeerState::Healthy,
+            outage_start: None,
+            damper: self.config.damping.clone().map(FlapDamper::new),
+            outages: OutageHistory::new(self.config.classification.clone()),
+        }
+    }
+
+    /// Records a heartbeat from `peer` at `at`, registering the peer on its
+    /// first heartbeat. Returns the transition if the heartbeat brought the
+    /// peer back.
+    pub fn heartbeat(&self, peer: K, at: Timestamp) -> Option<Transition<K>> {
+        let mut guard = lock(self.shard(&peer));
+        let shard = &mut *guard;
+        let (transition, next) = match shard.position(&peer) {
+            Some(i) => {
+                let (transition, next) = self.heartbeat_entry(&peer, &mut shard.peers[i], at);
+                shard.next[i] = next.as_nanos();
+                (transition, next)
+            }
+            None => {
+                let mut entry = self.new_peer();
+                let _ = entry.detector.heartbeat(at);
+                let next =
+                    entry.compute_next(self.config.unreachable_after, self.config.down_after);
+                shard.insert(peer, entry, next);
+                (None, next)
+            }
+        };
+        drop(guard);
+        self.next_deadline
+            .fetch_min(next.as_nanos(), Ordering::AcqRel);
+        if let Some(t) = &transition {
+            self.observer.on_event(&MonitorEvent::Transition(t.clone()));
+        }
+        transition
+    }
+
+    fn heartbeat_entry(
+        &self,
+        key: &K,
+        entry: &mut Peer<D>,
+        at: Timestamp,
+    ) -> (Option<Transition<K>>, Timestamp) {
+        if entry
+            .detector
+            .last_heartbeat()
+            .is_some_and(|last| at < last)
+        {
+            let _ = entry.detector.heartbeat(at);
+            let next = entry.compute_next(self.config.unreachable_after, self.config.down_after);
+            return (None, next);
+        }
+        // A silence that crossed the threshold but was not swept yet still
+        // counts as an outage, so damping and classification see it; not
+        // while the monitor recovers from its own pause.
+        if entry.outage_start.is_none()
+            && !self.is_holding_back(at)
+            && let Some(deadline) = entry.detector.suspect_at()
+            && deadline <= at
+        {
+            entry.outage_start = Some(deadline);
+            entry.outages.begin(deadline);
+            if let Some(d) = entry.damper.as_mut() {
+                d.record_flap(deadline);
+            }
+        }
+        let _ = entry.detector.heartbeat(at);
+        let mut transition = None;
+        if entry.outage_start.take().is_some() {
+            entry.outages.end(at);
+        }
+        if entry.state != PeerState::Healthy && !entry.flapping(at) {
+            transition = Some(Transition {
+                peer: key.clone(),
+                from: entry.state,
+                to: PeerState::Healthy,
+                at,
+                observed: at,
+                reason: TransitionReason::HeartbeatResumed,
+                flapping: false,
+            });
+            entry.state = PeerState::Healthy;
+        } else if entry.state != PeerState::Healthy {
+            // Held by damping: it stays Suspect (even if it had escalated).
+            if entry.state != PeerState::Suspect {
+                transition = Some(Transition {
+                    peer: key.clone(),
+                    from: entry.state,
+                    to: PeerState::Suspect,
+                    at,
+                    observed: at,
+                    reason: TransitionReason::HeartbeatResumed,
+                    flapping: true,
+                });
+                entry.state = PeerState::Suspect;
+            }
+        }
+        let next = entry.compute_next(self.config.unreachable_after, self.config.down_after);
+        (transition, next)
+    }
+
+    /// Stops monitoring `peer`; returns whether it was monitored.
+    pub fn remove(&self, peer: &K) -> bool {
+        lock(self.shard(peer)).remove(peer)
+    }
+
+    /// How many peers are monitored.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).keys.len()).sum()
+    }
+
+    /// Whether no peer is monitored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of `peer` at `now`.
+    pub fn status(&self, peer: &K, now: Timestamp) -> Option<PeerStatus> {
+        let shard = lock(self.shard(peer));
+        shard
+            .position(peer)
+            .map(|i| &shard.peers[i])
+            .map(|p| PeerStatus {
+                state: p.state,
+                flapping: p.flapping(now),
+                held_until: p
+                    .damper
+                    .as_ref()
+                    .filter(|d| d.is_suppressed(now))
+                    .and_then(FlapDamper::reuse_at),
+                class: p.outages.classify(now),
+                suspicion: p.detector.suspicion(now),
+                suspect_at: p.detector.suspect_at(),
+                last_heartbeat: p.detector.last_heartbeat(),
+            })
+    }
+
+    /// The earliest time at which [`sweep`](Self::sweep) can report a
+    /// transition; `None` when nothing is pending.
+    ///
+    /// Exact after a sweep; heartbeats since then can only have moved deadlines
+    /// later, so the value is never later than the true earliest deadline and
+    /// a caller that sleeps until it never misses a conviction.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        let nanos = self.next_deadline.load(Ordering::Acquire);
+        (nanos != u64::MAX).then(|| Timestamp::from_nanos(nanos))
+    }
+
+    /// Whether convictions are currently held back by the pause guard.
+    pub fn is_holding_back(&self, now: Timestamp) -> bool {
+        now.as_nanos() < self.hold_until.load(Ordering::Acquire)
+    }
+
+    /// Applies every change due at `now` and returns the transitions, ordered
+    /// by the time they took effect.
+    pub fn sweep(&self, now: Timestamp) -> Vec<Transition<K>> {
+        let hold_until = self.check_pause(now);
+        let holding = hold_until.is_some_and(|until| now < until);
+        self.next_deadline.store(u64::MAX, Ordering::Release);
+        let mut transitions = Vec::new();
+        let mut earliest = u64::MAX;
+        let now_nanos = now.as_nanos();
+        let held_until = hold_until.map_or(u64::MAX, Timestamp::as_nanos);
+        for shard in self.shards.iter() {
+            let mut guard = lock(shard);
+            let shard = &mut *guard;
+            // A branch-free pass first: most sweeps find nothing due.
+            let shard_earliest = shard.next.iter().copied().min().unwrap_or(u64::MAX);
+            if shard_earliest > now_nanos {
+                earliest = earliest.min(shard_earliest);
+                continue;
+            }
+            for (i, slot) in shard.next.iter_mut().enumerate() {
+                let mut next = *slot;
+                if next <= now_nanos {
+                    let entry = &mut shard.peers[i];
+                    self.advance(&shard.keys[i], entry, now, holding, &mut transitions);
+                    next = entry
+                        .compute_next(self.config.unreachable_after, self.config.down_after)
+                        .as_nanos();
+                    *slot = next;
+                    if holding && next <= now_nanos {
+                        // Held convictions become due when the hold ends.
+                        next = held_until;
+                    }
+                }
+                earliest = earliest.min(next);
+            }
+        }
+        self.next_deadline.fetch_min(earliest, Ordering::AcqRel);
+        transitions.sort_by_key(|t| t.at);
+        for t in &transitions {
+            self.observer.on_event(&MonitorEvent::Transition(t.clone()));
+        }
+        transitions
+    }
+
+    fn check_pause(&self, now: Timestamp) -> Option<Timestamp> {
+        let mut last_sweep = lock(&self.last_sweep);
+        if let (Some(threshold), Some(last)) = (self.config.pause_threshold, *last_sweep) {
+            let gap = now.saturating_duration_since(last);
+            if gap > threshold {
+                let until = now.saturating_add(threshold);
+                self.hold_until.store(until.as_nanos(), Ordering::Release);
+                self.observer.on_event(&MonitorEvent::ConvictionsHeldBack {
+                    at: now,
+                    pause: gap,
+                    until,
+                });
+            }
+        }
+        *last_sweep = Some(last_sweep.map_or(now, |last| last.max(now)));
+        let until = self.hold_until.load(Ordering::Acquire);
+        (until != 0).then(|| Timestamp::from_nanos(until))
+    }
+
+    fn advance(
+        &self,
+        key: &K,
+        entry: &mut Peer<D>,
+        now: Timestamp,
+        holding: bool,
+        out: &mut Vec<Transition<K>>,
+    ) {
+        // Flap damping releases a held peer that kept heartbeating.
+        if entry.outage_start.is_none()
+            && entry.state != PeerState::Healthy
+            && !entry.flapping(now)
+            && entry.detector.is_available(now)
+        {
+            out.push(Transition {
+                peer: key.clone(),
+                from: entry.state,
+                to: PeerState::Healthy,
+                at: entry
+                    .damper
+                    .as_ref()
+                    .and_then(FlapDamper::reuse_at)
+                    .unwrap_or(now),
+                observed: now,
+                reason: TransitionReason::DampingReleased,
+                flapping: false,
+            });
+            entry.state = PeerState::Healthy;
+        }
+        if holding {
+            return;
+        }
+        if entry.outage_start.is_none() {
+            let Some(deadline) = entry.detector.suspect_at() else {
+                return;
+            };
+            if deadline > now {
+                return;
+            }
+            entry.outage_start = Some(deadline);
+            entry.outages.begin(deadline);
+            if let Some(d) = entry.damper.as_mut() {
+                d.record_flap(deadline);
+            }
+            if entry.state == PeerState::Healthy {
+                out.push(Transition {
+                    peer: key.clone(),
+                    from: PeerState::Healthy,
+                    to: PeerState::Suspect,
+                    at: deadline,
+                    observed: now,
+                    reason: TransitionReason::ThresholdCrossed {
+                        suspicion: entry.detector.suspicion(deadline),
+                    },
+                    flapping: entry.flapping(now),
+                });
+                entry.state = PeerState::Suspect;
+            }
+        }
+        let Some(start) = entry.outage_start else {
+            return;
+        };
+        let silence = now.saturating_duration_since(start);
+        // Escalate one level at a time so observers see every state.
+        for (target, limit) in [
+            (PeerState::Unreachable, self.config.unreachable_after),
+            (PeerState::Down, self.config.down_after),
+        ] {
+            if silence >= limit && target > entry.state {
+                out.push(Transition {
+                    peer: key.clone(),
+                    from: entry.state,
+                    to: target,
+                    at: start.saturating_add(limit),
+                    observed: now,
+                    reason: TransitionReason::StillSilent { silence },
+                    flapping: entry.flapping(now),
+                });
+                entry.state = target;
+            }
+        }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::FixedTimeout;
+
+    fn monitor() -> Monitor<u8, FixedTimeout> {
+        Monitor::new(
+            MonitorConfig::builder()
+                .shards(2)
+                .pause_threshold(None)
+                .damping(None)
+                .build()
+                .unwrap(),
+            FixedTimeout::new(Duration::from_secs(10)).unwrap(),
+        )
+    }
+
+    /// A sweep racing with heartbeats (one moving a deadline later, one
+    /// adding an earlier peer) never leaves `next_deadline` later than the
+    /// earliest real deadline.
+    #[test]
+    fn loom_next_deadline_is_never_later_than_the_earliest_peer() {
+        loom::model(|| {
+            let monitor = Arc::new(monitor());
+            monitor.heartbeat(1, Timestamp::from_secs(0));
+            let other = Arc::clone(&monitor);
+            let beats = loom::thread::spawn(move || {
+                other.heartbeat(2, Timestamp::from_secs(2));
+                other.heartbeat(1, Timestamp::from_secs(5));
+            });
+            let changes = monitor.sweep(Timestamp::from_secs(3));
+            beats.join().unwrap();
+            assert!(changes.is_empty());
+            let next = monitor.next_deadline().unwrap();
+            assert!(next <= Timestamp::from_secs(12), "{next:?}");
+        });
+    }
+
+    /// Two sweeps at once report each conviction exactly once.
+    #[test]
+    fn loom_concurrent_sweeps_convict_once() {
+        loom::model(|| {
+            let monitor = Arc::new(monitor());
+            monitor.heartbeat(1, Timestamp::from_secs(0));
+            let other = Arc::clone(&monitor);
+            let sweeper = loom::thread::spawn(move || other.sweep(Timestamp::from_secs(11)).len());
+            let mine = monitor.sweep(Timestamp::from_secs(11)).len();
+            let theirs = sweeper.join().unwrap();
+            assert_eq!(mine + theirs, 1);
+        });
+    }
+}
