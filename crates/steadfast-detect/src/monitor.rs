@@ -761,7 +761,7 @@ where
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, steadfast_loom))]
 mod loom_tests {
     use std::sync::Arc;
 
