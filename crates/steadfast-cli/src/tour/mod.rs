@@ -3,8 +3,8 @@
 use std::io::{self, Write};
 
 mod core;
-mod slo;
 mod detect;
+mod slo;
 
 /// A crate of the workspace and what it does, for the map at the end of the tour.
 struct CrateEntry {

@@ -14,3 +14,12 @@
 //!
 //! Scenarios are added as the crates they exercise become available; each
 //! module's documentation says what it measures and what its numbers mean.
+//!
+//! | scenario | what it measures |
+//! |---|---|
+//! | [`detector_qos`] | each failure detector's detection time against its mistake rate, per trace kind |
+//! | [`slo_burn`] | which burn-rate tiers fire for an outage, when, and how much budget it costs |
+
+pub mod detector_qos;
+pub mod slo_burn;
+mod traffic;
