@@ -540,7 +540,7 @@ fn secs(d: Option<Duration>) -> String {
     d.map_or_else(|| "-".to_owned(), |d| format!("{:.3}", d.as_secs_f64()))
 }
 
-fn tradeoff_plot(kind: TraceKind, curves: Vec<(DetectorKind, Vec<(f64, f64)>)>) -> LinePlot {
+fn tradeoff_plot(kind: TraceKind, curves: Vec<Curve>) -> LinePlot {
     let mut plot = LinePlot::new(
         format!("Detection time vs mistake rate: {}", kind.as_str()),
         "mistakes per hour",
@@ -598,7 +598,7 @@ impl DetectorQosResult {
         )];
         let mut plots = Vec::new();
         for &(kind, arrived) in &self.arrivals {
-            let mut curves: Vec<(DetectorKind, Vec<(f64, f64)>)> = Vec::new();
+            let mut curves: Vec<Curve> = Vec::new();
             let mut line = format!(
                 "{}: {arrived} heartbeats arrived; fastest without mistakes:",
                 kind.as_str()
@@ -677,15 +677,28 @@ impl DetectorQosResult {
 pub struct DetectorQosSummary {
     /// Every run, in seed order.
     pub runs: Vec<DetectorQosResult>,
-    /// Per trace, detector and threshold: detection time (s) and mistakes per hour over the runs.
-    pub points: Vec<(
-        TraceKind,
-        DetectorKind,
-        f64,
-        Option<Summary>,
-        Option<Summary>,
-    )>,
+    /// Per trace, detector and threshold, in the order of a run's points.
+    pub points: Vec<AggregatePoint>,
 }
+
+/// One detector setting on one trace kind, over many runs.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct AggregatePoint {
+    /// The trace kind.
+    pub trace: TraceKind,
+    /// The detector.
+    pub detector: DetectorKind,
+    /// The swept parameter.
+    pub parameter: f64,
+    /// Detection time in seconds.
+    pub detection_time: Option<Summary>,
+    /// Mistakes per hour.
+    pub mistake_rate_per_hour: Option<Summary>,
+}
+
+/// One line of a trade-off plot: a detector and its (mistake rate, detection time) points.
+type Curve = (DetectorKind, Vec<(f64, f64)>);
 
 /// Runs the scenario for every seed on `threads` threads and aggregates.
 #[must_use]
@@ -703,13 +716,13 @@ pub fn run_many(config: &DetectorQosConfig, seeds: &[u64], threads: usize) -> De
                 .iter()
                 .map(|r| r.points[i].mistake_rate_per_hour)
                 .collect();
-            (
-                first.trace,
-                first.detector,
-                first.parameter,
-                Summary::of(&detect),
-                Summary::of(&rate),
-            )
+            AggregatePoint {
+                trace: first.trace,
+                detector: first.detector,
+                parameter: first.parameter,
+                detection_time: Summary::of(&detect),
+                mistake_rate_per_hour: Summary::of(&rate),
+            }
         })
         .collect();
     DetectorQosSummary { runs, points }
@@ -744,8 +757,15 @@ impl DetectorQosSummary {
             "mistakes/h ci95 low",
             "mistakes/h ci95 high",
         ]);
-        let mut curves: Vec<(TraceKind, Vec<(DetectorKind, Vec<(f64, f64)>)>)> = Vec::new();
-        for (trace, detector, parameter, detect, rate) in &self.points {
+        let mut curves: Vec<(TraceKind, Vec<Curve>)> = Vec::new();
+        for AggregatePoint {
+            trace,
+            detector,
+            parameter,
+            detection_time: detect,
+            mistake_rate_per_hour: rate,
+        } in &self.points
+        {
             summary.push(
                 [
                     trace.as_str().to_owned(),
