@@ -663,7 +663,7 @@ impl DetectorQosResult {
         out = out.narrate(
             "summary: per trace and detector, the quickest setting with the fewest mistakes",
         );
-        out = out.table("points", all);
+        out = out.data("points", all);
         for (name, plot) in plots {
             out = out.plot(name, plot);
         }

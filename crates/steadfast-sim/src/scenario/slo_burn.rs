@@ -817,7 +817,7 @@ impl SloBurnResult {
         }
         report
             .table("timeline", timeline)
-            .table("steps", steps)
+            .data("steps", steps)
             .plot("budget-and-burn", plot)
     }
 }
@@ -826,7 +826,7 @@ impl SloBurnResult {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SloBurnSummary {
-    /// Every run, in seed order.
+    /// Every run, in seed order, without its per-step samples (to keep many runs small).
     pub runs: Vec<SloBurnResult>,
     /// Time to detect in seconds, over the runs that detected the outage.
     pub time_to_detect: Option<Summary>,
@@ -841,7 +841,11 @@ pub struct SloBurnSummary {
 /// Runs the scenario for every seed on `threads` threads and aggregates.
 #[must_use]
 pub fn run_many(config: &SloBurnConfig, seeds: &[u64], threads: usize) -> SloBurnSummary {
-    let runs = run_seeds(seeds, threads, |seed| run(config, seed));
+    let runs = run_seeds(seeds, threads, |seed| {
+        let mut result = run(config, seed);
+        result.samples = Vec::new();
+        result
+    });
     let detect: Vec<f64> = runs
         .iter()
         .filter_map(|r| r.time_to_detect.map(|d| d.as_secs_f64()))
