@@ -149,6 +149,8 @@ enum TraceArg {
     BurstyLoss,
     /// Sender pauses.
     Pauses,
+    /// Through the simulator's network: latency, loss, a partition, a pause, drift.
+    SimNetwork,
 }
 
 /// Detectors on the command line.
@@ -225,6 +227,7 @@ fn detector_qos_config(a: &DetectorQosArgs) -> io::Result<DetectorQosConfig> {
                     TraceArg::Pareto => TraceKind::Pareto,
                     TraceArg::BurstyLoss => TraceKind::BurstyLoss,
                     TraceArg::Pauses => TraceKind::Pauses,
+                    TraceArg::SimNetwork => TraceKind::SimulatedNetwork,
                 })
                 .collect(),
         );

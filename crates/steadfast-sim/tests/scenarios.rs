@@ -143,7 +143,8 @@ fn detector_qos_same_seed_same_result_and_seeds_differ() {
     let a = detector_qos::run(&config, 11);
     assert_eq!(a, detector_qos::run(&config, 11));
     assert_ne!(a.points, detector_qos::run(&config, 12).points);
-    let expected: usize = config.sweeps().iter().map(|(_, s)| s.len()).sum::<usize>() * 5;
+    let expected: usize =
+        config.sweeps().iter().map(|(_, s)| s.len()).sum::<usize>() * TraceKind::ALL.len();
     assert_eq!(a.points.len(), expected);
     let many = detector_qos::run_many(&config, &[11, 12], 2);
     assert_eq!(many.runs[0], a);
