@@ -119,6 +119,18 @@ fn slo_burn_rejects_bad_configs() {
             .contains("slo_burn.outage.error_ratio")
     );
     assert!(err(SloBurnConfig::builder().period(Duration::ZERO)).contains("period"));
+    // A one-nanosecond step would need 2.6 * 10^14 warm-up steps for the 3-day window.
+    assert!(
+        err(SloBurnConfig::builder()
+            .step(Duration::from_nanos(1))
+            .duration(Duration::from_millis(1)))
+        .contains("at least 1/10^7 of the longest alert window")
+    );
+    assert!(
+        err(SloBurnConfig::builder().duration(Duration::from_secs(u64::MAX)))
+            .contains("slo_burn.duration")
+    );
+    assert!(err(SloBurnConfig::builder().buckets_per_window(0)).contains("buckets"));
     // No traffic: nothing fires, nothing is spent, nothing is NaN.
     let idle = SloBurnConfig::builder()
         .duration(HOUR)

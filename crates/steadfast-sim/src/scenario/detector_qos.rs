@@ -788,6 +788,21 @@ pub struct AggregatePoint {
 type Curve = (DetectorKind, Vec<(f64, f64)>);
 
 /// Runs the scenario for every seed on `threads` threads and aggregates.
+///
+/// ```
+/// use steadfast_sim::scenario::detector_qos::{self, DetectorKind, DetectorQosConfig, TraceKind};
+///
+/// let config = DetectorQosConfig::builder()
+///     .heartbeats(100)
+///     .trace_kinds(vec![TraceKind::HeavyTail])
+///     .detectors(vec![DetectorKind::Chen])
+///     .build()?;
+/// let summary = detector_qos::run_many(&config, &[1, 2, 3, 4], 2);
+/// assert_eq!(summary.points.len(), DetectorKind::Chen.default_sweep().len());
+/// let first = &summary.points[0];
+/// assert_eq!(first.detection_time.unwrap().n, 4);
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
 #[must_use]
 pub fn run_many(config: &DetectorQosConfig, seeds: &[u64], threads: usize) -> DetectorQosSummary {
     let runs = run_seeds(seeds, threads, |seed| run(config, seed));

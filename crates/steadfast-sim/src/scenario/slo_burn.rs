@@ -356,8 +356,9 @@ impl SloBurnConfigBuilder {
     /// # Errors
     ///
     /// The target must be in (0, 1); the period and the policy valid for
-    /// `steadfast-slo`'s [`AlertPolicy`]; the step positive; the duration at
-    /// least one step and at most 10^7 steps; the mean requests per step
+    /// `steadfast-slo`'s [`AlertPolicy`]; the step positive and at least
+    /// 1/10^7 of the longest alert window; the duration at least one step and
+    /// at most 10^7 steps; the mean requests per step
     /// finite and in [0, 10^12]; every error ratio in [0, 1].
     pub fn build(self) -> Result<SloBurnConfig, ConfigError> {
         let objective = Objective::new(self.target)?;
@@ -392,6 +393,19 @@ impl SloBurnConfigBuilder {
             .tiers(self.preset.tiers(self.period))
             .buckets_per_window(self.buckets_per_window)
             .build()?;
+        // The warm-up fills the longest window one step at a time.
+        let longest = policy
+            .tiers()
+            .iter()
+            .map(BurnRateTier::long)
+            .max()
+            .unwrap_or(Duration::ZERO);
+        ConfigError::ensure(
+            longest.as_nanos().div_ceil(self.step.as_nanos()) <= 10_000_000,
+            "slo_burn.step",
+            format!("{:?}", self.step),
+            format!("at least 1/10^7 of the longest alert window ({longest:?})"),
+        )?;
         Ok(SloBurnConfig {
             objective,
             period: self.period,
@@ -839,6 +853,20 @@ pub struct SloBurnSummary {
 }
 
 /// Runs the scenario for every seed on `threads` threads and aggregates.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_sim::scenario::slo_burn::{self, SloBurnConfig};
+///
+/// let hour = Duration::from_secs(3600);
+/// let config = SloBurnConfig::builder().duration(4 * hour).outage(hour, hour, 0.05).build()?;
+/// let summary = slo_burn::run_many(&config, &[1, 2, 3], 2);
+/// let detect = summary.time_to_detect.unwrap();
+/// assert_eq!(detect.n, 3);
+/// assert!(detect.ci95.0 <= detect.mean && detect.mean <= detect.ci95.1);
+/// assert!(summary.report().summary().rows().len() >= 3);
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
 #[must_use]
 pub fn run_many(config: &SloBurnConfig, seeds: &[u64], threads: usize) -> SloBurnSummary {
     let runs = run_seeds(seeds, threads, |seed| {
