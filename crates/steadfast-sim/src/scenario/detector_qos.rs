@@ -6,7 +6,7 @@
 //! heartbeats reach the monitor through a seeded trace from
 //! `steadfast-detect` ([`TraceConfig`]): normal jitter, a lognormal or Pareto
 //! heavy tail, Gilbert–Elliott bursty loss, or sender pauses; or through this
-//! crate's own [`Simulation`](crate::Simulation) (network latency and loss, a
+//! crate's own [`Simulation`] (network latency and loss, a
 //! partition, a pause, clock drift and a crash fault). Each detector —
 //! [`FixedTimeout`], [`ChenDetector`], [`PhiAccrual`] and [`ExponentialPhi`] —
 //! runs over the same trace at each threshold of its sweep, and
