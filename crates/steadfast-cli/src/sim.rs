@@ -113,6 +113,9 @@ struct SloBurnArgs {
     /// Mean requests per step (Poisson).
     #[arg(long, default_value_t = 1000.0)]
     requests_per_step: f64,
+    /// Serve exactly the mean number of requests each step instead of a Poisson draw.
+    #[arg(long)]
+    steady_traffic: bool,
     /// Share of requests failing outside the outage.
     #[arg(long, default_value = "0.0002", value_parser = ratio)]
     baseline: f64,
@@ -202,6 +205,7 @@ fn slo_burn_config(a: &SloBurnArgs) -> io::Result<SloBurnConfig> {
         .step(a.step)
         .duration(a.duration)
         .requests_per_step(a.requests_per_step)
+        .poisson_traffic(!a.steady_traffic)
         .baseline_error_ratio(a.baseline)
         .outage(a.outage_start, a.outage_length, a.outage_ratio);
     if let Some(r) = a.leak_ratio {

@@ -12,9 +12,11 @@
 //! The result says which tiers fired and cleared when, how long the outage
 //! took to be detected, and how much of the period's error budget was spent,
 //! next to what the Workbook arithmetic predicts for a constant error ratio
-//! ([`AlertPolicy::detection`]). The measured detection lags the prediction
-//! by at most one step (the monitor sees traffic one step at a time) plus the
-//! noise of the traffic.
+//! ([`AlertPolicy::detection`]). On steady traffic
+//! ([`SloBurnConfigBuilder::poisson_traffic`] off) and a total outage, the
+//! measured detection lies between one bucket of the window (scaled by the
+//! fill fraction) before the prediction and one step after it: the monitor
+//! sees traffic one step at a time, in buckets. Poisson traffic adds its noise.
 //!
 //! # Example
 //!
@@ -144,6 +146,7 @@ pub struct SloBurnConfig {
     step: Duration,
     duration: Duration,
     requests_per_step: f64,
+    poisson_traffic: bool,
     baseline_error_ratio: f64,
     outage: ErrorEpisode,
     leak: Option<ErrorEpisode>,
@@ -159,6 +162,7 @@ pub struct SloBurnConfigBuilder {
     step: Duration,
     duration: Duration,
     requests_per_step: f64,
+    poisson_traffic: bool,
     baseline_error_ratio: f64,
     outage: ErrorEpisode,
     leak: Option<ErrorEpisode>,
@@ -182,6 +186,7 @@ impl SloBurnConfig {
             step: Duration::from_secs(60),
             duration: 4 * DAY,
             requests_per_step: 1000.0,
+            poisson_traffic: true,
             baseline_error_ratio: 0.0002,
             outage: ErrorEpisode {
                 start: 12 * HOUR,
@@ -234,6 +239,12 @@ impl SloBurnConfig {
         self.requests_per_step
     }
 
+    /// Whether request counts are Poisson draws (else exactly the mean, rounded).
+    #[must_use]
+    pub fn poisson_traffic(&self) -> bool {
+        self.poisson_traffic
+    }
+
     /// The error ratio outside outage and leak.
     #[must_use]
     pub fn baseline_error_ratio(&self) -> f64 {
@@ -265,6 +276,14 @@ impl SloBurnConfig {
             ratio += leak.error_ratio;
         }
         ratio.min(1.0)
+    }
+
+    fn requests(&self, rng: &mut SmallRng) -> u64 {
+        if self.poisson_traffic {
+            poisson(rng, self.requests_per_step)
+        } else {
+            self.requests_per_step.round() as u64
+        }
     }
 
     fn steps(&self) -> u64 {
@@ -319,6 +338,15 @@ impl SloBurnConfigBuilder {
     #[must_use]
     pub fn requests_per_step(mut self, mean: f64) -> Self {
         self.requests_per_step = mean;
+        self
+    }
+
+    /// Whether request counts per step are Poisson draws around the mean
+    /// (default), or exactly the mean, rounded: steady traffic, on which the
+    /// Workbook's detection times hold to the bucket.
+    #[must_use]
+    pub fn poisson_traffic(mut self, on: bool) -> Self {
+        self.poisson_traffic = on;
         self
     }
 
@@ -414,6 +442,7 @@ impl SloBurnConfigBuilder {
             step: self.step,
             duration: self.duration,
             requests_per_step: self.requests_per_step,
+            poisson_traffic: self.poisson_traffic,
             baseline_error_ratio: self.baseline_error_ratio,
             outage: self.outage,
             leak: self.leak,
@@ -549,7 +578,7 @@ pub fn run(config: &SloBurnConfig, seed: u64) -> SloBurnResult {
     let warmup = config.step.saturating_mul(warmup_steps as u32);
     for k in 0..warmup_steps {
         let end = config.step.saturating_mul(k as u32 + 1);
-        let n = poisson(&mut rng, config.requests_per_step);
+        let n = config.requests(&mut rng);
         let bad = binomial(&mut rng, n, config.baseline_error_ratio);
         let _ = monitor.record_at(to_timestamp(end), n - bad, n);
     }
@@ -561,7 +590,7 @@ pub fn run(config: &SloBurnConfig, seed: u64) -> SloBurnResult {
     for k in 0..steps {
         let start = config.step.saturating_mul(k as u32);
         let end = start.saturating_add(config.step);
-        let n = poisson(&mut rng, config.requests_per_step);
+        let n = config.requests(&mut rng);
         let bad = binomial(&mut rng, n, config.error_ratio_at(start));
         requests = requests.saturating_add(n);
         errors = errors.saturating_add(bad);
