@@ -183,6 +183,11 @@ fn detection_times_follow_from_the_parameters() {
                     assert!(silence >= p.parameter * interval, "{p:?}");
                     assert!(silence <= (2.0 * p.parameter + 2.0) * interval, "{p:?}");
                 }
+                DetectorKind::ExponentialPhi => {
+                    // Cassandra's phi is t / mean / ln 10; learnt intervals are capped at two.
+                    let bound = p.parameter * std::f64::consts::LN_10 * 2.0 * interval;
+                    assert!(silence > 0.0 && silence <= bound + 1e-9, "{p:?}");
+                }
                 _ => assert!(silence > 0.0),
             }
         }
