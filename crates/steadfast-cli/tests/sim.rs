@@ -44,13 +44,13 @@ fn slo_burn_prints_the_timeline_and_writes_the_report() {
     let (ok, text, err) = steadfast(&args);
     assert!(ok, "{err}");
     assert!(
-        text.contains("t+2h  outage starts: 100.00% of requests fail for 1h"),
+        text.contains("t+2h  outage starts: 100.00% more requests fail for 1h"),
         "{text}"
     );
     // A total outage against 99.9%: the 1h tier fires within the first one-minute step.
     assert!(text.contains("t+2h 1m  2% in 1h (page) fired"), "{text}");
     assert!(
-        text.contains("detected 1m after the outage began (the arithmetic predicts 51s"),
+        text.contains("the outage was detected after 1m (the arithmetic predicts 51s"),
         "{text}"
     );
     assert!(

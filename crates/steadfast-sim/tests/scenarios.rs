@@ -102,6 +102,17 @@ fn slo_burn_presets_and_a_slow_leak() {
     // 1% errors is burn rate 10: the 6h tier (burn 6) pages, the 1h tier (14.4) never does.
     assert_eq!(r.tiers[0].fired, 0);
     assert!(r.tiers[1].fired >= 1);
+    // Without an outage, detection is measured from the leak: 6/10 of 6h.
+    assert_eq!(r.incident.map(|(what, _)| what), Some("leak"));
+    assert_eq!(r.predicted.unwrap().after, Duration::from_secs(12_960));
+    let detected = r.tiers[1].detected_after.unwrap().as_secs_f64();
+    assert!((detected - 12_960.0).abs() <= 6.0 * 300.0, "{detected}");
+    assert!(
+        r.report()
+            .narrative()
+            .iter()
+            .any(|l| l.contains("slow leak starts"))
+    );
 }
 
 #[test]

@@ -122,6 +122,12 @@ impl ErrorEpisode {
     pub fn covers(&self, t: Duration) -> bool {
         t >= self.start && t < self.start.saturating_add(self.length)
     }
+
+    /// Whether it makes any request fail: a positive ratio for a positive length.
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        self.error_ratio > 0.0 && !self.length.is_zero()
+    }
 }
 
 /// Settings of the `slo-burn` scenario. Build with [`SloBurnConfig::builder`].
@@ -276,6 +282,18 @@ impl SloBurnConfig {
             ratio += leak.error_ratio;
         }
         ratio.min(1.0)
+    }
+
+    /// What detection is measured from: the outage, or the leak when there is no outage.
+    #[must_use]
+    pub fn incident(&self) -> Option<(&'static str, ErrorEpisode)> {
+        if self.outage.is_active() {
+            Some(("outage", self.outage))
+        } else {
+            self.leak
+                .filter(ErrorEpisode::is_active)
+                .map(|leak| ("leak", leak))
+        }
     }
 
     fn requests(&self, rng: &mut SmallRng) -> u64 {
@@ -496,13 +514,13 @@ pub struct TierOutcome {
     pub severity: Severity,
     /// The burn-rate threshold.
     pub burn_rate: f64,
-    /// First firing at or after the outage's start, measured from that start.
+    /// First firing at or after the incident's start, measured from that start.
     pub detected_after: Option<Duration>,
     /// Times it fired.
     pub fired: usize,
     /// Time spent firing.
     pub firing_time: Duration,
-    /// What the arithmetic predicts for the outage's error ratio alone.
+    /// What the arithmetic predicts for the incident's error ratio (baseline included) on a clean window.
     pub predicted_after: Option<Duration>,
 }
 
@@ -518,6 +536,10 @@ pub struct SloBurnResult {
     pub target: f64,
     /// The outage.
     pub outage: ErrorEpisode,
+    /// The slow leak, if any.
+    pub leak: Option<ErrorEpisode>,
+    /// What detection is measured from (see [`SloBurnConfig::incident`]).
+    pub incident: Option<(&'static str, ErrorEpisode)>,
     /// Every step.
     pub samples: Vec<Sample>,
     /// Every firing and clearing, in order.
@@ -532,9 +554,9 @@ pub struct SloBurnResult {
     pub budget_consumed: f64,
     /// Budget spent when the outage was first detected.
     pub budget_consumed_at_detection: Option<f64>,
-    /// From the outage's start to the first tier firing at or after it.
+    /// From the incident's start to the first tier firing at or after it.
     pub time_to_detect: Option<Duration>,
-    /// First tier to fire for the outage's error ratio on a clean window, per the arithmetic.
+    /// First tier to fire for the incident's error ratio (baseline included) on a clean window, per the arithmetic.
     pub predicted: Option<Detection>,
 }
 
@@ -618,9 +640,10 @@ pub fn run(config: &SloBurnConfig, seed: u64) -> SloBurnResult {
             long_burn: e.long_burn,
         })
         .collect();
-    let outage_start = config.outage.start;
+    let incident = config.incident();
+    let incident_start = incident.map(|(_, e)| e.start);
+    let incident_ratio = incident.map(|(_, e)| config.error_ratio_at(e.start));
     let objective = config.objective;
-    let outage_ratio = config.outage.error_ratio;
     let tiers: Vec<TierOutcome> = config
         .policy
         .tiers()
@@ -647,22 +670,22 @@ pub fn run(config: &SloBurnConfig, seed: u64) -> SloBurnResult {
                 name: tier.name().to_owned(),
                 severity: tier.severity(),
                 burn_rate: tier.burn_rate(),
-                detected_after: mine()
-                    .find(|t| t.fired && t.at >= outage_start)
-                    .map(|t| t.at - outage_start),
+                detected_after: incident_start.and_then(|start| {
+                    mine()
+                        .find(|t| t.fired && t.at >= start)
+                        .map(|t| t.at - start)
+                }),
                 fired: mine().filter(|t| t.fired).count(),
                 firing_time,
-                predicted_after: if tier.is_enabled() {
-                    tier.detection_time(objective, outage_ratio)
-                } else {
-                    None
-                },
+                predicted_after: incident_ratio
+                    .filter(|_| tier.is_enabled())
+                    .and_then(|r| tier.detection_time(objective, r)),
             }
         })
         .collect();
     let time_to_detect = tiers.iter().filter_map(|t| t.detected_after).min();
-    let budget_consumed_at_detection = time_to_detect.and_then(|d| {
-        let at = outage_start + d;
+    let budget_consumed_at_detection = time_to_detect.zip(incident_start).and_then(|(d, start)| {
+        let at = start + d;
         samples
             .iter()
             .find(|s| s.at >= at)
@@ -673,6 +696,8 @@ pub fn run(config: &SloBurnConfig, seed: u64) -> SloBurnResult {
         preset: config.preset,
         target: config.objective.target(),
         outage: config.outage,
+        leak: config.leak,
+        incident,
         samples,
         transitions,
         tiers,
@@ -681,7 +706,7 @@ pub fn run(config: &SloBurnConfig, seed: u64) -> SloBurnResult {
         budget_consumed: consumed(errors),
         budget_consumed_at_detection,
         time_to_detect,
-        predicted: config.policy.detection(outage_ratio),
+        predicted: incident_ratio.and_then(|r| config.policy.detection(r)),
     }
 }
 
@@ -746,7 +771,6 @@ impl SloBurnResult {
                 opt_human(t.predicted_after),
             ]);
         }
-        let o = self.outage;
         let mut report = ScenarioReport::new("slo-burn", summary).narrate(format!(
             "objective {}% ({} tiers), seed {}: {} requests, {} failed",
             self.target * 100.0,
@@ -755,12 +779,22 @@ impl SloBurnResult {
             self.requests,
             self.errors
         ));
-        report = report.narrate(format!(
-            "t+{}  outage starts: {:.2}% of requests fail for {}",
-            human(o.start),
-            o.error_ratio * 100.0,
-            human(o.length)
-        ));
+        let mut episodes: Vec<(&str, ErrorEpisode)> = Vec::new();
+        if self.outage.is_active() {
+            episodes.push(("outage", self.outage));
+        }
+        if let Some(leak) = self.leak.filter(ErrorEpisode::is_active) {
+            episodes.push(("slow leak", leak));
+        }
+        episodes.sort_by_key(|(_, e)| e.start);
+        for (what, e) in episodes {
+            report = report.narrate(format!(
+                "t+{}  {what} starts: {:.2}% more requests fail for {}",
+                human(e.start),
+                e.error_ratio * 100.0,
+                human(e.length)
+            ));
+        }
         let mut timeline = Table::new(["at", "tier", "severity", "event", "long-window burn rate"]);
         for t in &self.transitions {
             let what = if t.fired { "fired" } else { "cleared" };
@@ -781,19 +815,21 @@ impl SloBurnResult {
                 burn,
             ]);
         }
-        report = report.narrate(match (self.time_to_detect, self.predicted) {
-            (Some(d), Some(p)) => format!(
-                "detected {} after the outage began (the arithmetic predicts {} on a clean window), {:.2}% of the budget spent by then",
+        let what = self.incident.map_or("incident", |(what, _)| what);
+        report = report.narrate(match (self.incident, self.time_to_detect, self.predicted) {
+            (None, ..) => "no outage or leak to detect".to_owned(),
+            (_, Some(d), Some(p)) => format!(
+                "the {what} was detected after {} (the arithmetic predicts {} on a clean window), {:.2}% of the budget spent by then",
                 human(d),
                 human(p.after),
                 self.budget_consumed_at_detection.unwrap_or(0.0) * 100.0
             ),
-            (Some(d), None) => format!("detected {} after the outage began", human(d)),
-            (None, Some(p)) => format!(
-                "not detected; the arithmetic predicts {} on a clean window",
+            (_, Some(d), None) => format!("the {what} was detected after {}", human(d)),
+            (_, None, Some(p)) => format!(
+                "the {what} was not detected; the arithmetic predicts {} on a clean window",
                 human(p.after)
             ),
-            (None, None) => "not detected: the outage's error ratio fires no tier".to_owned(),
+            (_, None, None) => format!("the {what} was not detected: its error ratio fires no tier"),
         });
         report = report.narrate(format!(
             "{:.2}% of the period's error budget spent over the run",
@@ -1011,7 +1047,11 @@ impl SloBurnSummary {
             ]);
         }
         let mut report = ScenarioReport::new("slo-burn", summary).narrate(format!(
-            "{n} runs; the outage was detected in {} of them",
+            "{n} runs; the {} was detected in {} of them",
+            self.runs
+                .first()
+                .and_then(|r| r.incident)
+                .map_or("incident", |(what, _)| what),
             self.time_to_detect.map_or(0, |s| s.n)
         ));
         if let Some(p) = self.runs.first().and_then(|r| r.predicted) {
