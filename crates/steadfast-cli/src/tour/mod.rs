@@ -3,8 +3,8 @@
 use std::io::{self, Write};
 
 mod core;
-mod detect;
 mod slo;
+mod detect;
 
 /// A crate of the workspace and what it does, for the map at the end of the tour.
 struct CrateEntry {
