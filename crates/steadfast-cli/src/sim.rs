@@ -1,7 +1,7 @@
 //! `steadfast sim SCENARIO ...`: run a seeded scenario, print what happened,
 //! and write the report (CSV, SVG, HTML) to a directory.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -260,6 +260,22 @@ fn detector_qos_config(a: &DetectorQosArgs) -> io::Result<DetectorQosConfig> {
     b.detectors(detectors).build().map_err(invalid)
 }
 
+/// Reports finished runs on one stderr line when stderr is a terminal; silent otherwise.
+fn progress(total: usize) -> impl Fn(usize) + Sync {
+    let shown = total > 1 && io::stderr().is_terminal();
+    move |done| {
+        if shown {
+            let mut err = io::stderr().lock();
+            // A progress line is a courtesy: failing to draw it is not an error.
+            let _ = write!(err, "\r  runs {done}/{total}");
+            if done == total {
+                let _ = write!(err, "\r{:width$}\r", "", width = 24);
+            }
+            let _ = err.flush();
+        }
+    }
+}
+
 /// Runs one scenario, prints its report and writes it to the output directory.
 pub(crate) fn run(args: SimArgs, out: &mut dyn Write) -> io::Result<()> {
     let seeds: Vec<u64> = (0..args.runs).map(|i| args.seed.wrapping_add(i)).collect();
@@ -272,7 +288,8 @@ pub(crate) fn run(args: SimArgs, out: &mut dyn Write) -> io::Result<()> {
             let report = if seeds.len() == 1 {
                 slo_burn::run(&config, seeds[0]).report()
             } else {
-                slo_burn::run_many(&config, &seeds, threads).report()
+                slo_burn::run_many_with_progress(&config, &seeds, threads, progress(seeds.len()))
+                    .report()
             };
             ("slo-burn", report)
         }
@@ -281,7 +298,13 @@ pub(crate) fn run(args: SimArgs, out: &mut dyn Write) -> io::Result<()> {
             let report = if seeds.len() == 1 {
                 detector_qos::run(&config, seeds[0]).report()
             } else {
-                detector_qos::run_many(&config, &seeds, threads).report()
+                detector_qos::run_many_with_progress(
+                    &config,
+                    &seeds,
+                    threads,
+                    progress(seeds.len()),
+                )
+                .report()
             };
             ("detector-qos", report)
         }

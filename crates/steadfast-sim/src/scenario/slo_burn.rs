@@ -50,7 +50,7 @@ use steadfast_slo::{
 };
 
 use super::traffic::{binomial, poisson};
-use crate::{LinePlot, ScenarioReport, Summary, Table, run_seeds};
+use crate::{LinePlot, ScenarioReport, Summary, Table, run_seeds_with_progress};
 
 /// Which published set of burn-rate tiers to evaluate.
 ///
@@ -934,11 +934,28 @@ pub struct SloBurnSummary {
 /// ```
 #[must_use]
 pub fn run_many(config: &SloBurnConfig, seeds: &[u64], threads: usize) -> SloBurnSummary {
-    let runs = run_seeds(seeds, threads, |seed| {
-        let mut result = run(config, seed);
-        result.samples = Vec::new();
-        result
-    });
+    run_many_with_progress(config, seeds, threads, |_| {})
+}
+
+/// Like [`run_many`], calling `progress(done)` after each run (see
+/// [`run_seeds_with_progress`]).
+#[must_use]
+pub fn run_many_with_progress(
+    config: &SloBurnConfig,
+    seeds: &[u64],
+    threads: usize,
+    progress: impl Fn(usize) + Sync,
+) -> SloBurnSummary {
+    let runs = run_seeds_with_progress(
+        seeds,
+        threads,
+        |seed| {
+            let mut result = run(config, seed);
+            result.samples = Vec::new();
+            result
+        },
+        progress,
+    );
     let detect: Vec<f64> = runs
         .iter()
         .filter_map(|r| r.time_to_detect.map(|d| d.as_secs_f64()))
