@@ -174,3 +174,36 @@ fn help_explains_each_scenario() {
         "{text}"
     );
 }
+
+#[test]
+fn the_report_goes_under_target_in_the_current_directory_by_default() {
+    let cwd = out_dir("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_steadfast"))
+        .args([
+            "sim",
+            "detector-qos",
+            "--heartbeats",
+            "20",
+            "--traces",
+            "normal-jitter",
+        ])
+        .current_dir(&cwd)
+        .output()
+        .expect("failed to start steadfast");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let expected = PathBuf::from("target")
+        .join("steadfast")
+        .join("detector-qos");
+    assert!(
+        text.contains(&format!("wrote 4 files to {}", expected.display())),
+        "{text}"
+    );
+    assert!(cwd.join(&expected).join("report.html").is_file());
+    std::fs::remove_dir_all(&cwd).unwrap();
+}
