@@ -1,4 +1,5 @@
-//! The `steadfast` command: a guided tour of the steadfast crates.
+//! The `steadfast` command: a guided tour of the steadfast crates, seeded
+//! simulations of their policies, and SLO arithmetic.
 #![forbid(unsafe_code)]
 
 use std::io::{self, Write};
@@ -6,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod sim;
 mod slo;
 mod tour;
 
@@ -24,6 +26,8 @@ enum Command {
     /// SLO arithmetic: nines, budgets, burn-rate tiers, composite availability.
     #[command(subcommand)]
     Slo(slo::SloCommand),
+    /// Run a seeded simulation scenario; print the results and write CSV, SVG and HTML.
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Tour => tour::run(&mut out),
         Command::Slo(cmd) => slo::run(cmd, &mut out),
+        Command::Sim(args) => sim::run(args, &mut out),
     };
     match result.and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,

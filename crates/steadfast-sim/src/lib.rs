@@ -58,7 +58,7 @@
 //! | [`Fault`] | crash, restart, pause, partition, heal, clock jump, network change |
 //! | [`NodeClock`] | a node's drifting, jumping clock (a `steadfast_core::Clock`) |
 //! | [`SimEvent`], [`SimStats`] | what happened, for observers and counters |
-//! | [`run_seeds`], [`Summary`] | many seeds across cores; mean and 95% confidence interval |
+//! | [`run_seeds`], [`run_seeds_with_progress`], [`Summary`] | many seeds across cores; mean and 95% confidence interval |
 //! | [`Table`], [`LinePlot`], [`HtmlReport`], [`ScenarioReport`] | results as CSV, SVG plots (plotters) and one self-contained HTML page |
 //! | [`scenario`] | the scenarios that measure steadfast's policies |
 //!
@@ -86,4 +86,4 @@ pub use engine::{
 pub use fault::Fault;
 pub use network::{Latency, Loss, Network};
 pub use report::{HtmlReport, LinePlot, PlotError, ScenarioReport, Section, Series, Table};
-pub use stats::{Summary, default_threads, run_seeds};
+pub use stats::{Summary, default_threads, run_seeds, run_seeds_with_progress};

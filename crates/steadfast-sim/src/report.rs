@@ -517,6 +517,7 @@ pub struct ScenarioReport {
     narrative: Vec<String>,
     summary: Table,
     tables: Vec<(String, Table)>,
+    data: Vec<(String, Table)>,
     plots: Vec<(String, LinePlot)>,
 }
 
@@ -548,6 +549,7 @@ impl ScenarioReport {
             narrative: Vec::new(),
             summary,
             tables: Vec::new(),
+            data: Vec::new(),
             plots: Vec::new(),
         }
     }
@@ -564,6 +566,30 @@ impl ScenarioReport {
     pub fn table(mut self, name: impl Into<String>, table: Table) -> ScenarioReport {
         self.tables.push((name.into(), table));
         self
+    }
+
+    /// Adds a long table (one row per step, say), written as `<name>.csv`
+    /// and only named in the HTML, which stays small.
+    ///
+    /// ```
+    /// use steadfast_sim::{ScenarioReport, Table};
+    ///
+    /// let mut steps = Table::new(["t", "errors"]);
+    /// steps.push(["0", "3"]);
+    /// let report = ScenarioReport::new("s", Table::new(["x"])).data("steps", steps);
+    /// let html = report.to_html().unwrap();
+    /// assert!(html.contains("steps.csv (1 rows)") && !html.contains("<td>3</td>"));
+    /// ```
+    #[must_use]
+    pub fn data(mut self, name: impl Into<String>, table: Table) -> ScenarioReport {
+        self.data.push((name.into(), table));
+        self
+    }
+
+    /// The long tables written only as CSV, by name.
+    #[must_use]
+    pub fn data_tables(&self) -> &[(String, Table)] {
+        &self.data
     }
 
     /// Adds a plot, written as `<name>.svg` and inlined in the HTML.
@@ -624,6 +650,17 @@ impl ScenarioReport {
         for (name, table) in &self.tables {
             html = html.section(Section::new(name.clone()).table(table.clone()));
         }
+        if !self.data.is_empty() {
+            let mut files = Section::new("Data files");
+            for (name, table) in &self.data {
+                files = files.paragraph(format!(
+                    "{}.csv ({} rows)",
+                    file_stem(name),
+                    table.rows().len()
+                ));
+            }
+            html = html.section(files);
+        }
         Ok(html.to_html())
     }
 
@@ -645,7 +682,7 @@ impl ScenarioReport {
             Ok(())
         };
         write("summary.csv".to_owned(), &self.summary.to_csv())?;
-        for (name, table) in &self.tables {
+        for (name, table) in self.tables.iter().chain(&self.data) {
             write(format!("{}.csv", file_stem(name)), &table.to_csv())?;
         }
         for (name, plot) in &self.plots {

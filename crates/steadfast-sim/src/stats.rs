@@ -22,8 +22,39 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// assert_eq!(squares, vec![1, 4, 9, 16]);
 /// ```
 pub fn run_seeds<R: Send>(seeds: &[u64], threads: usize, run: impl Fn(u64) -> R + Sync) -> Vec<R> {
+    run_seeds_with_progress(seeds, threads, run, |_| {})
+}
+
+/// Like [`run_seeds`], calling `progress(done)` after each run with the
+/// number of runs finished so far (each count from 1 to `seeds.len()` once,
+/// from whichever thread finished it), for a progress bar.
+///
+/// # Panics
+///
+/// Propagates a panic from `run` or `progress`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use steadfast_sim::run_seeds_with_progress;
+///
+/// let calls = AtomicUsize::new(0);
+/// let r = run_seeds_with_progress(&[1, 2, 3], 2, |s| s + 1, |_| {
+///     calls.fetch_add(1, Ordering::Relaxed);
+/// });
+/// assert_eq!(r, vec![2, 3, 4]);
+/// assert_eq!(calls.load(Ordering::Relaxed), 3);
+/// ```
+pub fn run_seeds_with_progress<R: Send>(
+    seeds: &[u64],
+    threads: usize,
+    run: impl Fn(u64) -> R + Sync,
+    progress: impl Fn(usize) + Sync,
+) -> Vec<R> {
     let threads = threads.clamp(1, seeds.len().max(1));
     let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new((0..seeds.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -35,6 +66,7 @@ pub fn run_seeds<R: Send>(seeds: &[u64], threads: usize, run: impl Fn(u64) -> R 
                     results
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(result);
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1);
                 }
             });
         }
@@ -151,6 +183,16 @@ mod tests {
         assert_eq!(run_seeds(&seeds, 1, f), run_seeds(&seeds, 4, f));
         assert!(run_seeds(&[], 3, f).is_empty());
         assert_eq!(run_seeds(&[5], 0, f), vec![f(5)]);
+    }
+
+    #[test]
+    fn progress_counts_every_run_once() {
+        let seen = Mutex::new(Vec::new());
+        let seeds: Vec<u64> = (0..20).collect();
+        let _ = run_seeds_with_progress(&seeds, 3, |s| s, |n| seen.lock().unwrap().push(n));
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=20).collect::<Vec<_>>());
     }
 
     #[test]

@@ -14,6 +14,16 @@
 //!
 //! Scenarios are added as the crates they exercise become available; each
 //! module's documentation says what it measures and what its numbers mean.
+//!
+//! | scenario | what it measures |
+//! |---|---|
+//! | [`anti_entropy`] | replicas diverging in a partition and converging by read-repair, Merkle exchange or both: time and bytes |
+//! | [`detector_qos`] | each failure detector's detection time against its mistake rate, per trace kind |
+//! | [`lease_safety`] | leader leases with fencing under partitions, pauses and drift: overlapping holders, failover time, stale writes refused |
+//! | [`slo_burn`] | which burn-rate tiers fire for an outage, when, and how much budget it costs |
 
 pub mod anti_entropy;
+pub mod detector_qos;
 pub mod lease_safety;
+pub mod slo_burn;
+mod traffic;
