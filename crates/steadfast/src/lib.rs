@@ -45,3 +45,9 @@ pub use steadfast_replica as replica;
 pub use steadfast_sim as sim;
 #[cfg(feature = "slo")]
 pub use steadfast_slo as slo;
+
+/// The code blocks of the workspace README, compiled and run as doctests so
+/// the README cannot drift from the API.
+#[cfg(all(doctest, feature = "full"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
