@@ -69,6 +69,7 @@
 //!   platforms and versions agree on tokens and digests.
 #![forbid(unsafe_code)]
 
+mod consistency;
 mod dvv;
 mod frame;
 mod hlc;
@@ -79,6 +80,10 @@ mod resolve;
 mod sync;
 mod version_vector;
 
+pub use consistency::{
+    AckGroup, AckTally, ConsistencyError, ConsistencyLevel, Guarantee, NetworkTopology, Operation,
+    Placement, Replica, Requirement, Topology, TopologyBuilder,
+};
 pub use dvv::{Dot, DottedVersionVector, DvvSet};
 pub use frame::{
     DecodeError, FORMAT_VERSION, Frame, FrameCodec, FrameKind, HEADER_LEN, MAX_PAYLOAD,
