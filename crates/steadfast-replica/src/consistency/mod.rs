@@ -924,3 +924,254 @@ impl ConsistencyError {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ConsistencyLevel as Cl;
+
+    /// `counts[d]` replicas in datacentre `dc{d+1}`, racks alternating.
+    fn placement(counts: &[u64]) -> Placement {
+        let mut replicas = Vec::new();
+        let mut id = 0;
+        for (d, n) in counts.iter().enumerate() {
+            for i in 0..*n {
+                id += 1;
+                let dc = format!("dc{}", d + 1);
+                replicas.push(Replica::new(NodeId::new(id), dc, format!("r{}", i % 2)));
+            }
+        }
+        Placement::new(replicas).unwrap()
+    }
+
+    fn block_for(level: Cl, p: &Placement, local: &str) -> Result<usize, ConsistencyError> {
+        level
+            .requirement(Operation::Write, p, local)
+            .map(|r| r.required_acks())
+    }
+
+    #[test]
+    fn block_for_one_datacenter() {
+        let p = placement(&[3]);
+        let expected = [
+            (Cl::Any, 1),
+            (Cl::One, 1),
+            (Cl::Two, 2),
+            (Cl::Three, 3),
+            (Cl::Quorum, 2),
+            (Cl::LocalOne, 1),
+            (Cl::LocalQuorum, 2),
+            (Cl::EachQuorum, 2),
+            (Cl::All, 3),
+        ];
+        for (level, acks) in expected {
+            assert_eq!(block_for(level, &p, "dc1"), Ok(acks), "{level}");
+        }
+        let five = placement(&[5]);
+        assert_eq!(block_for(Cl::Quorum, &five, "dc1"), Ok(3));
+        let four = placement(&[4]);
+        assert_eq!(block_for(Cl::Quorum, &four, "dc1"), Ok(3));
+        assert_eq!(block_for(Cl::LocalQuorum, &four, "dc1"), Ok(3));
+    }
+
+    #[test]
+    fn block_for_many_datacenters() {
+        // dc1: 3 replicas, dc2: 2, dc3: 1; N = 6.
+        let p = placement(&[3, 2, 1]);
+        assert_eq!(block_for(Cl::Quorum, &p, "dc1"), Ok(4));
+        assert_eq!(block_for(Cl::All, &p, "dc3"), Ok(6));
+        assert_eq!(block_for(Cl::Three, &p, "dc3"), Ok(3));
+        assert_eq!(block_for(Cl::LocalQuorum, &p, "dc1"), Ok(2));
+        assert_eq!(block_for(Cl::LocalQuorum, &p, "dc2"), Ok(2));
+        assert_eq!(block_for(Cl::LocalQuorum, &p, "dc3"), Ok(1));
+        assert_eq!(block_for(Cl::LocalOne, &p, "dc2"), Ok(1));
+        // EACH_QUORUM: 2 + 2 + 1, whatever the coordinator.
+        assert_eq!(block_for(Cl::EachQuorum, &p, "dc2"), Ok(5));
+        let each = Cl::EachQuorum
+            .requirement(Operation::Read, &p, "dc1")
+            .unwrap();
+        let groups: Vec<_> = each
+            .groups()
+            .iter()
+            .map(|g| (g.datacenter(), g.required(), g.replicas().len()))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                (Some("dc1"), 2, 3),
+                (Some("dc2"), 2, 2),
+                (Some("dc3"), 1, 1)
+            ]
+        );
+        // LOCAL_QUORUM counts only the coordinator's datacentre.
+        let local = Cl::LocalQuorum
+            .requirement(Operation::Write, &p, "dc2")
+            .unwrap();
+        assert_eq!(local.groups()[0].replicas(), [4, 5].map(NodeId::new));
+    }
+
+    #[test]
+    fn unsatisfiable_and_unsupported() {
+        let p = placement(&[2, 1]);
+        assert_eq!(
+            block_for(Cl::Three, &p, "dc1"),
+            Ok(3),
+            "three replicas across datacentres"
+        );
+        let small = placement(&[2]);
+        assert_eq!(
+            block_for(Cl::Three, &small, "dc1"),
+            Err(ConsistencyError::Unsatisfiable {
+                level: Cl::Three,
+                datacenter: None,
+                required: 3,
+                replicas: 2
+            })
+        );
+        let err = block_for(Cl::LocalQuorum, &p, "dc9").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "LOCAL_QUORUM needs 1 acknowledgements but only 0 replicas exist in dc9"
+        );
+        assert!(err.is_unavailable());
+        assert_eq!(
+            Cl::Any.requirement(Operation::Read, &p, "dc1"),
+            Err(ConsistencyError::Unsupported {
+                level: Cl::Any,
+                operation: Operation::Read
+            })
+        );
+        assert_eq!(
+            Guarantee::of(Cl::Any, Cl::All, &p).unwrap_err().to_string(),
+            "ANY is not supported for reads"
+        );
+    }
+
+    #[test]
+    fn unavailable_is_not_a_timeout() {
+        let p = placement(&[3, 3]);
+        let req = Cl::EachQuorum
+            .requirement(Operation::Write, &p, "dc1")
+            .unwrap();
+        // dc2 has one live replica of three: fail fast.
+        let err = req.check_live([1, 2, 3, 4].map(NodeId::new)).unwrap_err();
+        assert_eq!(
+            err,
+            ConsistencyError::Unavailable {
+                level: Cl::EachQuorum,
+                datacenter: Some("dc2".into()),
+                required: 2,
+                alive: 1
+            }
+        );
+        assert!(err.is_unavailable() && err.is_temporary());
+        assert!(req.check_live([1, 2, 4, 5, 5].map(NodeId::new)).is_ok());
+        // Repeats do not count twice.
+        assert!(req.check_live([1, 1, 4, 5].map(NodeId::new)).is_err());
+        let any = Cl::Any.requirement(Operation::Write, &p, "dc1").unwrap();
+        assert!(any.check_live([]).is_ok());
+
+        let mut tally = req.tally();
+        tally.ack(NodeId::new(1)).unwrap();
+        let timeout = tally.finish().unwrap_err();
+        assert!(!timeout.is_unavailable() && timeout.is_temporary());
+    }
+
+    #[test]
+    fn tally_rules() {
+        let p = placement(&[3, 3]);
+        let local = Cl::LocalQuorum
+            .requirement(Operation::Write, &p, "dc1")
+            .unwrap();
+        let mut t = local.tally();
+        // Remote replicas are accepted but do not count.
+        assert_eq!(t.ack(NodeId::new(4)), Ok(TallyOutcome::Pending));
+        assert_eq!(t.ack(NodeId::new(5)), Ok(TallyOutcome::Pending));
+        assert!(t.acks().is_empty());
+        assert_eq!(
+            t.ack(NodeId::new(9)),
+            Err(ConsistencyError::NotAReplica {
+                node: NodeId::new(9)
+            })
+        );
+        assert_eq!(t.fail(NodeId::new(1)), Ok(TallyOutcome::Pending));
+        assert_eq!(
+            t.ack(NodeId::new(1)),
+            Err(ConsistencyError::ConflictingResponse {
+                node: NodeId::new(1)
+            })
+        );
+        assert_eq!(
+            t.hint(NodeId::new(1)),
+            Err(ConsistencyError::HintsNotAccepted {
+                level: Cl::LocalQuorum
+            })
+        );
+        assert_eq!(t.ack(NodeId::new(2)), Ok(TallyOutcome::Pending));
+        assert_eq!(t.ack(NodeId::new(2)), Ok(TallyOutcome::Pending));
+        assert_eq!(t.ack(NodeId::new(3)), Ok(TallyOutcome::Won));
+        assert_eq!(t.acks(), [2, 3].map(NodeId::new));
+        assert_eq!(t.failures(), [NodeId::new(1)]);
+        assert_eq!(t.finish(), Ok(()));
+
+        // ANY never loses: the coordinator can still store a hint.
+        let any = Cl::Any.requirement(Operation::Write, &p, "dc1").unwrap();
+        let mut t = any.tally();
+        for n in 1..=6 {
+            assert_eq!(t.fail(NodeId::new(n)), Ok(TallyOutcome::Pending));
+        }
+        assert!(matches!(t.finish(), Err(ConsistencyError::Timeout { .. })));
+        assert_eq!(t.hint(NodeId::new(42)), Ok(TallyOutcome::Won));
+        let mut t = any.tally();
+        assert_eq!(t.ack(NodeId::new(6)), Ok(TallyOutcome::Won));
+    }
+
+    #[test]
+    fn guarantees() {
+        let one_dc = placement(&[3]);
+        let g = |r, w, p: &Placement| Guarantee::of(r, w, p).unwrap();
+        assert_eq!(g(Cl::Quorum, Cl::Quorum, &one_dc), Guarantee::Strong);
+        assert_eq!(g(Cl::One, Cl::All, &one_dc), Guarantee::Strong);
+        assert_eq!(g(Cl::All, Cl::One, &one_dc), Guarantee::Strong);
+        assert_eq!(g(Cl::Two, Cl::Two, &one_dc), Guarantee::Strong);
+        assert_eq!(g(Cl::One, Cl::Quorum, &one_dc), Guarantee::Eventual);
+        assert_eq!(g(Cl::All, Cl::Any, &one_dc), Guarantee::Eventual);
+        // One datacentre: local levels are strong everywhere that matters.
+        assert_eq!(
+            g(Cl::LocalQuorum, Cl::LocalQuorum, &one_dc),
+            Guarantee::Strong
+        );
+
+        let two = placement(&[3, 3]);
+        assert_eq!(g(Cl::Quorum, Cl::Quorum, &two), Guarantee::Strong);
+        assert_eq!(g(Cl::EachQuorum, Cl::LocalQuorum, &two), Guarantee::Strong);
+        assert_eq!(g(Cl::LocalOne, Cl::EachQuorum, &two), Guarantee::Eventual);
+        assert_eq!(g(Cl::LocalQuorum, Cl::Quorum, &two), Guarantee::Eventual);
+        assert_eq!(g(Cl::Quorum, Cl::LocalQuorum, &two), Guarantee::Eventual);
+        assert_eq!(
+            g(Cl::LocalOne, Cl::LocalQuorum, &two),
+            Guarantee::Eventual,
+            "1 + 2 does not exceed 3"
+        );
+        // Unequal datacentres: QUORUM writes (4 of 6) always hold 3 of dc1's 5.
+        let uneven = placement(&[5, 1]);
+        assert_eq!(
+            g(Cl::LocalQuorum, Cl::Quorum, &uneven),
+            Guarantee::LocallyStrong {
+                datacenters: vec!["dc1".into()]
+            }
+        );
+        assert!(!g(Cl::LocalQuorum, Cl::Quorum, &uneven).is_strong());
+    }
+
+    #[test]
+    fn parse_and_display() {
+        for level in ConsistencyLevel::LEVELS {
+            assert_eq!(level.name().parse::<Cl>(), Ok(level));
+            assert_eq!(level.to_string().to_lowercase().parse::<Cl>(), Ok(level));
+        }
+        let err = "SERIAL".parse::<Cl>().unwrap_err();
+        assert_eq!(err.field(), "consistency_level");
+        assert_eq!(Operation::Write.to_string(), "write");
+    }
+}
