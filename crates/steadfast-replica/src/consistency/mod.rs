@@ -517,6 +517,7 @@ impl Requirement {
             hinted: false,
             acks: Vec::new(),
             failures: Vec::new(),
+            answers: vec![None; self.replicas.len()],
         }
     }
 }
@@ -556,12 +557,21 @@ pub struct AckTally<'a> {
     hinted: bool,
     acks: Vec<NodeId>,
     failures: Vec<NodeId>,
+    // Indexed like `Requirement::replicas`.
+    answers: Vec<Option<Vote>>,
 }
 
 impl AckTally<'_> {
     fn record(&mut self, node: NodeId, vote: Vote) -> Result<TallyOutcome, ConsistencyError> {
-        if self.requirement.replicas.binary_search(&node).is_err() {
+        let Ok(index) = self.requirement.replicas.binary_search(&node) else {
             return Err(ConsistencyError::NotAReplica { node });
+        };
+        // Every replica's first answer stands, counted or not.
+        match self.answers[index] {
+            Some(previous) if previous != vote => {
+                return Err(ConsistencyError::ConflictingResponse { node });
+            }
+            _ => self.answers[index] = Some(vote),
         }
         let mut counted = false;
         for t in &mut self.tallies {
