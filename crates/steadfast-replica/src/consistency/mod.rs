@@ -1082,7 +1082,7 @@ mod tests {
         assert!(any.check_live([]).is_ok());
 
         let mut tally = req.tally();
-        tally.ack(NodeId::new(1)).unwrap();
+        assert_eq!(tally.ack(NodeId::new(1)), Ok(TallyOutcome::Pending));
         let timeout = tally.finish().unwrap_err();
         assert!(!timeout.is_unavailable() && timeout.is_temporary());
     }
