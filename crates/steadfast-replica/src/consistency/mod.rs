@@ -514,7 +514,7 @@ impl Requirement {
                 .iter()
                 .map(|g| g.system.tally(QuorumKind::Write))
                 .collect(),
-            hinted: false,
+            hint_holders: Vec::new(),
             acks: Vec::new(),
             failures: Vec::new(),
             answers: vec![None; self.replicas.len()],
@@ -554,7 +554,7 @@ impl Requirement {
 pub struct AckTally<'a> {
     requirement: &'a Requirement,
     tallies: Vec<VoteTally<'a>>,
-    hinted: bool,
+    hint_holders: Vec<NodeId>,
     acks: Vec<NodeId>,
     failures: Vec<NodeId>,
     // Indexed like `Requirement::replicas`.
@@ -632,13 +632,14 @@ impl AckTally<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn hint(&mut self, holder: NodeId) -> Result<TallyOutcome, ConsistencyError> {
-        let _ = holder;
         if !self.requirement.accepts_hints() {
             return Err(ConsistencyError::HintsNotAccepted {
                 level: self.requirement.level,
             });
         }
-        self.hinted = true;
+        if let Err(at) = self.hint_holders.binary_search(&holder) {
+            self.hint_holders.insert(at, holder);
+        }
         Ok(self.outcome())
     }
 
@@ -647,7 +648,7 @@ impl AckTally<'_> {
     /// Under `ANY` a stored hint wins and nothing is ever lost (the
     /// coordinator can always store a hint).
     pub fn outcome(&self) -> TallyOutcome {
-        if self.hinted {
+        if !self.hint_holders.is_empty() {
             return TallyOutcome::Won;
         }
         let mut won = true;
@@ -671,6 +672,13 @@ impl AckTally<'_> {
     #[must_use]
     pub fn acks(&self) -> &[NodeId] {
         &self.acks
+    }
+
+    /// The nodes holding a hint for the write (`ANY` only), sorted; they
+    /// hand it over when a replica comes back.
+    #[must_use]
+    pub fn hint_holders(&self) -> &[NodeId] {
+        &self.hint_holders
     }
 
     /// The counted failures so far, sorted by node.
@@ -1132,6 +1140,7 @@ mod tests {
         }
         assert!(matches!(t.finish(), Err(ConsistencyError::Timeout { .. })));
         assert_eq!(t.hint(NodeId::new(42)), Ok(TallyOutcome::Won));
+        assert_eq!(t.hint_holders(), [NodeId::new(42)]);
         let mut t = any.tally();
         assert_eq!(t.ack(NodeId::new(6)), Ok(TallyOutcome::Won));
     }
