@@ -103,7 +103,7 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
         let strong = Guarantee::of(level, level, &placement).map_err(io::Error::other)?;
         writeln!(
             out,
-            "{level} write over 2 datacentres x 3 replicas waits for {} acks; {level} reads after it: {strong:?}",
+            "{level} write over 2 datacentres x 3 replicas waits for {} acks; {level} reads after it: {strong}",
             need.required_acks()
         )?;
     }

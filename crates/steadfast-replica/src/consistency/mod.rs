@@ -805,6 +805,25 @@ impl Guarantee {
     }
 }
 
+impl fmt::Display for Guarantee {
+    /// `strong`, `strong only within dc1, dc2`, or `eventual`.
+    ///
+    /// ```
+    /// use steadfast_replica::Guarantee;
+    /// let local = Guarantee::LocallyStrong { datacenters: vec!["dc1".into(), "dc2".into()] };
+    /// assert_eq!(local.to_string(), "strong only within dc1, dc2");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Guarantee::Strong => f.write_str("strong"),
+            Guarantee::LocallyStrong { datacenters } => {
+                write!(f, "strong only within {}", datacenters.join(", "))
+            }
+            Guarantee::Eventual => f.write_str("eventual"),
+        }
+    }
+}
+
 /// Why a consistency level could not be met.
 ///
 /// "Unavailable" (too few replicas alive, or in the placement, to ever meet
