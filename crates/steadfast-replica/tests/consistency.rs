@@ -217,3 +217,53 @@ proptest! {
         }
     }
 }
+
+/// A whole read path: place a key over two datacentres, check liveness,
+/// tally LOCAL_QUORUM responses, and know what the pair of levels gives.
+#[test]
+fn placement_to_tally() {
+    let mut builder = Topology::builder();
+    for i in 0..12u64 {
+        let dc = if i < 6 { "east" } else { "west" };
+        builder = builder.node(NodeId::new(i), dc, format!("zone-{}", i % 3));
+    }
+    let strategy =
+        NetworkTopology::new(builder.build().unwrap(), [("east", 3), ("west", 3)]).unwrap();
+    for token in [0, 1 << 40, u64::MAX] {
+        let p = strategy.place(token);
+        assert_eq!(p.len(), 6);
+        assert_eq!((p.racks_in("east"), p.racks_in("west")), (3, 3));
+
+        let read = Cl::LocalQuorum
+            .requirement(Operation::Read, &p, "east")
+            .unwrap();
+        assert_eq!(read.required_acks(), 2);
+        let east: Vec<NodeId> = p.replicas_in("east").map(Replica::node).collect();
+        let west: Vec<NodeId> = p.replicas_in("west").map(Replica::node).collect();
+        // The whole west is down: LOCAL_QUORUM in the east does not care.
+        assert!(read.check_live(east.clone()).is_ok());
+        let each = Cl::EachQuorum
+            .requirement(Operation::Write, &p, "east")
+            .unwrap();
+        assert!(each.check_live(east.clone()).unwrap_err().is_unavailable());
+
+        let mut tally = read.tally();
+        assert_eq!(tally.ack(west[0]), Ok(TallyOutcome::Pending));
+        assert_eq!(tally.fail(east[0]), Ok(TallyOutcome::Pending));
+        assert_eq!(tally.ack(east[1]), Ok(TallyOutcome::Pending));
+        assert_eq!(tally.ack(east[2]), Ok(TallyOutcome::Won));
+        assert_eq!(tally.finish(), Ok(()));
+    }
+    let p = strategy.place(7);
+    assert_eq!(
+        Guarantee::of(Cl::LocalQuorum, Cl::LocalQuorum, &p)
+            .unwrap()
+            .to_string(),
+        "strong only within east, west"
+    );
+    assert!(
+        Guarantee::of(Cl::LocalQuorum, Cl::EachQuorum, &p)
+            .unwrap()
+            .is_strong()
+    );
+}
