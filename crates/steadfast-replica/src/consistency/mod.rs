@@ -79,6 +79,11 @@ pub enum ConsistencyLevel {
 
 impl ConsistencyLevel {
     /// Every level, weakest first (roughly).
+    ///
+    /// ```
+    /// use steadfast_replica::ConsistencyLevel;
+    /// assert!(ConsistencyLevel::LEVELS.contains(&ConsistencyLevel::EachQuorum));
+    /// ```
     pub const LEVELS: [ConsistencyLevel; 9] = [
         ConsistencyLevel::Any,
         ConsistencyLevel::One,
@@ -411,6 +416,17 @@ impl Requirement {
 
     /// Whether acknowledgements from `nodes` satisfy the requirement
     /// (non-replicas and repeats are ignored; hints are not considered).
+    ///
+    /// ```
+    /// use steadfast_core::NodeId;
+    /// use steadfast_replica::{ConsistencyLevel, Operation, Placement, Replica};
+    ///
+    /// let placement = Placement::new((1..=3).map(|i| Replica::new(NodeId::new(i), "dc1", "r")))?;
+    /// let all = ConsistencyLevel::All.requirement(Operation::Read, &placement, "dc1")?;
+    /// assert!(!all.is_satisfied_by([1, 2, 2].map(NodeId::new)));
+    /// assert!(all.is_satisfied_by([3, 2, 1].map(NodeId::new)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_satisfied_by(&self, nodes: impl IntoIterator<Item = NodeId> + Clone) -> bool {
         self.groups
@@ -506,6 +522,18 @@ impl Requirement {
     }
 
     /// A fresh tally of responses.
+    ///
+    /// ```
+    /// use steadfast_core::NodeId;
+    /// use steadfast_replica::{ConsistencyLevel, Operation, Placement, Replica};
+    ///
+    /// let placement = Placement::new((1..=3).map(|i| Replica::new(NodeId::new(i), "dc1", "r")))?;
+    /// let one = ConsistencyLevel::One.requirement(Operation::Read, &placement, "dc1")?;
+    /// let mut tally = one.tally();
+    /// tally.fail(NodeId::new(1))?;
+    /// assert!(tally.finish().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tally(&self) -> AckTally<'_> {
         AckTally {
             requirement: self,
@@ -688,6 +716,23 @@ impl AckTally<'_> {
     }
 
     /// The result once the caller stops waiting.
+    ///
+    /// ```
+    /// use steadfast_core::NodeId;
+    /// use steadfast_replica::{ConsistencyLevel, Operation, Placement, Replica};
+    ///
+    /// let placement = Placement::new((1..=3).map(|i| Replica::new(NodeId::new(i), "dc1", "r")))?;
+    /// use steadfast_replica::ConsistencyError;
+    /// let two = ConsistencyLevel::Two.requirement(Operation::Write, &placement, "dc1")?;
+    /// let mut tally = two.tally();
+    /// tally.ack(NodeId::new(1))?;
+    /// tally.fail(NodeId::new(2))?;
+    /// // Replica 3 may still answer: a timeout, not a failure.
+    /// assert!(matches!(tally.finish(), Err(ConsistencyError::Timeout { received: 1, required: 2, .. })));
+    /// tally.fail(NodeId::new(3))?;
+    /// assert!(matches!(tally.finish(), Err(ConsistencyError::Failed { failures: 2, .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -150,6 +150,20 @@ impl Placement {
     }
 
     /// The replicas in `datacenter`.
+    ///
+    /// ```
+    /// use steadfast_core::NodeId;
+    /// use steadfast_replica::{Placement, Replica};
+    ///
+    /// let p = Placement::new([
+    ///     Replica::new(NodeId::new(1), "dc1", "a"),
+    ///     Replica::new(NodeId::new(2), "dc2", "a"),
+    /// ])?;
+    /// let dc2: Vec<_> = p.replicas_in("dc2").map(Replica::node).collect();
+    /// assert_eq!(dc2, [NodeId::new(2)]);
+    /// assert_eq!(p.replica(NodeId::new(1)).map(Replica::datacenter), Some("dc1"));
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
     pub fn replicas_in<'a>(&'a self, datacenter: &'a str) -> impl Iterator<Item = &'a Replica> {
         self.replicas
             .iter()
@@ -448,6 +462,23 @@ impl NetworkTopology {
     }
 
     /// The replicas of the key whose token is `token`, primary first.
+    ///
+    /// ```
+    /// use steadfast_core::NodeId;
+    /// use steadfast_replica::{NetworkTopology, Topology, hash64};
+    ///
+    /// let topology = Topology::builder()
+    ///     .node_with_tokens(NodeId::new(1), "dc1", "a", [100])
+    ///     .node_with_tokens(NodeId::new(2), "dc1", "a", [200])
+    ///     .node_with_tokens(NodeId::new(3), "dc1", "b", [300])
+    ///     .build()?;
+    /// let strategy = NetworkTopology::new(topology, [("dc1", 2)])?;
+    /// // From token 50: node 1, then node 3, skipping node 2 (rack a again).
+    /// let nodes: Vec<u64> = strategy.place(50).replicas().iter().map(|r| r.node().get()).collect();
+    /// assert_eq!(nodes, [1, 3]);
+    /// let _placement = strategy.place(hash64(b"user:42"));
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
     #[must_use]
     pub fn place(&self, token: u64) -> Placement {
         struct Fill<'a> {
