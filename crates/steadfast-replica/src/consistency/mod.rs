@@ -481,7 +481,8 @@ impl Requirement {
     }
 
     /// Whether every set of replicas meeting `self` shares a replica with
-    /// every set meeting `other` (the generalised `R + W > N`).
+    /// every set meeting `other` (the generalised `R + W > N`). Both must
+    /// come from the same placement.
     ///
     /// With both levels over all replicas that is `R + W > N`. When one side
     /// is per datacentre, its groups are disjoint and the other side must
