@@ -8,13 +8,19 @@
 //!
 //! CRC32C is measured against the physical floor of reading the same buffer
 //! (`floor: sum of u64`) and against the crates it could have used.
+//!
+//! Consistency levels: turning a level into required acknowledgements for a
+//! placement and tallying three responses, with no peer.
 
 use std::hint::black_box;
 
 use crdts::{CvRDT, Dot, VClock};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use steadfast_core::NodeId;
-use steadfast_replica::{MerkleTree, VersionVector, crc32c, hash64};
+use steadfast_quorum::TallyOutcome;
+use steadfast_replica::{
+    ConsistencyLevel, MerkleTree, Operation, Placement, Replica, VersionVector, crc32c, hash64,
+};
 
 /// Two vectors over `n` nodes, `b` ahead of `a` in the last node only.
 fn vv_pair(n: u64) -> (VersionVector, VersionVector) {
@@ -186,5 +192,78 @@ fn crc(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, vv_compare, vv_merge, merkle, crc);
+/// `dcs` datacentres of `per_dc` replicas, one rack each.
+fn consistency_placement(dcs: u64, per_dc: u64) -> Placement {
+    let replicas = (0..dcs * per_dc).map(|i| {
+        let dc = format!("dc{}", i / per_dc);
+        Replica::new(NodeId::new(i + 1), dc, format!("rack{}", i % per_dc))
+    });
+    Placement::new(replicas).expect("valid placement")
+}
+
+/// Turning a level into required acknowledgements (quorum systems per
+/// group) and tallying three acknowledgements; then the tally alone on a
+/// prebuilt requirement. No peer: nothing else offers this.
+fn consistency_tally(c: &mut Criterion) {
+    let mut group = c.benchmark_group("replica/consistency_tally");
+    let cases = [
+        (
+            "QUORUM, 3 replicas",
+            ConsistencyLevel::Quorum,
+            consistency_placement(1, 3),
+        ),
+        (
+            "EACH_QUORUM, 3x3 replicas",
+            ConsistencyLevel::EachQuorum,
+            consistency_placement(3, 3),
+        ),
+    ];
+    // Acks from the first replica of each datacentre (or the first three).
+    let responders = |p: &Placement| -> Vec<NodeId> {
+        let step = if p.datacenters().len() > 1 { 3 } else { 1 };
+        (0..3).map(|i| p.replicas()[i * step].node()).collect()
+    };
+    for (name, level, placement) in &cases {
+        let acks = responders(placement);
+        group.bench_function(format!("steadfast {name}: level -> acks + tally 3"), |b| {
+            b.iter(|| {
+                let req = black_box(*level)
+                    .requirement(Operation::Write, black_box(placement), "dc0")
+                    .expect("satisfiable");
+                let mut tally = req.tally();
+                let mut outcome = TallyOutcome::Pending;
+                for node in &acks {
+                    outcome = tally.ack(black_box(*node)).expect("a replica");
+                }
+                black_box((req.required_acks(), outcome))
+            })
+        });
+    }
+    for (name, level, placement) in &cases {
+        let acks = responders(placement);
+        let req = level
+            .requirement(Operation::Write, placement, "dc0")
+            .expect("satisfiable");
+        group.bench_function(format!("steadfast {name}: tally 3 only"), |b| {
+            b.iter(|| {
+                let mut tally = black_box(&req).tally();
+                let mut outcome = TallyOutcome::Pending;
+                for node in &acks {
+                    outcome = tally.ack(black_box(*node)).expect("a replica");
+                }
+                black_box(outcome)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    vv_compare,
+    vv_merge,
+    merkle,
+    crc,
+    consistency_tally
+);
 criterion_main!(benches);

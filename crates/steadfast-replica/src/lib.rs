@@ -5,7 +5,9 @@
 //! vector sets keep concurrent writes as siblings without false conflicts;
 //! a hybrid logical clock orders events across nodes and refuses runaway
 //! clocks; read-repair plans and Merkle anti-entropy bring replicas back
-//! together; every binary encoding travels in a CRC32C-checked frame.
+//! together; every binary encoding travels in a CRC32C-checked frame;
+//! consistency levels turn into acknowledgements to wait for, over replicas
+//! placed across racks and datacentres.
 //!
 //! # Quick example
 //!
@@ -33,6 +35,14 @@
 //! let report = a.exchange(&b, 3)?;
 //! assert_eq!(report.ranges().len(), 1);
 //! println!("{} ranges differ, {} bytes exchanged", report.ranges().len(), report.total_bytes());
+//!
+//! // QUORUM over three replicas: two acknowledgements, and reads see writes.
+//! use steadfast_replica::{ConsistencyLevel, Guarantee, Operation, Placement, Replica};
+//! let placement = Placement::new((1..=3).map(|i| Replica::new(NodeId::new(i), "dc1", "r")))?;
+//! let quorum = ConsistencyLevel::Quorum.requirement(Operation::Write, &placement, "dc1")?;
+//! assert_eq!(quorum.required_acks(), 2);
+//! let guarantee = Guarantee::of(ConsistencyLevel::Quorum, ConsistencyLevel::Quorum, &placement)?;
+//! assert!(guarantee.is_strong());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -49,9 +59,11 @@
 //! | [`MerkleTree`], [`MerkleExchange`], [`MerkleDigest`], [`MerkleMismatch`], [`ExchangeReport`] | incremental Merkle trees over a token space and their round-by-round exchange |
 //! | [`LagTracker`], [`LagConfig`], [`PromotionRejected`] | replication lag in bytes and time; promotion checks |
 //! | [`Frame`], [`FrameCodec`], [`DecodeError`], [`crc32c`] | checksummed binary frames and the codec of every type above |
-//!
-//! Consistency levels (ONE, QUORUM, LOCAL_QUORUM, ...) and replica
-//! placement are not in this release.
+//! | [`ConsistencyLevel`], [`Operation`] | Cassandra's levels (ANY, ONE, TWO, THREE, QUORUM, LOCAL_ONE, LOCAL_QUORUM, EACH_QUORUM, ALL) |
+//! | [`Requirement`], [`AckGroup`], [`AckTally`] | a level turned into required acknowledgements for a placement, tallied won / pending / lost as responses arrive |
+//! | [`Guarantee`] | `R + W > N` for a read and a write level, per datacentre where only local overlap holds |
+//! | [`Placement`], [`Replica`], [`Topology`], [`NetworkTopology`] | replicas with datacentre and rack; rack-aware placement on a token ring |
+//! | [`ConsistencyError`] | unsupported, unsatisfiable, unavailable, timeout, failed |
 //!
 //! # Features
 //!
@@ -69,6 +81,7 @@
 //!   platforms and versions agree on tokens and digests.
 #![forbid(unsafe_code)]
 
+mod consistency;
 mod dvv;
 mod frame;
 mod hlc;
@@ -79,6 +92,10 @@ mod resolve;
 mod sync;
 mod version_vector;
 
+pub use consistency::{
+    AckGroup, AckTally, ConsistencyError, ConsistencyLevel, Guarantee, NetworkTopology, Operation,
+    Placement, Replica, Requirement, Topology, TopologyBuilder,
+};
 pub use dvv::{Dot, DottedVersionVector, DvvSet};
 pub use frame::{
     DecodeError, FORMAT_VERSION, Frame, FrameCodec, FrameKind, HEADER_LEN, MAX_PAYLOAD,

@@ -84,3 +84,16 @@ fn invalid_values_are_refused() {
     let vv: VersionVector = serde_json::from_str("[[2,0],[1,4],[1,2]]").unwrap();
     assert_eq!(vv.as_slice(), &[(NodeId::new(1), 4)]);
 }
+
+#[test]
+fn consistency_types_round_trip() {
+    use steadfast_replica::{ConsistencyLevel, Guarantee, Operation, Replica};
+    for level in ConsistencyLevel::LEVELS {
+        round_trip(&level);
+    }
+    round_trip(&Operation::Read);
+    round_trip(&Replica::new(NodeId::new(3), "dc1", "rack-a"));
+    round_trip(&Guarantee::LocallyStrong {
+        datacenters: vec!["dc1".into()],
+    });
+}

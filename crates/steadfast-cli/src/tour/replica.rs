@@ -4,7 +4,10 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use steadfast_core::{ManualClock, NodeId, Timestamp};
-use steadfast_replica::{DvvSet, HlcConfig, HlcTimestamp, HybridLogicalClock, MerkleTree, hash64};
+use steadfast_replica::{
+    ConsistencyLevel, DvvSet, Guarantee, HlcConfig, HlcTimestamp, HybridLogicalClock, MerkleTree,
+    Operation, Placement, Replica, hash64,
+};
 
 fn values(set: &DvvSet<&str>) -> String {
     format!("{:?}", set.values())
@@ -88,5 +91,21 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
         report.ranges().len(),
         report.total_bytes()
     )?;
+
+    // Consistency levels over two datacentres of three replicas each.
+    let dc = |i: u64| if i <= 3 { "dc1" } else { "dc2" };
+    let replicas = (1..=6).map(|i| Replica::new(NodeId::new(i), dc(i), format!("rack{}", i % 3)));
+    let placement = Placement::new(replicas).map_err(io::Error::other)?;
+    for level in [ConsistencyLevel::LocalQuorum, ConsistencyLevel::EachQuorum] {
+        let need = level
+            .requirement(Operation::Write, &placement, "dc1")
+            .map_err(io::Error::other)?;
+        let strong = Guarantee::of(level, level, &placement).map_err(io::Error::other)?;
+        writeln!(
+            out,
+            "{level} write over 2 datacentres x 3 replicas waits for {} acks; {level} reads after it: {strong}",
+            need.required_acks()
+        )?;
+    }
     Ok(())
 }
