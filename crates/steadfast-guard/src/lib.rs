@@ -101,9 +101,10 @@
 //!
 //! - `tokio`: [`TokioSleeper`], a [`Sleeper`] on tokio's timer. Any other
 //!   runtime plugs in with a closure `Fn(Duration) -> impl Future<Output = ()>`.
-//! - `tower`: `Layer`s and `Service`s for the bulkhead, rate limiter, timeout
-//!   and hedging, with state shared across clones and typed errors
-//!   (`tower::GuardError`).
+//! - `tower`: `Layer`s and `Service`s for the circuit breaker, retry,
+//!   bulkhead, rate limiter, timeout, hedging and the whole pipeline
+//!   (`tower::PipelineLayer`), with state shared across clones and typed
+//!   errors (`tower::GuardError`, [`PipelineError`](pipeline::PipelineError)).
 //! - `serde`: serialization of configs, snapshots and events.
 #![forbid(unsafe_code)]
 

@@ -760,7 +760,7 @@ impl<T, E> Classify<T, E> for RetryAllErrors {
 /// use tower_service::Service;
 ///
 /// let pipeline = Pipeline::builder()
-///     .breaker(CircuitBreaker::new(BreakerConfig::builder().count_window(2).minimum_calls(2).build()?))
+///     .breaker(CircuitBreaker::new(BreakerConfig::builder().count_window(3).minimum_calls(3).build()?))
 ///     .build()?;
 /// let sleeper = |_: Duration| std::future::ready(());
 /// let service = tower::service_fn(|n: u32| async move { if n == 0 { Err("zero") } else { Ok(n) } });
@@ -769,7 +769,7 @@ impl<T, E> Classify<T, E> for RetryAllErrors {
 ///     assert_eq!(service.call(1).await, Ok(1));
 ///     assert_eq!(service.call(0).await, Err(PipelineError::Inner("zero")));
 ///     assert_eq!(service.call(0).await, Err(PipelineError::Inner("zero")));
-///     // Two failures of the last two calls: open.
+///     // Two failures in the last three calls: open.
 ///     let err = service.call(1).await.unwrap_err();
 ///     assert!(matches!(err, PipelineError::CircuitOpen(_)));
 /// });
