@@ -610,11 +610,8 @@ async fn main() -> io::Result<()> {
         (r.client_calls as f64 * (1.0 + r.percent_can_retry)) as u64 + r.floor
     );
 
-    println!(
-        "hedging: two replicas, one {:?} slower",
-        Duration::from_millis(300)
-    );
     let r = hedging().await?;
+    println!("hedging: two replicas, one {:?} slower", r.slow_delay);
     println!(
         "  without hedging: p99 {:?} over {} calls",
         r.unhedged_p99, r.calls.0
