@@ -101,6 +101,39 @@ fn pipeline_success(c: &mut Criterion) {
         })
     });
 
+    // The same stages without hedging, whose attempt and timer allocations
+    // are the largest single cost.
+    let unhedged = Pipeline::builder()
+        .shed(LoadShedder::new(
+            ShedConfig::builder().capacity(1_000).build().unwrap(),
+        ))
+        .rate_limit(RateLimiter::new(Quota::per_second(1_000_000_000).unwrap()))
+        .total_timeout(Duration::from_secs(10))
+        .retry(
+            Backoff::exponential(Duration::from_millis(10))
+                .build()
+                .unwrap(),
+            3,
+            PercentBudget::new(PercentBudget::builder().build().unwrap()),
+        )
+        .breaker(CircuitBreaker::new(BreakerConfig::default()))
+        .bulkhead(Bulkhead::new(
+            BulkheadConfig::builder()
+                .max_concurrent(1_000)
+                .build()
+                .unwrap(),
+        ))
+        .attempt_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let mut ours_unhedged = PipelineLayer::new(unhedged, TokioSleeper).layer(echo());
+    group.bench_function("steadfast PipelineLayer (all stages but hedging)", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            black_box(ready_call(&mut ours_unhedged, black_box(n)).unwrap())
+        })
+    });
+
     let mut theirs = tower_resilience_circuitbreaker::CircuitBreakerLayer::builder()
         .build()
         .unwrap()
