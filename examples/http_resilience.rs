@@ -467,7 +467,7 @@ async fn timed<S: Service<&'static str>>(service: &mut S, calls: usize) -> Vec<D
 ///
 /// When a server cannot start.
 pub(crate) async fn hedging() -> io::Result<HedgeReport> {
-    let slow_delay = Duration::from_millis(300);
+    let slow_delay = Duration::from_millis(600);
     let fast = start_server(Faults::default()).await?;
     let slow = start_server(Faults::default()).await?;
     slow.faults
