@@ -256,6 +256,7 @@ struct Stages<K: Clock, O: Observer<BreakerEvent>, H> {
 }
 
 /// Builds a [`Pipeline`]; every stage is optional.
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct PipelineBuilder<
     K: Clock = MonotonicClock,
     O: Observer<BreakerEvent> = (),
@@ -273,21 +274,18 @@ impl<K: Clock, O: Observer<BreakerEvent>, H> fmt::Debug for PipelineBuilder<K, O
 
 impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> PipelineBuilder<K, O, H> {
     /// Sheds load first, admitting calls by their [`Priority`].
-    #[must_use]
     pub fn shed(mut self, shedder: LoadShedder) -> Self {
         self.stages.shedder = Some(shedder);
         self
     }
 
     /// Limits the rate of calls (once per call, not per attempt).
-    #[must_use]
     pub fn rate_limit(mut self, limiter: RateLimiter<K>) -> Self {
         self.stages.rate = Some(limiter);
         self
     }
 
     /// Bounds the whole call, retries and backoff included.
-    #[must_use]
     pub fn total_timeout(mut self, limit: Duration) -> Self {
         self.stages.total_timeout = Some(limit);
         self
@@ -296,7 +294,6 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> PipelineBuilder<K, O, 
     /// Retries failed attempts after `backoff`'s delays, at most
     /// `max_attempts` attempts in all, each retry withdrawn from `budget`.
     /// The backoff is reseeded per call so that jitter differs between calls.
-    #[must_use]
     pub fn retry(
         mut self,
         backoff: Backoff,
@@ -314,7 +311,6 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> PipelineBuilder<K, O, 
     }
 
     /// Guards every attempt with a circuit breaker.
-    #[must_use]
     pub fn breaker<O2: Observer<BreakerEvent>>(
         self,
         breaker: CircuitBreaker<K, O2>,
@@ -336,21 +332,18 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> PipelineBuilder<K, O, 
     }
 
     /// Caps the attempts in flight.
-    #[must_use]
     pub fn bulkhead(mut self, bulkhead: Bulkhead) -> Self {
         self.stages.bulkhead = Some(bulkhead);
         self
     }
 
     /// Bounds each attempt (its hedges included).
-    #[must_use]
     pub fn attempt_timeout(mut self, limit: Duration) -> Self {
         self.stages.attempt_timeout = Some(limit);
         self
     }
 
     /// Hedges each attempt.
-    #[must_use]
     pub fn hedge<H2: HedgeBudget>(self, hedger: Hedger<H2>) -> PipelineBuilder<K, O, H2> {
         let s = self.stages;
         PipelineBuilder {
@@ -438,7 +431,6 @@ impl<K: Clock, O: Observer<BreakerEvent>, H> fmt::Debug for Pipeline<K, O, H> {
 
 impl Pipeline<MonotonicClock, (), UnlimitedHedges> {
     /// A builder whose clock-driven stages use the real clock.
-    #[must_use]
     pub fn builder() -> PipelineBuilder<MonotonicClock, (), UnlimitedHedges> {
         Pipeline::builder_with_clock(MonotonicClock::new())
     }
@@ -447,7 +439,6 @@ impl Pipeline<MonotonicClock, (), UnlimitedHedges> {
 impl<K: Clock> Pipeline<K, (), UnlimitedHedges> {
     /// A builder for stages on clock type `K` (the rate limiter's and the
     /// breaker's; the clock value itself is the one each stage was built with).
-    #[must_use]
     pub fn builder_with_clock(clock: K) -> PipelineBuilder<K, (), UnlimitedHedges> {
         drop(clock);
         PipelineBuilder {
