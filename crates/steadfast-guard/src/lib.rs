@@ -71,6 +71,7 @@
 //! | [`adaptive`] | concurrency limits that adapt: AIMD, Vegas, Gradient2, Envoy's gradient controller, and a limiter applying them |
 //! | [`shed`] | load shedding by priority, critical traffic keeping a reserved share |
 //! | [`hedge`] | hedged requests after a fixed delay or an online latency percentile; parallel and fallback modes; a budget hook |
+//! | [`pipeline`] | [`Pipeline`](pipeline::Pipeline): shedding, rate limit, total timeout, retry with budget, breaker, bulkhead, per-attempt timeout and hedging composed in one documented order, with one [`PipelineError`](pipeline::PipelineError) naming the stage |
 //! | [`Sleeper`] | how async guards wait, on any runtime |
 //!
 //! # Retry only idempotent operations
@@ -100,9 +101,10 @@
 //!
 //! - `tokio`: [`TokioSleeper`], a [`Sleeper`] on tokio's timer. Any other
 //!   runtime plugs in with a closure `Fn(Duration) -> impl Future<Output = ()>`.
-//! - `tower`: `Layer`s and `Service`s for the bulkhead, rate limiter, timeout
-//!   and hedging, with state shared across clones and typed errors
-//!   (`tower::GuardError`).
+//! - `tower`: `Layer`s and `Service`s for the circuit breaker, retry,
+//!   bulkhead, rate limiter, timeout, hedging and the whole pipeline
+//!   (`tower::PipelineLayer`), with state shared across clones and typed
+//!   errors (`tower::GuardError`, [`PipelineError`](pipeline::PipelineError)).
 //! - `serde`: serialization of configs, snapshots and events.
 #![forbid(unsafe_code)]
 
@@ -112,6 +114,7 @@ pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
 pub mod hedge;
+pub mod pipeline;
 pub mod rate_limit;
 pub mod retry;
 pub mod shed;

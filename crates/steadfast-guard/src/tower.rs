@@ -55,14 +55,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use steadfast_core::{Clock, Timestamp};
+use steadfast_core::{Clock, Observer, Timestamp};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::Sleeper;
+use crate::breaker::{BreakerEvent, BreakerState, CircuitBreaker, Outcome, Rejected};
+use crate::budget::RetryBudget;
 use crate::bulkhead::{Bulkhead, BulkheadFull};
 use crate::hedge::{HedgeBudget, Hedger};
+use crate::pipeline::{Pipeline, PipelineError};
 use crate::rate_limit::{NotUntil, RateLimiter};
+use crate::retry::{Classify, RetryEvent, RetryPolicy, Verdict};
+use crate::shed::Priority;
 use crate::timeout::{Elapsed, timeout};
 
 /// A boxed response future.
@@ -84,14 +89,21 @@ pub enum GuardError<E> {
     /// The call took too long.
     #[error(transparent)]
     TimedOut(Elapsed),
+    /// The circuit breaker refused the call; it was not made.
+    #[error(transparent)]
+    CircuitOpen(Rejected),
 }
 
 impl<E> GuardError<E> {
-    /// `true` when a guard refused for a reason that passes with time.
-    /// (Inner errors are not judged: `false`.)
+    /// `true` when a guard refused for a reason that passes with time (not
+    /// a breaker forced open). Inner errors are not judged: `false`.
     #[must_use]
     pub fn is_temporary(&self) -> bool {
-        !matches!(self, GuardError::Inner(_))
+        match self {
+            GuardError::Inner(_) => false,
+            GuardError::CircuitOpen(rejected) => rejected.state != BreakerState::ForcedOpen,
+            _ => true,
+        }
     }
 
     /// When to retry, for a rate-limit rejection.
@@ -498,6 +510,408 @@ where
                 })
                 .await
                 .map_err(GuardError::Inner)
+        })
+    }
+}
+
+// ---------------------------------------------------------------- breaker
+
+/// Wraps services in a shared [`CircuitBreaker`]: every clone counts into
+/// the same window, and an open breaker refuses calls before the inner
+/// service is called.
+pub struct CircuitBreakerLayer<K: Clock, O: Observer<BreakerEvent>> {
+    breaker: CircuitBreaker<K, O>,
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> Clone for CircuitBreakerLayer<K, O> {
+    fn clone(&self) -> Self {
+        CircuitBreakerLayer {
+            breaker: self.breaker.clone(),
+        }
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> fmt::Debug for CircuitBreakerLayer<K, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreakerLayer")
+            .field("breaker", &self.breaker)
+            .finish()
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreakerLayer<K, O> {
+    /// A layer guarding calls with `breaker` (shared by every service it wraps).
+    /// The inner service's errors count as failures, its responses as successes.
+    #[must_use]
+    pub fn new(breaker: CircuitBreaker<K, O>) -> Self {
+        CircuitBreakerLayer { breaker }
+    }
+}
+
+impl<S, K: Clock, O: Observer<BreakerEvent>> Layer<S> for CircuitBreakerLayer<K, O> {
+    type Service = CircuitBreakerService<S, K, O>;
+    fn layer(&self, inner: S) -> CircuitBreakerService<S, K, O> {
+        CircuitBreakerService {
+            inner,
+            breaker: self.breaker.clone(),
+        }
+    }
+}
+
+/// A service behind a shared [`CircuitBreaker`].
+pub struct CircuitBreakerService<S, K: Clock, O: Observer<BreakerEvent>> {
+    inner: S,
+    breaker: CircuitBreaker<K, O>,
+}
+
+impl<S: Clone, K: Clock, O: Observer<BreakerEvent>> Clone for CircuitBreakerService<S, K, O> {
+    fn clone(&self) -> Self {
+        CircuitBreakerService {
+            inner: self.inner.clone(),
+            breaker: self.breaker.clone(),
+        }
+    }
+}
+
+impl<S, K: Clock, O: Observer<BreakerEvent>> fmt::Debug for CircuitBreakerService<S, K, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreakerService")
+            .field("breaker", &self.breaker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, K, O, Req> Service<Req> for CircuitBreakerService<S, K, O>
+where
+    S: Service<Req>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+    K: Clock + 'static,
+    O: Observer<BreakerEvent> + 'static,
+{
+    type Response = S::Response;
+    type Error = GuardError<S::Error>;
+    type Future = GuardFuture<S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        ready_inner(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        match self.breaker.try_acquire_owned() {
+            Ok(permit) => {
+                let fut = self.inner.call(req);
+                Box::pin(async move {
+                    let out = fut.await;
+                    permit.record(Outcome::of(&out));
+                    out.map_err(GuardError::Inner)
+                })
+            }
+            Err(rejected) => Box::pin(std::future::ready(Err(GuardError::CircuitOpen(rejected)))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- retry
+
+/// Calls a fresh clone of `template` with a clone of `req`, after waiting for
+/// its readiness.
+async fn call_clone<S, Req>(template: &S, req: &Req) -> Result<S::Response, S::Error>
+where
+    S: Service<Req> + Clone,
+    Req: Clone,
+{
+    let mut service = template.clone();
+    std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
+    service.call(req.clone()).await
+}
+
+/// Retries calls with a shared [`RetryPolicy`]: its classifier decides which
+/// responses and errors are retried, its budget (shared by every clone)
+/// bounds the extra load. Requests must be `Clone`; every attempt goes to a
+/// fresh clone of the inner service, made ready first.
+pub struct RetryLayer<C, B, O, Z> {
+    policy: Arc<RetryPolicy<C, B, O>>,
+    sleeper: Arc<Z>,
+}
+
+impl<C, B, O, Z> Clone for RetryLayer<C, B, O, Z> {
+    fn clone(&self) -> Self {
+        RetryLayer {
+            policy: Arc::clone(&self.policy),
+            sleeper: Arc::clone(&self.sleeper),
+        }
+    }
+}
+
+impl<C, B, O, Z> fmt::Debug for RetryLayer<C, B, O, Z> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryLayer").finish_non_exhaustive()
+    }
+}
+
+impl<C, B, O, Z> RetryLayer<C, B, O, Z> {
+    /// A layer retrying through `policy`, waiting on `sleeper`.
+    #[must_use]
+    pub fn new(policy: Arc<RetryPolicy<C, B, O>>, sleeper: Z) -> Self {
+        RetryLayer {
+            policy,
+            sleeper: Arc::new(sleeper),
+        }
+    }
+}
+
+impl<S, C, B, O, Z> Layer<S> for RetryLayer<C, B, O, Z> {
+    type Service = RetryService<S, C, B, O, Z>;
+    fn layer(&self, inner: S) -> RetryService<S, C, B, O, Z> {
+        RetryService {
+            inner,
+            policy: Arc::clone(&self.policy),
+            sleeper: Arc::clone(&self.sleeper),
+        }
+    }
+}
+
+/// A service whose failed calls are retried.
+pub struct RetryService<S, C, B, O, Z> {
+    inner: S,
+    policy: Arc<RetryPolicy<C, B, O>>,
+    sleeper: Arc<Z>,
+}
+
+impl<S: Clone, C, B, O, Z> Clone for RetryService<S, C, B, O, Z> {
+    fn clone(&self) -> Self {
+        RetryService {
+            inner: self.inner.clone(),
+            policy: Arc::clone(&self.policy),
+            sleeper: Arc::clone(&self.sleeper),
+        }
+    }
+}
+
+impl<S, C, B, O, Z> fmt::Debug for RetryService<S, C, B, O, Z> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryService").finish_non_exhaustive()
+    }
+}
+
+impl<S, C, B, O, Z, Req> Service<Req> for RetryService<S, C, B, O, Z>
+where
+    S: Service<Req> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+    Req: Clone + Send + Sync + 'static,
+    C: Classify<S::Response, S::Error> + Send + Sync + 'static,
+    B: RetryBudget + 'static,
+    O: Observer<RetryEvent> + 'static,
+    Z: Sleeper + 'static,
+    Z::Sleep: 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let template = self.inner.clone();
+        let policy = Arc::clone(&self.policy);
+        let sleeper = Arc::clone(&self.sleeper);
+        Box::pin(async move {
+            policy
+                .retry_async(|_attempt| call_clone(&template, &req), &*sleeper)
+                .await
+        })
+    }
+}
+
+// ---------------------------------------------------------------- pipeline
+
+/// The default pipeline classification: retry every error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RetryAllErrors;
+
+impl<T, E> Classify<T, E> for RetryAllErrors {
+    fn classify(&self, outcome: &Result<T, E>) -> Verdict {
+        if outcome.is_ok() {
+            Verdict::Return
+        } else {
+            Verdict::Retry(crate::budget::RetryKind::Error)
+        }
+    }
+}
+
+/// Runs calls through a whole [`Pipeline`] (shared by every clone: one
+/// breaker, one budget, one bulkhead, one rate). Requests must be `Clone`:
+/// every attempt and every hedge goes to a fresh clone of the inner service,
+/// made ready first, and nothing reaches the inner service before the
+/// shedder, the rate limiter, the breaker and the bulkhead admitted it.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker};
+/// use steadfast_guard::pipeline::{Pipeline, PipelineError};
+/// use steadfast_guard::tower::PipelineLayer;
+/// use tower_layer::Layer;
+/// use tower_service::Service;
+///
+/// let pipeline = Pipeline::builder()
+///     .breaker(CircuitBreaker::new(BreakerConfig::builder().count_window(3).minimum_calls(3).build()?))
+///     .build()?;
+/// let sleeper = |_: Duration| std::future::ready(());
+/// let service = tower::service_fn(|n: u32| async move { if n == 0 { Err("zero") } else { Ok(n) } });
+/// let mut service = PipelineLayer::new(pipeline, sleeper).layer(service);
+/// futures::executor::block_on(async {
+///     assert_eq!(service.call(1).await, Ok(1));
+///     assert_eq!(service.call(0).await, Err(PipelineError::Inner("zero")));
+///     assert_eq!(service.call(0).await, Err(PipelineError::Inner("zero")));
+///     // Two failures in the last three calls: open.
+///     let err = service.call(1).await.unwrap_err();
+///     assert!(matches!(err, PipelineError::CircuitOpen(_)));
+/// });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct PipelineLayer<K: Clock, O: Observer<BreakerEvent>, H, Z, P = RetryAllErrors> {
+    pipeline: Pipeline<K, O, H>,
+    sleeper: Arc<Z>,
+    classify: Arc<P>,
+    priority: Priority,
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>, H, Z, P> Clone for PipelineLayer<K, O, H, Z, P> {
+    fn clone(&self) -> Self {
+        PipelineLayer {
+            pipeline: self.pipeline.clone(),
+            sleeper: Arc::clone(&self.sleeper),
+            classify: Arc::clone(&self.classify),
+            priority: self.priority,
+        }
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>, H, Z, P> fmt::Debug for PipelineLayer<K, O, H, Z, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineLayer")
+            .field("pipeline", &self.pipeline)
+            .field("priority", &self.priority)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>, H, Z> PipelineLayer<K, O, H, Z, RetryAllErrors> {
+    /// A layer running every call through `pipeline`, waiting on `sleeper`,
+    /// retrying every error, shedding at [`Priority::Normal`].
+    #[must_use]
+    pub fn new(pipeline: Pipeline<K, O, H>, sleeper: Z) -> Self {
+        PipelineLayer {
+            pipeline,
+            sleeper: Arc::new(sleeper),
+            classify: Arc::new(RetryAllErrors),
+            priority: Priority::Normal,
+        }
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>, H, Z, P> PipelineLayer<K, O, H, Z, P> {
+    /// Decides which outcomes are retried (and count as breaker failures).
+    #[must_use]
+    pub fn classify<P2>(self, classify: P2) -> PipelineLayer<K, O, H, Z, P2> {
+        PipelineLayer {
+            pipeline: self.pipeline,
+            sleeper: self.sleeper,
+            classify: Arc::new(classify),
+            priority: self.priority,
+        }
+    }
+
+    /// The priority the shedder admits these calls at.
+    #[must_use]
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+}
+
+impl<S, K: Clock, O: Observer<BreakerEvent>, H, Z, P> Layer<S> for PipelineLayer<K, O, H, Z, P> {
+    type Service = PipelineService<S, K, O, H, Z, P>;
+    fn layer(&self, inner: S) -> Self::Service {
+        PipelineService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// A service whose calls run through a [`Pipeline`].
+pub struct PipelineService<S, K: Clock, O: Observer<BreakerEvent>, H, Z, P> {
+    inner: S,
+    layer: PipelineLayer<K, O, H, Z, P>,
+}
+
+impl<S: Clone, K: Clock, O: Observer<BreakerEvent>, H, Z, P> Clone
+    for PipelineService<S, K, O, H, Z, P>
+{
+    fn clone(&self) -> Self {
+        PipelineService {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+impl<S, K: Clock, O: Observer<BreakerEvent>, H, Z, P> fmt::Debug
+    for PipelineService<S, K, O, H, Z, P>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineService")
+            .field("layer", &self.layer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A boxed pipeline response future.
+pub type PipelineFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, PipelineError<E>>> + Send>>;
+
+impl<S, K, O, H, Z, P, Req> Service<Req> for PipelineService<S, K, O, H, Z, P>
+where
+    S: Service<Req> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+    Req: Clone + Send + Sync + 'static,
+    K: Clock + 'static,
+    O: Observer<BreakerEvent> + 'static,
+    H: HedgeBudget + 'static,
+    Z: Sleeper + 'static,
+    Z::Sleep: 'static,
+    P: Classify<S::Response, S::Error> + Send + Sync + 'static,
+{
+    type Response = S::Response;
+    type Error = PipelineError<S::Error>;
+    type Future = PipelineFuture<S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(PipelineError::Inner)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let template = self.inner.clone();
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let classify = &*layer.classify;
+            layer
+                .pipeline
+                .run_classified(
+                    &*layer.sleeper,
+                    layer.priority,
+                    |outcome| classify.classify(outcome),
+                    || call_clone(&template, &req),
+                )
+                .await
         })
     }
 }

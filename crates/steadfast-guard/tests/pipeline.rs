@@ -1,0 +1,467 @@
+//! The pipeline's stages, their order and their errors, on virtual time.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use steadfast_core::{Clock, ManualClock, Timestamp};
+use steadfast_guard::Sleeper;
+use steadfast_guard::backoff::Backoff;
+use steadfast_guard::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+use steadfast_guard::budget::{RetryBudget, RetryKind, Unlimited};
+use steadfast_guard::bulkhead::{Bulkhead, BulkheadConfig};
+use steadfast_guard::hedge::{HedgeConfig, HedgeDelay, Hedger};
+use steadfast_guard::pipeline::{Pipeline, PipelineError, Stage};
+use steadfast_guard::rate_limit::{Quota, RateLimiter};
+use steadfast_guard::retry::Verdict;
+use steadfast_guard::shed::{LoadShedder, Priority, ShedConfig};
+
+/// Virtual time: every sleep is registered when created, and the earliest
+/// pending sleep completes by moving the shared clock to its deadline. Runs
+/// on a single-task executor; nothing waits on the real clock.
+#[derive(Clone)]
+struct VirtualTime {
+    clock: ManualClock,
+    timers: Arc<Mutex<BTreeSet<(u64, u64)>>>,
+    ids: Arc<AtomicU64>,
+}
+
+impl VirtualTime {
+    fn new(clock: ManualClock) -> VirtualTime {
+        VirtualTime {
+            clock,
+            timers: Arc::default(),
+            ids: Arc::default(),
+        }
+    }
+}
+
+struct VirtualSleep {
+    key: (u64, u64),
+    time: VirtualTime,
+}
+
+impl Future for VirtualSleep {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut timers = self.time.timers.lock().unwrap();
+        let now = self.time.clock.now().as_nanos();
+        if now >= self.key.0 {
+            timers.remove(&self.key);
+            return Poll::Ready(());
+        }
+        if timers.first() == Some(&self.key) {
+            self.time
+                .clock
+                .advance_to(Timestamp::from_nanos(self.key.0));
+            timers.remove(&self.key);
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl Drop for VirtualSleep {
+    fn drop(&mut self) {
+        self.time.timers.lock().unwrap().remove(&self.key);
+    }
+}
+
+impl Sleeper for VirtualTime {
+    type Sleep = VirtualSleep;
+    fn sleep(&self, duration: Duration) -> VirtualSleep {
+        let deadline = self
+            .clock
+            .now()
+            .as_nanos()
+            .saturating_add(duration.as_nanos() as u64);
+        let key = (deadline, self.ids.fetch_add(1, Ordering::Relaxed));
+        self.timers.lock().unwrap().insert(key);
+        VirtualSleep {
+            key,
+            time: self.clone(),
+        }
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn constant(delay: Duration) -> Backoff {
+    Backoff::constant(delay).build().unwrap()
+}
+
+fn breaker(clock: &ManualClock, window: u32) -> CircuitBreaker<ManualClock> {
+    let config = BreakerConfig::builder()
+        .count_window(window)
+        .minimum_calls(window)
+        .failure_rate_threshold(0.5)
+        .wait_in_open(Duration::from_secs(30))
+        .half_open_trials(1)
+        .build()
+        .unwrap();
+    CircuitBreaker::with_clock(config, clock.clone())
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    futures::executor::block_on(f)
+}
+
+#[test]
+fn the_shedder_turns_calls_away_before_anything_else() {
+    let clock = ManualClock::new();
+    let shedder = LoadShedder::new(ShedConfig::builder().capacity(2).build().unwrap());
+    let held: Vec<_> = std::iter::from_fn(|| shedder.try_admit(Priority::Critical).ok()).collect();
+    assert!(!held.is_empty());
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .shed(shedder)
+        .breaker(breaker(&clock, 10))
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let out: Result<(), PipelineError<()>> =
+        block_on(pipeline.run(&VirtualTime::new(clock), || {
+            calls.fetch_add(1, Ordering::Relaxed);
+            async { Ok(()) }
+        }));
+    let err = out.unwrap_err();
+    assert!(matches!(err, PipelineError::Shed(_)), "{err:?}");
+    assert_eq!(err.stage(), Stage::Shed);
+    assert!(err.is_rejection() && err.is_temporary());
+    assert_eq!(calls.load(Ordering::Relaxed), 0);
+    assert_eq!(pipeline.breaker().unwrap().metrics().figures.calls, 0);
+}
+
+#[test]
+fn a_rate_limited_call_never_reaches_the_breaker() {
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .rate_limit(RateLimiter::with_clock(
+            Quota::per_second(1).unwrap(),
+            clock.clone(),
+        ))
+        .breaker(breaker(&clock, 10))
+        .build()
+        .unwrap();
+    let time = VirtualTime::new(clock.clone());
+    let calls = AtomicU32::new(0);
+    let op = || {
+        calls.fetch_add(1, Ordering::Relaxed);
+        async { Err::<(), _>("down") }
+    };
+    assert_eq!(
+        block_on(pipeline.run(&time, op)),
+        Err(PipelineError::Inner("down"))
+    );
+    let err = block_on(pipeline.run(&time, op)).unwrap_err();
+    assert_eq!(err.stage(), Stage::RateLimit);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    assert_eq!(pipeline.breaker().unwrap().metrics().figures.calls, 1);
+    // After the interval the next call is admitted again.
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        block_on(pipeline.run(&time, op)),
+        Err(PipelineError::Inner("down"))
+    );
+    assert_eq!(pipeline.breaker().unwrap().metrics().figures.calls, 2);
+}
+
+#[test]
+fn every_retry_goes_through_the_breaker() {
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .retry(constant(ms(10)), 3, Unlimited)
+        .breaker(breaker(&clock, 10))
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let out = block_on(pipeline.run(&VirtualTime::new(clock.clone()), || {
+        calls.fetch_add(1, Ordering::Relaxed);
+        async { Err::<(), _>("down") }
+    }));
+    assert_eq!(out, Err(PipelineError::Inner("down")));
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+    let figures = pipeline.breaker().unwrap().metrics().figures;
+    assert_eq!((figures.calls, figures.failures), (3, 3));
+    // Two backoff sleeps of 10 ms, on virtual time.
+    assert_eq!(clock.now(), Timestamp::from_millis(20));
+}
+
+#[test]
+fn an_open_breaker_ends_the_retries_and_fails_fast() {
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .retry(constant(ms(10)), 5, Unlimited)
+        .breaker(breaker(&clock, 2))
+        .build()
+        .unwrap();
+    let time = VirtualTime::new(clock.clone());
+    let calls = AtomicU32::new(0);
+    let op = || {
+        calls.fetch_add(1, Ordering::Relaxed);
+        async { Err::<(), _>("down") }
+    };
+    // Two failed attempts open the breaker; the third attempt is refused.
+    let err = block_on(pipeline.run(&time, op)).unwrap_err();
+    assert_eq!(err.stage(), Stage::Breaker);
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    assert!(err.is_temporary());
+    let PipelineError::CircuitOpen(rejected) = err else {
+        unreachable!()
+    };
+    assert_eq!(rejected.state, BreakerState::Open);
+    assert_eq!(rejected.retry_after, Some(Duration::from_secs(30) - ms(10)));
+    // While open: no attempt at all.
+    let err = block_on(pipeline.run(&time, op)).unwrap_err();
+    assert_eq!(err.stage(), Stage::Breaker);
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    // Forced open is not temporary.
+    pipeline.breaker().unwrap().force_open();
+    let err = block_on(pipeline.run(&time, op)).unwrap_err();
+    assert!(!err.is_temporary());
+    assert_eq!(err.retry_after(), None);
+}
+
+#[test]
+fn a_full_bulkhead_rejects_without_calling_and_returns_the_trial_slot() {
+    let clock = ManualClock::new();
+    let bulkhead = Bulkhead::with_clock(
+        BulkheadConfig::builder().max_concurrent(1).build().unwrap(),
+        clock.clone(),
+    );
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .retry(constant(ms(10)), 3, Unlimited)
+        .breaker(breaker(&clock, 2))
+        .bulkhead(bulkhead.clone())
+        .build()
+        .unwrap();
+    let breaker = pipeline.breaker().unwrap().clone();
+    breaker.half_open();
+    let held = bulkhead.try_acquire().unwrap();
+    let calls = AtomicU32::new(0);
+    let time = VirtualTime::new(clock.clone());
+    let op = || {
+        calls.fetch_add(1, Ordering::Relaxed);
+        async { Ok::<_, ()>("ok") }
+    };
+    let err = block_on(pipeline.run(&time, op)).unwrap_err();
+    assert!(matches!(err, PipelineError::BulkheadFull(_)), "{err:?}");
+    assert_eq!(err.stage(), Stage::Bulkhead);
+    assert!(err.is_rejection() && err.is_temporary());
+    assert_eq!(calls.load(Ordering::Relaxed), 0);
+    // The half-open trial the attempt took was handed back, unrecorded.
+    assert_eq!(breaker.metrics().trials_taken, 0);
+    drop(held);
+    assert_eq!(block_on(pipeline.run(&time, op)), Ok("ok"));
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn timed_out_attempts_are_retried_and_count_as_failures() {
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .retry(constant(ms(10)), 3, Unlimited)
+        .breaker(breaker(&clock, 10))
+        .attempt_timeout(ms(100))
+        .build()
+        .unwrap();
+    let time = VirtualTime::new(clock.clone());
+    let calls = AtomicU32::new(0);
+    let out: Result<(), PipelineError<()>> = block_on(pipeline.run(&time, || {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let slow = time.sleep(Duration::from_secs(60));
+        async move {
+            slow.await;
+            Ok(())
+        }
+    }));
+    let err = out.unwrap_err();
+    assert_eq!(err.stage(), Stage::AttemptTimeout);
+    assert!(!err.is_rejection() && err.is_temporary());
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+    let figures = pipeline.breaker().unwrap().metrics().figures;
+    assert_eq!((figures.calls, figures.failures), (3, 3));
+    // Three 100 ms attempts and two 10 ms backoffs.
+    assert_eq!(clock.now(), Timestamp::from_millis(320));
+}
+
+#[test]
+fn the_total_timeout_bounds_all_retries_and_backoff() {
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .total_timeout(Duration::from_secs(10))
+        .retry(constant(Duration::from_secs(1)), 1_000, Unlimited)
+        .build()
+        .unwrap();
+    let time = VirtualTime::new(clock.clone());
+    let calls = AtomicU32::new(0);
+    let out: Result<(), PipelineError<&str>> = block_on(pipeline.run(&time, || {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let work = time.sleep(Duration::from_secs(1));
+        async move {
+            work.await;
+            Err("down")
+        }
+    }));
+    let err = out.unwrap_err();
+    assert_eq!(err.stage(), Stage::TotalTimeout);
+    assert_eq!(err.to_string(), "total timeout: timed out after 10s");
+    // Attempts start at 0, 2, 4, 6 and 8 s; the fifth is cut off at 10 s.
+    assert_eq!(calls.load(Ordering::Relaxed), 5);
+    assert_eq!(clock.now(), Timestamp::from_secs(10));
+}
+
+/// A budget allowing a fixed number of retries in all.
+struct Allow(AtomicU32, AtomicU32);
+
+impl RetryBudget for Allow {
+    fn deposit(&self) {
+        self.1.fetch_add(1, Ordering::Relaxed);
+    }
+    fn try_withdraw(&self, _: RetryKind) -> bool {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+#[test]
+fn retries_stop_when_the_budget_refuses() {
+    let clock = ManualClock::new();
+    let budget = Arc::new(Allow(AtomicU32::new(3), AtomicU32::new(0)));
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .retry(constant(ms(1)), 10, Arc::clone(&budget))
+        .build()
+        .unwrap();
+    let time = VirtualTime::new(clock);
+    let calls = AtomicU32::new(0);
+    let op = || {
+        calls.fetch_add(1, Ordering::Relaxed);
+        async { Err::<(), _>("down") }
+    };
+    for _ in 0..4 {
+        assert_eq!(
+            block_on(pipeline.run(&time, op)),
+            Err(PipelineError::Inner("down"))
+        );
+    }
+    // Four calls, three retries in all.
+    assert_eq!(calls.load(Ordering::Relaxed), 4 + 3);
+    assert_eq!(budget.1.load(Ordering::Relaxed), 4);
+}
+
+#[test]
+fn a_classified_ok_is_retried_after_the_servers_delay_and_fails_the_breaker() {
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .retry(
+            Backoff::constant(ms(10))
+                .max_delay(Duration::from_secs(5))
+                .build()
+                .unwrap(),
+            3,
+            Unlimited,
+        )
+        .breaker(breaker(&clock, 10))
+        .build()
+        .unwrap();
+    let time = VirtualTime::new(clock.clone());
+    let mut replies = vec![200_u16, 503];
+    let out = block_on(pipeline.run_classified(
+        &time,
+        Priority::Normal,
+        |r: &Result<u16, ()>| match r {
+            Ok(503) => Verdict::RetryAfter(Duration::from_secs(2)),
+            _ => Verdict::Return,
+        },
+        || std::future::ready(Ok(replies.pop().unwrap())),
+    ));
+    assert_eq!(out, Ok(200));
+    assert_eq!(clock.now(), Timestamp::from_secs(2));
+    let figures = pipeline.breaker().unwrap().metrics().figures;
+    assert_eq!((figures.calls, figures.failures), (2, 1));
+}
+
+#[test]
+fn a_hedge_answers_for_a_slow_first_attempt() {
+    let clock = ManualClock::new();
+    let time = VirtualTime::new(clock.clone());
+    let hedger = Hedger::observed(
+        HedgeConfig::builder()
+            .max_hedges(1)
+            .delay(HedgeDelay::Fixed(ms(50)))
+            .build()
+            .unwrap(),
+        || true,
+        clock.clone(),
+        (),
+    );
+    let bulkhead = Bulkhead::with_clock(
+        BulkheadConfig::builder().max_concurrent(1).build().unwrap(),
+        clock.clone(),
+    );
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .bulkhead(bulkhead)
+        .attempt_timeout(Duration::from_secs(2))
+        .hedge(hedger)
+        .build()
+        .unwrap();
+    let started = AtomicU32::new(0);
+    let out: Result<&str, PipelineError<()>> = block_on(pipeline.run(&time, || {
+        let n = started.fetch_add(1, Ordering::Relaxed);
+        let (latency, who) = if n == 0 {
+            (Duration::from_secs(1), "slow")
+        } else {
+            (ms(10), "fast")
+        };
+        let work = time.sleep(latency);
+        async move {
+            work.await;
+            Ok(who)
+        }
+    }));
+    assert_eq!(out, Ok("fast"));
+    assert_eq!(started.load(Ordering::Relaxed), 2);
+    // The hedge started at 50 ms and answered 10 ms later; both shared one bulkhead slot.
+    assert_eq!(clock.now(), Timestamp::from_millis(60));
+    assert_eq!(pipeline.bulkhead().unwrap().in_flight(), 0);
+}
+
+#[test]
+fn clones_share_state_across_threads() {
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .breaker(breaker(&clock, 1_000))
+        .bulkhead(Bulkhead::with_clock(
+            BulkheadConfig::builder().max_concurrent(4).build().unwrap(),
+            clock.clone(),
+        ))
+        .build()
+        .unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let pipeline = pipeline.clone();
+            let sleeper = |_: Duration| std::future::ready(());
+            std::thread::spawn(move || {
+                for _ in 0..100 {
+                    assert_eq!(
+                        block_on(pipeline.run(&sleeper, || async { Ok::<_, ()>(1) })),
+                        Ok(1)
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(pipeline.breaker().unwrap().metrics().figures.calls, 400);
+    assert_eq!(pipeline.bulkhead().unwrap().in_flight(), 0);
+}
