@@ -87,15 +87,40 @@ fn human(ns: f64) -> String {
     }
 }
 
-fn table(rows: &[&Row]) -> String {
+/// The table of a section: fresh results, plus the rows already in the
+/// section for groups this run did not measure (benches of the same crate
+/// run separately, or on another machine, keep their last results).
+fn table(rows: &[&Row], previous: &str) -> String {
     let mut by_group: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
     for row in rows {
         by_group.entry(row.group.as_str()).or_default().push(row);
+    }
+    let mut kept: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for line in previous.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // A data row: | group | implementation | ... |, not the header or the rule.
+        let data_row = cells.len() > 2
+            && cells[1] != "group"
+            && !cells[1].starts_with("---")
+            && !cells[1].is_empty();
+        if data_row && !by_group.contains_key(cells[1]) {
+            kept.entry(cells[1].to_owned()).or_default().push(line);
+        }
+    }
+    let mut sections: BTreeMap<String, String> = BTreeMap::new();
+    for (group, lines) in kept {
+        let mut text = String::new();
+        for line in lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        sections.insert(group, text);
     }
     let mut out = String::from(
         "| group | implementation | median | 95% CI | relative to steadfast |\n|---|---|---:|---:|---:|\n",
     );
     for (group, mut rows) in by_group {
+        let mut text = String::new();
         // The reference is the first steadfast implementation the bench file measures.
         rows.sort_by_key(|r| r.measured);
         let reference = rows
@@ -108,7 +133,7 @@ fn table(rows: &[&Row]) -> String {
                 Some(base) if base > 0.0 => format!("{:.2}×", row.median_ns / base),
                 _ => "n/a".to_owned(),
             };
-            out.push_str(&format!(
+            text.push_str(&format!(
                 "| {group} | {} | {} | {} – {} | {relative} |\n",
                 row.function,
                 human(row.median_ns),
@@ -116,6 +141,10 @@ fn table(rows: &[&Row]) -> String {
                 human(row.high_ns)
             ));
         }
+        sections.insert(group.to_owned(), text);
+    }
+    for text in sections.values() {
+        out.push_str(text);
     }
     out
 }
@@ -169,7 +198,8 @@ fn run() -> Result<usize, String> {
         if e < b {
             return Err(format!("section `{krate}`: end marker before begin marker"));
         }
-        let replacement = format!("{begin}\n{}{end}", table(&rows));
+        let previous = &text[b + begin.len()..e];
+        let replacement = format!("{begin}\n{}{end}", table(&rows, previous));
         text.replace_range(b..e + end.len(), &replacement);
         updated += 1;
     }
