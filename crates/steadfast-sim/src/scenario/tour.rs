@@ -1010,11 +1010,16 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
                     result.alerts_fired.push(t);
                     say(
                         t,
-                        format!("alert {} fires (page; burn rate {burn:.1}x)", e.name),
+                        format!(
+                            "alert {} fires (page; burn rate {burn:.1}x long, {:.1}x short)",
+                            e.name,
+                            e.short_burn.unwrap_or(0.0)
+                        ),
                     );
                 } else {
                     result.alerts_cleared.push(t);
-                    let silenced = thresholds.get(e.tier).is_some_and(|&limit| burn >= limit);
+                    let short = e.short_burn.unwrap_or(0.0);
+                    let silenced = thresholds.get(e.tier).is_some_and(|&limit| short >= limit);
                     let why = if silenced {
                         "silenced by a faster tier"
                     } else {
@@ -1022,7 +1027,10 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
                     };
                     say(
                         t,
-                        format!("alert {} resolves ({why}; burn rate {burn:.1}x)", e.name),
+                        format!(
+                            "alert {} resolves ({why}; burn rate {burn:.1}x long, {short:.1}x short)",
+                            e.name
+                        ),
                     );
                 }
             }
