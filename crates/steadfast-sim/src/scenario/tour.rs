@@ -599,7 +599,7 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
     let fence = Fence::new();
 
     // Clients: one group per home node, with a breaker and a retry budget.
-    let breaker_events = Recorder::<BreakerEvent>::new();
+    let breaker_events: Vec<Recorder<BreakerEvent>> = (0..n).map(|_| Recorder::new()).collect();
     let breaker_config = BreakerConfig::builder()
         .count_window(20)
         .failure_rate_threshold(0.5)
@@ -607,13 +607,10 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
         .half_open_trials(2)
         .build()
         .expect("breaker settings are valid");
-    let breakers: Vec<_> = (0..n)
-        .map(|_| {
-            CircuitBreaker::with_observer(
-                breaker_config.clone(),
-                clock.clone(),
-                breaker_events.clone(),
-            )
+    let breakers: Vec<_> = breaker_events
+        .iter()
+        .map(|events| {
+            CircuitBreaker::with_observer(breaker_config.clone(), clock.clone(), events.clone())
         })
         .collect();
     let budget_config = PercentBudget::builder()
@@ -918,13 +915,17 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
                 result.failed += 1;
             }
         }
-        for e in breaker_events.take() {
+        for (e, home) in breaker_events
+            .iter()
+            .enumerate()
+            .flat_map(|(home, events)| events.take().into_iter().map(move |e| (e, home + 1)))
+        {
             if e.to == BreakerState::Open && e.from == BreakerState::Closed {
                 result.breaker_opens += 1;
                 say(
                     since_start(e.at),
                     format!(
-                        "a client breaker opens ({:.0}% of {} calls failed)",
+                        "clients of node {home} open their breaker ({:.0}% of {} calls failed)",
                         e.figures.failure_rate() * 100.0,
                         e.figures.calls
                     ),
@@ -932,7 +933,7 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
             } else if e.to == BreakerState::Closed && e.from == BreakerState::HalfOpen {
                 say(
                     since_start(e.at),
-                    "a client breaker closes after its trial calls pass".to_owned(),
+                    format!("clients of node {home} close their breaker: trial calls passed"),
                 );
             }
         }
