@@ -1058,3 +1058,64 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
     result.timeline = timeline;
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_times_read_as_hours_minutes_seconds() {
+        assert_eq!(clock_time(Duration::ZERO), "00:00:00");
+        assert_eq!(
+            clock_time(Duration::from_secs(2 * 3600 + 13 * 60 + 5)),
+            "02:13:05"
+        );
+        assert_eq!(clock_time(Duration::from_secs(24 * 3600)), "24:00:00");
+    }
+
+    #[test]
+    fn replicas_keep_the_newest_version_and_their_trees_agree() {
+        let tokens: Vec<u64> = (0..4u64).map(|k| hash64(&k.to_le_bytes())).collect();
+        let tree = MerkleTree::build(
+            4,
+            tokens
+                .iter()
+                .enumerate()
+                .map(|(k, &t)| (t, value_hash(k, 0))),
+        )
+        .expect("valid depth");
+        let mut a = Store {
+            versions: vec![0; 4],
+            tree: tree.clone(),
+        };
+        let mut b = Store {
+            versions: vec![0; 4],
+            tree,
+        };
+        a.set(1, tokens[1], 5);
+        assert_ne!(a.tree.root(), b.tree.root());
+        b.set(1, tokens[1], 7);
+        b.set(1, tokens[1], 5); // an older version never replaces a newer one
+        assert_eq!(b.versions[1], 7);
+        a.set(1, tokens[1], 7);
+        assert_eq!(a.tree.root(), b.tree.root());
+        assert!(a.tree.diff(&b.tree).expect("same depth").is_empty());
+    }
+
+    #[test]
+    fn three_nodes_play_the_same_script() {
+        let config = TourConfig::builder()
+            .nodes(3)
+            .day(Duration::from_secs(2 * 3600))
+            .crash(Duration::from_secs(1200), Duration::from_secs(600))
+            .partition(Duration::from_secs(3600), Duration::from_secs(1200))
+            .build()
+            .expect("valid");
+        let r = run(&config, 5);
+        assert_eq!(r.crashed_node, 2);
+        assert!(r.failover.is_some());
+        assert_eq!(r.stale_writes_refused, 1);
+        assert_eq!(r.max_believing_holders, 1);
+        assert_eq!(r.divergent_after, 0);
+    }
+}
