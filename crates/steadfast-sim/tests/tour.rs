@@ -76,6 +76,9 @@ fn the_day_keeps_its_invariants() {
         r.retry_amplification(),
         1.0 + config.retry_percent()
     );
+    assert!(r.outage_retries > 0 && r.outage_retries <= r.retries);
+    assert!(r.outage_retry_amplification() > r.retry_amplification());
+    assert!(r.outage_retry_amplification() <= 1.0 + config.retry_percent());
     // Replicas diverge in the partition and converge after it.
     assert!(r.divergent_at_heal > 0);
     assert_eq!(r.divergent_after, 0);

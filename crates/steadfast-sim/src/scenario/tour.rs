@@ -320,6 +320,10 @@ pub struct TourResult {
     pub requests: u64,
     /// Retries over the day.
     pub retries: u64,
+    /// First attempts by clients while the crashed node was down.
+    pub outage_requests: u64,
+    /// Retries while the crashed node was down.
+    pub outage_retries: u64,
     /// Calls rejected by open breakers.
     pub rejected_by_breaker: u64,
     /// Times a breaker opened.
@@ -350,6 +354,17 @@ impl TourResult {
             1.0
         } else {
             1.0 + self.retries as f64 / self.requests as f64
+        }
+    }
+
+    /// Attempts per request while the crashed node was down, when the
+    /// breaker and the retry budget matter.
+    #[must_use]
+    pub fn outage_retry_amplification(&self) -> f64 {
+        if self.outage_requests == 0 {
+            1.0
+        } else {
+            1.0 + self.outage_retries as f64 / self.outage_requests as f64
         }
     }
 
@@ -388,8 +403,9 @@ impl TourResult {
         t.push([
             "retry amplification".to_owned(),
             format!(
-                "{:.3} (budget {:.3})",
+                "{:.3} over the day, {:.3} in the outage (budget {:.3})",
                 self.retry_amplification(),
+                self.outage_retry_amplification(),
                 1.0 + self.retry_percent
             ),
         ]);
@@ -689,6 +705,8 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
         max_believing_holders: 1,
         requests: 0,
         retries: 0,
+        outage_requests: 0,
+        outage_retries: 0,
         rejected_by_breaker: 0,
         breaker_opens: 0,
         failed: 0,
@@ -887,6 +905,8 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
         for _ in 0..config.requests_per_second {
             let home = rng.random_range(0..n);
             result.requests += 1;
+            let in_outage = now >= config.crash_at && now < crash_end;
+            result.outage_requests += u64::from(in_outage);
             minute.requests += 1;
             total += 1;
             budgets[home].deposit();
@@ -907,6 +927,7 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
                 }
                 tries += 1;
                 result.retries += 1;
+                result.outage_retries += u64::from(in_outage);
             };
             if ok {
                 good += 1;
