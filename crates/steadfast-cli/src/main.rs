@@ -21,8 +21,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Walk through every crate with short, real demonstrations.
-    Tour,
+    /// Walk through every crate, then run a five-node service through a scripted day of faults.
+    Tour(tour::TourArgs),
     /// SLO arithmetic: nines, budgets, burn-rate tiers, composite availability.
     #[command(subcommand)]
     Slo(slo::SloCommand),
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let result = match cli.command {
-        Command::Tour => tour::run(&mut out),
+        Command::Tour(args) => tour::run(&args, &mut out),
         Command::Slo(cmd) => slo::run(cmd, &mut out),
         Command::Sim(args) => sim::run(args, &mut out),
     };

@@ -414,7 +414,16 @@ pub(crate) fn run(args: SimArgs, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "steadfast sim {name}")?;
     writeln!(out)?;
     write!(out, "{report}")?;
-    let written = report.write_to(&dir).map_err(|e| {
+    write_report(out, &report, &dir)
+}
+
+/// Writes a report's files into `dir` and says where they are.
+pub(crate) fn write_report(
+    out: &mut dyn Write,
+    report: &steadfast_sim::ScenarioReport,
+    dir: &std::path::Path,
+) -> io::Result<()> {
+    let written = report.write_to(dir).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("could not write the report to {}: {e}", dir.display()),

@@ -11,7 +11,14 @@ fn steadfast(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn tour_runs_and_shows_the_crate_map() {
-    let output = steadfast(&["tour"]);
+    let dir = std::env::temp_dir().join(format!("steadfast-tour-test-{}", std::process::id()));
+    let output = steadfast(&[
+        "tour",
+        "--seed",
+        "3",
+        "--out",
+        dir.to_str().expect("utf-8 path"),
+    ]);
     assert!(
         output.status.success(),
         "tour failed: {}",
@@ -47,6 +54,30 @@ fn tour_runs_and_shows_the_crate_map() {
         ),
         "{text}"
     );
+    // The scripted day: a timeline, a summary and the report on disk.
+    assert!(text.contains("t+02:13:05  node 3 crashed"), "{text}");
+    assert!(text.contains("suspects node 3 (phi"), "{text}");
+    assert!(
+        text.contains("stale writes refused             1"),
+        "{text}"
+    );
+    assert!(text.contains("steadfast-sim      ready"), "{text}");
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html written");
+    assert!(html.contains("<svg"), "report without plots");
+    assert!(dir.join("minutes.csv").exists());
+    assert!(
+        text.contains(&dir.join("report.html").display().to_string()),
+        "{text}"
+    );
+    // Sections in order: core, guard, detect, quorum, replica, slo, the day.
+    let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("missing {s}"));
+    assert!(at("== steadfast-core") < at("== steadfast-guard"));
+    assert!(at("== steadfast-guard: limits") < at("== steadfast-detect"));
+    assert!(at("== steadfast-detect") < at("== steadfast-quorum"));
+    assert!(at("== steadfast-quorum") < at("== steadfast-replica"));
+    assert!(at("== steadfast-replica") < at("== steadfast-slo"));
+    assert!(at("== steadfast-slo") < at("== steadfast-sim"));
+    std::fs::remove_dir_all(&dir).expect("clean up the output directory");
 }
 
 #[test]

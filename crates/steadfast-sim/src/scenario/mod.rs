@@ -21,9 +21,11 @@
 //! | [`detector_qos`] | each failure detector's detection time against its mistake rate, per trace kind |
 //! | [`lease_safety`] | leader leases with fencing under partitions, pauses and drift: overlapping holders, failover time, stale writes refused |
 //! | [`slo_burn`] | which burn-rate tiers fire for an outage, when, and how much budget it costs |
+//! | [`tour`] | a five-node service through a scripted day of faults, every crate together, narrated as a timeline |
 
 pub mod anti_entropy;
 pub mod detector_qos;
 pub mod lease_safety;
 pub mod slo_burn;
+pub mod tour;
 mod traffic;
