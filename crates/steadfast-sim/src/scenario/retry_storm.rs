@@ -104,7 +104,8 @@ pub struct RetryStormConfigBuilder {
 impl RetryStormConfig {
     /// Defaults: 20 clients at 10 requests/s for 30 s, the server failing
     /// from 10 s for 5 s with capacity 400/s, 4 attempts, 10 ms initial
-    /// backoff, a 10% budget and a breaker opening at 50% failures over 20
+    /// backoff, a budget of 10% plus 1 retry/s per client (the default floor
+    /// of 10 retries/s would allow every retry at this rate) and a breaker opening at 50% failures over 20
     /// calls for 1 s; recovered at 99% success.
     pub fn builder() -> RetryStormConfigBuilder {
         RetryStormConfigBuilder {
@@ -117,7 +118,11 @@ impl RetryStormConfig {
                 capacity_per_sec: 400.0,
                 max_attempts: 4,
                 initial_backoff: Duration::from_millis(10),
-                budget: PercentBudgetConfig::default(),
+                budget: PercentBudget::builder()
+                    .min_retries_per_sec(1)
+                    .percent_can_retry(0.1)
+                    .build()
+                    .expect("valid budget"),
                 breaker: BreakerConfig::default(),
                 recovery_threshold: 0.99,
             },
