@@ -106,7 +106,8 @@ impl RetryStormConfig {
     /// from 10 s for 5 s with capacity 400/s, 4 attempts, 10 ms initial
     /// backoff, a budget of 10% plus 1 retry/s per client (the default floor
     /// of 10 retries/s would allow every retry at this rate) and a breaker opening at 50% failures over 20
-    /// calls for 1 s; recovered at 99% success.
+    /// calls (at least 10) for 1 s with 3 half-open trials; recovered at 99%
+    /// success.
     pub fn builder() -> RetryStormConfigBuilder {
         RetryStormConfigBuilder {
             config: RetryStormConfig {
@@ -123,7 +124,13 @@ impl RetryStormConfig {
                     .percent_can_retry(0.1)
                     .build()
                     .expect("valid budget"),
-                breaker: BreakerConfig::default(),
+                breaker: BreakerConfig::builder()
+                    .count_window(20)
+                    .minimum_calls(10)
+                    .wait_in_open(Duration::from_secs(1))
+                    .half_open_trials(3)
+                    .build()
+                    .expect("valid breaker"),
                 recovery_threshold: 0.99,
             },
         }
@@ -308,7 +315,6 @@ enum Budgets {
 
 struct Pending {
     client: usize,
-    born: u64,
     attempt: u32,
     backoff: Backoff,
     retried: bool,
@@ -355,12 +361,11 @@ fn run_policy(config: &RetryStormConfig, seed: u64, policy: Policy) -> PolicyRes
     let mut queue: BinaryHeap<Reverse<(u64, u64, usize)>> = BinaryHeap::new();
     let mut pendings: Vec<Option<Pending>> = Vec::new();
     let mut seq = 0u64;
-    for client in 0..config.clients {
+    for _ in 0..config.clients {
         let phase = rng.random_range(0..period.max(1));
         pendings.push(None);
         queue.push(Reverse((phase, seq, pendings.len() - 1)));
         seq += 1;
-        let _ = client;
     }
     let (mut client_requests, mut server_requests, mut successes) = (0u64, 0u64, 0u64);
     let (mut window_client, mut window_server) = (0u64, 0u64);
@@ -388,14 +393,12 @@ fn run_policy(config: &RetryStormConfig, seed: u64, policy: Policy) -> PolicyRes
                 seq += 1;
                 Pending {
                     client,
-                    born: now,
                     attempt: 0,
                     backoff: template.reseeded(rng.random()),
                     retried: false,
                 }
             }
         };
-        let _ = pending.born;
         pending.attempt += 1;
         let bin = usize::try_from(now / BIN_NANOS)
             .unwrap_or(usize::MAX)
@@ -751,6 +754,17 @@ mod tests {
                 .build()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn defaults_show_each_policy_cutting_load_and_recovering() {
+        let r = run(&RetryStormConfig::builder().build().unwrap(), 1);
+        let [plain, budget, breaker] = [&r.policies[0], &r.policies[1], &r.policies[2]];
+        assert!(budget.window_amplification < plain.window_amplification);
+        assert!(breaker.window_amplification < budget.window_amplification);
+        for p in &r.policies {
+            assert!(p.recovery.is_some(), "{p:?}");
+        }
     }
 
     #[test]
