@@ -360,6 +360,7 @@ fn run_policy(config: &RetryStormConfig, seed: u64, policy: Policy) -> PolicyRes
     // request of the client at that index.
     let mut queue: BinaryHeap<Reverse<(u64, u64, usize)>> = BinaryHeap::new();
     let mut pendings: Vec<Option<Pending>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
     let mut seq = 0u64;
     for _ in 0..config.clients {
         let phase = rng.random_range(0..period.max(1));
@@ -377,7 +378,10 @@ fn run_policy(config: &RetryStormConfig, seed: u64, policy: Policy) -> PolicyRes
         clock.advance_to(Timestamp::from_nanos(now));
         let in_window = (fail_from..fail_to).contains(&now);
         let mut pending = match pendings[index].take() {
-            Some(p) => p,
+            Some(p) => {
+                free.push(index);
+                p
+            }
             None => {
                 // A new request from client `index` (the first `clients` slots).
                 let client = index;
@@ -448,12 +452,15 @@ fn run_policy(config: &RetryStormConfig, seed: u64, policy: Policy) -> PolicyRes
         match pending.backoff.next().filter(|_| allowed) {
             Some(delay) => {
                 pending.retried = true;
-                pendings.push(Some(pending));
-                queue.push(Reverse((
-                    now + nanos(delay).max(1),
-                    seq,
-                    pendings.len() - 1,
-                )));
+                // Reuse a freed retry slot so memory follows the retries in flight.
+                let slot_index = if let Some(i) = free.pop() {
+                    pendings[i] = Some(pending);
+                    i
+                } else {
+                    pendings.push(Some(pending));
+                    pendings.len() - 1
+                };
+                queue.push(Reverse((now + nanos(delay).max(1), seq, slot_index)));
                 seq += 1;
             }
             None => done_err[bin] += 1,
