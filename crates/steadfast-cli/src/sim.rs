@@ -10,6 +10,7 @@ use steadfast_sim::ScenarioReport;
 use steadfast_sim::scenario::anti_entropy::{self, AntiEntropyConfig, Strategy};
 use steadfast_sim::scenario::detector_qos::{self, DetectorKind, DetectorQosConfig, TraceKind};
 use steadfast_sim::scenario::lease_safety::{self, LeaseSafetyConfig};
+use steadfast_sim::scenario::retry_storm::{self, RetryStormConfig};
 use steadfast_sim::scenario::slo_burn::{self, SloBurnConfig, TierPreset};
 use steadfast_slo::openslo::{OpenSloDuration, parse_duration};
 
@@ -43,6 +44,46 @@ enum Scenario {
     LeaseSafety(LeaseSafetyArgs),
     /// Replicas diverging in a partition and converging by read-repair, Merkle exchange or both: time to converge and bytes sent.
     AntiEntropy(AntiEntropyArgs),
+    /// Clients retrying against a server that fails for a while, with plain retries, a retry budget, or a budget and a breaker: load amplification, goodput, time to recover.
+    RetryStorm(RetryStormArgs),
+}
+
+/// Options of `retry-storm`.
+#[derive(Debug, Args)]
+struct RetryStormArgs {
+    /// Clients.
+    #[arg(long, default_value_t = 20)]
+    clients: usize,
+    /// Requests per second each client sends.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// Length of the run.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    duration: Duration,
+    /// When the server starts failing.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    failure_start: Duration,
+    /// How long the server fails.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    failure_length: Duration,
+    /// Attempts per second the server can handle.
+    #[arg(long, default_value_t = 400.0)]
+    capacity: f64,
+    /// Attempts per request, the first included.
+    #[arg(long, default_value_t = 4)]
+    max_attempts: u32,
+}
+
+fn retry_storm_config(a: &RetryStormArgs) -> io::Result<RetryStormConfig> {
+    RetryStormConfig::builder()
+        .clients(a.clients)
+        .rate_per_client(a.rate)
+        .duration(a.duration)
+        .failure(a.failure_start, a.failure_length)
+        .capacity_per_sec(a.capacity)
+        .max_attempts(a.max_attempts)
+        .build()
+        .map_err(invalid)
 }
 
 /// Options of `lease-safety`.
@@ -406,6 +447,15 @@ pub(crate) fn run(args: SimArgs, out: &mut dyn Write) -> io::Result<()> {
                 anti_entropy::run_many(&config, &seeds, threads).report()
             };
             ("anti-entropy", report)
+        }
+        Scenario::RetryStorm(a) => {
+            let config = retry_storm_config(a)?;
+            let report = if seeds.len() == 1 {
+                retry_storm::run(&config, seeds[0]).report()
+            } else {
+                retry_storm::run_many(&config, &seeds, threads).report()
+            };
+            ("retry-storm", report)
         }
     };
     let dir = args

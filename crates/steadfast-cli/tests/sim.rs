@@ -242,3 +242,40 @@ fn lease_safety_and_anti_entropy_run_from_the_command_line() {
     assert!(!bad.status.success());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn retry_storm_runs_from_the_command_line() {
+    let out = std::env::temp_dir().join(format!("steadfast-sim-storm-{}", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_steadfast"))
+        .args([
+            "sim",
+            "retry-storm",
+            "--clients",
+            "5",
+            "--duration",
+            "6s",
+            "--failure-start",
+            "2s",
+            "--failure-length",
+            "2s",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .expect("failed to start steadfast");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("budget + breaker"), "{stdout}");
+    assert!(out.join("report.html").is_file());
+    let bad = Command::new(env!("CARGO_BIN_EXE_steadfast"))
+        .args(["sim", "retry-storm", "--rate", "NaN"])
+        .output()
+        .expect("failed to start steadfast");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("rate_per_client"));
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -20,12 +20,14 @@
 //! | [`anti_entropy`] | replicas diverging in a partition and converging by read-repair, Merkle exchange or both: time and bytes |
 //! | [`detector_qos`] | each failure detector's detection time against its mistake rate, per trace kind |
 //! | [`lease_safety`] | leader leases with fencing under partitions, pauses and drift: overlapping holders, failover time, stale writes refused |
+//! | [`retry_storm`] | clients retrying against a failing server with plain retries, a budget, or a budget and a breaker: amplification, goodput, recovery |
 //! | [`slo_burn`] | which burn-rate tiers fire for an outage, when, and how much budget it costs |
 //! | [`tour`] | a five-node service through a scripted day of faults, every crate together, narrated as a timeline |
 
 pub mod anti_entropy;
 pub mod detector_qos;
 pub mod lease_safety;
+pub mod retry_storm;
 pub mod slo_burn;
 pub mod tour;
 mod traffic;
