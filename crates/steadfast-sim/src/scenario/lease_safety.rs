@@ -805,7 +805,7 @@ impl Grantor {
 }
 
 enum Node {
-    Grantor(Grantor),
+    Grantor(Box<Grantor>),
     Resource {
         fence: Fence,
         accepted: u64,
@@ -1004,7 +1004,7 @@ pub fn run(config: &LeaseSafetyConfig, seed: u64) -> LeaseSafetyResult {
         .expect("at least one grantor, each once");
     let mut sim = Simulation::new(sim_config, |id| {
         if id.get() < grantors as u64 {
-            Node::Grantor(Grantor {
+            Node::Grantor(Box::new(Grantor {
                 term: config.policy.term(),
                 backend: None,
                 current: None,
@@ -1013,7 +1013,7 @@ pub fn run(config: &LeaseSafetyConfig, seed: u64) -> LeaseSafetyResult {
                 quiet_until: Timestamp::ZERO,
                 started: false,
                 grants: 0,
-            })
+            }))
         } else if id == resource {
             Node::Resource {
                 fence: Fence::new(),

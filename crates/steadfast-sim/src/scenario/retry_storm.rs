@@ -901,7 +901,7 @@ fn collect(
     // Recovered from the first bin after the failure from which every bin
     // with finished requests stays at or above the threshold.
     let first_after =
-        frame.bin(frame.fail_to) + usize::from(frame.fail_to.as_nanos() % BIN_NANOS != 0);
+        frame.bin(frame.fail_to) + usize::from(!frame.fail_to.as_nanos().is_multiple_of(BIN_NANOS));
     let good = |b: usize| {
         let total = ok[b] + failed[b];
         total > 0 && ok[b] as f64 / total as f64 >= config.recovery_threshold
