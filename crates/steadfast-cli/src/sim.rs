@@ -66,9 +66,18 @@ struct RetryStormArgs {
     /// How long the server fails.
     #[arg(long, default_value = "5s", value_parser = duration)]
     failure_length: Duration,
-    /// Attempts per second the server can handle.
+    /// Attempts per second the server completes; beyond that, attempts queue and every call slows down.
     #[arg(long, default_value_t = 400.0)]
     capacity: f64,
+    /// Attempts the server queues at most before it refuses new ones at once.
+    #[arg(long, default_value_t = 4000)]
+    queue_limit: usize,
+    /// How long a client waits for one attempt before giving up on it, such as 500ms or 2s.
+    #[arg(long, default_value = "1s", value_parser = fine_duration)]
+    timeout: Duration,
+    /// How long a client request may take across all its attempts (at least --timeout).
+    #[arg(long, default_value = "5s", value_parser = fine_duration)]
+    deadline: Duration,
     /// Attempts per request, the first included.
     #[arg(long, default_value_t = 4)]
     max_attempts: u32,
@@ -81,6 +90,9 @@ fn retry_storm_config(a: &RetryStormArgs) -> io::Result<RetryStormConfig> {
         .duration(a.duration)
         .failure(a.failure_start, a.failure_length)
         .capacity_per_sec(a.capacity)
+        .queue_limit(a.queue_limit)
+        .timeout(a.timeout)
+        .deadline(a.deadline)
         .max_attempts(a.max_attempts)
         .build()
         .map_err(invalid)
@@ -92,6 +104,9 @@ struct LeaseSafetyArgs {
     /// Contending nodes.
     #[arg(long, default_value_t = 3)]
     candidates: usize,
+    /// Grantor nodes, each enforcing the lease on its own clock; a lease needs grants from a majority of them (1 to 9).
+    #[arg(long, default_value_t = 3)]
+    grantors: usize,
     /// Lease term.
     #[arg(long, default_value = "2s", value_parser = duration)]
     term: Duration,
@@ -104,7 +119,7 @@ struct LeaseSafetyArgs {
     /// Length of the run.
     #[arg(long, default_value = "120s", value_parser = duration)]
     duration: Duration,
-    /// Time between injected faults, a holder paused or partitioned away (default 10s).
+    /// Time between injected faults: a holder paused or partitioned away, a grantor crashed or partitioned away (default 10s).
     #[arg(long, value_parser = duration)]
     fault_every: Option<Duration>,
 }
@@ -135,6 +150,7 @@ fn strategy(text: &str) -> Result<Strategy, String> {
 fn lease_safety_config(a: &LeaseSafetyArgs) -> io::Result<LeaseSafetyConfig> {
     let mut b = LeaseSafetyConfig::builder()
         .candidates(a.candidates)
+        .grantors(a.grantors)
         .term(a.term)
         .drift_bound(a.drift_bound)
         .duration(a.duration);
@@ -171,6 +187,18 @@ fn duration(text: &str) -> Result<Duration, String> {
         _ => Err(format!(
             "a month, quarter or year is ambiguous; give days, such as 30d, got {text:?}"
         )),
+    }
+}
+
+/// A duration that may also be given in milliseconds: 250ms, 2s, 1m.
+fn fine_duration(text: &str) -> Result<Duration, String> {
+    match text.strip_suffix("ms") {
+        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => digits
+            .parse()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("{text:?} is too large")),
+        _ => duration(text)
+            .map_err(|_| format!("must be a duration such as 250ms, 2s or 1m, got {text:?}")),
     }
 }
 
@@ -435,7 +463,13 @@ pub(crate) fn run(args: SimArgs, out: &mut dyn Write) -> io::Result<()> {
             let report = if seeds.len() == 1 {
                 lease_safety::run(&config, seeds[0]).report()
             } else {
-                lease_safety::run_many(&config, &seeds, threads).report()
+                lease_safety::run_many_with_progress(
+                    &config,
+                    &seeds,
+                    threads,
+                    progress(seeds.len()),
+                )
+                .report()
             };
             ("lease-safety", report)
         }
@@ -453,7 +487,8 @@ pub(crate) fn run(args: SimArgs, out: &mut dyn Write) -> io::Result<()> {
             let report = if seeds.len() == 1 {
                 retry_storm::run(&config, seeds[0]).report()
             } else {
-                retry_storm::run_many(&config, &seeds, threads).report()
+                retry_storm::run_many_with_progress(&config, &seeds, threads, progress(seeds.len()))
+                    .report()
             };
             ("retry-storm", report)
         }
@@ -507,5 +542,11 @@ mod tests {
         assert_eq!(ratio("5%"), Ok(0.05));
         assert_eq!(ratio("0.05"), Ok(0.05));
         assert!(ratio("five").is_err());
+        assert_eq!(fine_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(fine_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(fine_duration("0"), Ok(Duration::ZERO));
+        assert!(fine_duration("ms").unwrap_err().contains("250ms"));
+        assert!(fine_duration("1.5s").unwrap_err().contains("250ms"));
+        assert!(fine_duration("99999999999999999999ms").is_err());
     }
 }

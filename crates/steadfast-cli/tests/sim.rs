@@ -279,3 +279,135 @@ fn retry_storm_runs_from_the_command_line() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("rate_per_client"));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn retry_storm_takes_timeout_capacity_and_deadline() {
+    let out = out_dir("storm-options");
+    let out_arg = out.to_str().unwrap();
+    let args = [
+        "sim",
+        "retry-storm",
+        "--clients",
+        "5",
+        "--rate",
+        "20",
+        "--capacity",
+        "150",
+        "--timeout",
+        "800ms",
+        "--deadline",
+        "4s",
+        "--queue-limit",
+        "3000",
+        "--duration",
+        "14s",
+        "--failure-start",
+        "3s",
+        "--failure-length",
+        "3s",
+        "--out",
+        out_arg,
+    ];
+    let (ok, text, err) = steadfast(&args);
+    assert!(ok, "{err}");
+    // Plain retries keep the slow, overloaded server from recovering.
+    let plain = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("plain retries"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(plain.contains("never"), "{text}");
+    assert!(
+        text.contains("peak queue delay") && text.contains("goodput"),
+        "{text}"
+    );
+    assert!(out.join("goodput.svg").is_file() && out.join("load.csv").is_file());
+    let (_, again, _) = steadfast(&args);
+    assert_eq!(text, again, "same seed, same output");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn retry_storm_and_lease_safety_reject_bad_values_clearly() {
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &["sim", "retry-storm", "--timeout", "0"],
+            "timeout must be between 1ms and 1h, got 0ns",
+        ),
+        (
+            &["sim", "retry-storm", "--timeout", "fast"],
+            "must be a duration such as 250ms, 2s or 1m, got \"fast\"",
+        ),
+        (
+            &["sim", "retry-storm", "--timeout", "3s", "--deadline", "2s"],
+            "deadline must be at least the timeout (3s) and at most 1h, got 2s",
+        ),
+        (
+            &["sim", "retry-storm", "--capacity", "0"],
+            "capacity_per_sec must be finite and in (0, 1000000], got 0",
+        ),
+        (
+            &["sim", "retry-storm", "--capacity", "inf"],
+            "capacity_per_sec must be finite",
+        ),
+        (
+            &["sim", "retry-storm", "--queue-limit", "0"],
+            "queue_limit must be between 1 and 10000000, got 0",
+        ),
+        (
+            &["sim", "lease-safety", "--grantors", "0"],
+            "lease_safety.grantors must be in 1..=9, got 0",
+        ),
+        (
+            &["sim", "lease-safety", "--grantors", "three"],
+            "--grantors",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (ok, _, err) = steadfast(args);
+        assert!(!ok, "{args:?} should fail");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn lease_safety_runs_with_five_grantors() {
+    let out = out_dir("grantors");
+    let (ok, text, err) = steadfast(&[
+        "sim",
+        "lease-safety",
+        "--grantors",
+        "5",
+        "--duration",
+        "40s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(text.contains("5 grantor(s)"), "{text}");
+    assert!(text.contains("0 overlap episode(s)"), "{text}");
+    assert!(out.join("report.html").is_file());
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn help_explains_the_new_options_in_one_sentence() {
+    let (ok, text, _) = steadfast(&["sim", "retry-storm", "--help"]);
+    assert!(ok);
+    for needle in [
+        "--timeout <TIMEOUT>",
+        "How long a client waits for one attempt before giving up on it",
+        "--capacity <CAPACITY>",
+        "attempts queue and every call slows down",
+        "--deadline <DEADLINE>",
+        "--queue-limit <QUEUE_LIMIT>",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    let (ok, text, _) = steadfast(&["sim", "lease-safety", "--help"]);
+    assert!(ok);
+    assert!(
+        text.contains("--grantors <GRANTORS>")
+            && text.contains("a lease needs grants from a majority"),
+        "{text}"
+    );
+}

@@ -99,8 +99,9 @@ fn reports_write_csv_svg_and_html() {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
 
-    /// The `T/κ` rule: whatever the seed, the candidates, the faults and the
-    /// clocks' rates, holders never overlap while the clocks stay within `κ`.
+    /// The `T/κ` rule: whatever the seed, the candidates, the grantors, the
+    /// faults and the clocks' rates, holders never overlap while the clocks
+    /// stay within `κ`.
     #[test]
     fn never_overlaps_within_the_bound(
         seed in proptest::prelude::any::<u64>(),
@@ -109,6 +110,8 @@ proptest::proptest! {
         share in 0.0f64..=1.0,
         pauses in proptest::prelude::any::<bool>(),
         latency_ms in 1u64..30,
+        grantors in proptest::sample::select(vec![1usize, 3, 5]),
+        grantor_faults in proptest::prelude::any::<bool>(),
     ) {
         let spread = 1.0 + (kappa - 1.0) * share;
         let network = steadfast_sim::Network::new(
@@ -117,6 +120,8 @@ proptest::proptest! {
         ).unwrap();
         let config = LeaseSafetyConfig::builder()
             .candidates(candidates)
+            .grantors(grantors)
+            .grantor_faults(grantor_faults)
             .drift_bound(kappa)
             .clock_spread(spread)
             .pauses(pauses)
@@ -150,4 +155,93 @@ fn grantor_clock_jumps_break_the_rule_even_inside_the_bound() {
             .iter()
             .any(|r| r.faults.iter().any(|(_, f)| f.contains("grantor's clock")))
     );
+}
+
+#[test]
+fn failover_stays_within_the_bound_the_parameters_imply() {
+    for grantors in [3, 5] {
+        for spread in [1.0, 1.05] {
+            let config = LeaseSafetyConfig::builder()
+                .grantors(grantors)
+                .drift_bound(1.05)
+                .clock_spread(spread)
+                .duration(Duration::from_secs(90))
+                .build()
+                .unwrap();
+            let bound = config.failover_bound();
+            let summary = lease_safety::run_many(&config, &[1, 2, 3, 4, 5, 6, 7, 8], 2);
+            let mut count = 0;
+            for r in &summary.runs {
+                for f in &r.failovers {
+                    count += 1;
+                    assert!(
+                        *f <= bound,
+                        "{grantors} grantors, spread {spread}, seed {}: {f:?} > {bound:?}",
+                        r.seed
+                    );
+                }
+            }
+            assert!(count >= 8, "the faults force failovers");
+        }
+    }
+}
+
+#[test]
+fn faults_land_exactly_at_their_planned_instants() {
+    let config = LeaseSafetyConfig::builder()
+        .fault_every(Duration::from_millis(7_321))
+        .duration(Duration::from_secs(60))
+        .network(
+            steadfast_sim::Network::new(
+                steadfast_sim::Latency::LogNormal {
+                    median: Duration::from_millis(3),
+                    sigma: 0.7,
+                },
+                steadfast_sim::Loss::None,
+            )
+            .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let r = lease_safety::run(&config, 5);
+    assert_eq!(r.faults.len(), 8);
+    for (k, (at, _)) in r.faults.iter().enumerate() {
+        assert_eq!(*at, Duration::from_millis(7_321) * (k as u32 + 1));
+    }
+    // A holder was paused or cut off at least once: each fault at a holder
+    // names a candidate node (ids after the 3 grantors and the resource).
+    assert!(
+        r.faults
+            .iter()
+            .any(|(_, f)| f.starts_with("pause node") || f.starts_with("partition node"))
+    );
+}
+
+#[test]
+fn a_grantor_quorum_rides_out_grantor_faults_a_single_grantor_does_not() {
+    let only_grantor_faults = |grantors| {
+        LeaseSafetyConfig::builder()
+            .grantors(grantors)
+            .pauses(false)
+            .partitions(false)
+            .grantor_faults(true)
+            .duration(Duration::from_secs(90))
+            .build()
+            .unwrap()
+    };
+    let quorum = lease_safety::run_many(&only_grantor_faults(3), &[1, 2, 3, 4], 2);
+    for r in &quorum.runs {
+        assert!(r.faults.iter().any(|(_, f)| f.contains("grantor")));
+        assert!(
+            r.failovers.is_empty(),
+            "seed {}: a majority kept renewing: {:?} {:?}",
+            r.seed,
+            r.failovers,
+            r.faults
+        );
+        assert_eq!(r.overlaps, 0);
+    }
+    let single = lease_safety::run_many(&only_grantor_faults(1), &[1, 2, 3, 4], 2);
+    assert!(single.runs.iter().any(|r| !r.failovers.is_empty()));
+    assert_eq!(single.runs_with_overlap, 0);
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use steadfast_sim::scenario::detector_qos::{self, DetectorKind, DetectorQosConfig, TraceKind};
+use steadfast_sim::scenario::retry_storm::{self, RetryStormConfig};
 use steadfast_sim::scenario::slo_burn::{self, SloBurnConfig};
 
 proptest! {
@@ -85,5 +86,43 @@ proptest! {
             detector_qos::run_many(&config, &seeds, threads),
             detector_qos::run_many(&config, &seeds, 1)
         );
+    }
+
+    /// Retry-storm accounting, whatever the seed, capacity and failure: no
+    /// request makes more attempts than allowed, the per-second series add
+    /// up to the totals, and a budget never lets more attempts through
+    /// during the failure than plain retries. With capacity for every
+    /// attempt there is no storm, and plain retries recover within a second.
+    #[test]
+    fn retry_storm_accounting_and_no_storm_without_overload(
+        seed in any::<u64>(),
+        capacity in 80.0_f64..3_000.0,
+        failure_secs in 1_u64..4,
+        attempts in 2_u32..5,
+    ) {
+        let config = RetryStormConfig::builder()
+            .clients(4)
+            .rate_per_client(20.0)
+            .capacity_per_sec(capacity)
+            .max_attempts(attempts)
+            .duration(Duration::from_secs(10))
+            .failure(Duration::from_secs(2), Duration::from_secs(failure_secs))
+            .build()
+            .unwrap();
+        let r = retry_storm::run(&config, seed);
+        for p in &r.policies {
+            prop_assert!(p.server_requests <= p.client_requests * u64::from(attempts));
+            prop_assert!(p.successes <= p.client_requests);
+            prop_assert_eq!(p.load.iter().sum::<u64>(), p.server_requests);
+            prop_assert_eq!(p.goodput_per_sec.iter().sum::<u64>(), p.successes);
+        }
+        let [plain, budget] = [&r.policies[0], &r.policies[1]];
+        prop_assert!(budget.window_amplification <= plain.window_amplification);
+        if capacity >= 80.0 * f64::from(attempts) * 1.5 {
+            prop_assert!(
+                plain.recovery.is_some_and(|d| d <= Duration::from_secs(1)),
+                "{:?}", plain
+            );
+        }
     }
 }

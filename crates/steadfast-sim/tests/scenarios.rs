@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use steadfast_detect::{FailureDetector, PhiAccrual, PhiAccrualConfig, PhiMode, phi_of_y};
 use steadfast_sim::scenario::detector_qos::{self, DetectorKind, DetectorQosConfig, TraceKind};
+use steadfast_sim::scenario::retry_storm::{self, RetryStormConfig};
 use steadfast_sim::scenario::slo_burn::{self, SloBurnConfig, TierPreset};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -304,4 +305,79 @@ fn detector_qos_rejects_bad_configs_and_reports() {
     assert!(report.to_html().unwrap().contains("<svg"));
     let many = detector_qos::run_many(&config, &[1, 2, 3], 3).report();
     assert!(many.summary().rows().len() > 10);
+}
+
+/// 100 requests/s against 150 attempts/s, failing for 3 s: plain retries
+/// (up to 4 attempts) overload the server.
+fn storm(seed_capacity: f64) -> RetryStormConfig {
+    RetryStormConfig::builder()
+        .clients(5)
+        .rate_per_client(20.0)
+        .capacity_per_sec(seed_capacity)
+        .duration(Duration::from_secs(15))
+        .failure(Duration::from_secs(3), Duration::from_secs(3))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn retry_storm_same_seed_same_result_and_threads_do_not_matter() {
+    let config = storm(150.0);
+    assert_eq!(retry_storm::run(&config, 9), retry_storm::run(&config, 9));
+    assert_ne!(retry_storm::run(&config, 9), retry_storm::run(&config, 10));
+    assert_eq!(
+        retry_storm::run_many(&config, &[1, 2, 3], 1),
+        retry_storm::run_many(&config, &[1, 2, 3], 3)
+    );
+}
+
+#[test]
+fn a_budget_amplifies_less_than_plain_retries() {
+    for capacity in [150.0, 2_000.0] {
+        let summary = retry_storm::run_many(&storm(capacity), &[1, 2, 3, 4], 2);
+        for r in &summary.runs {
+            let [plain, budget, breaker] = [&r.policies[0], &r.policies[1], &r.policies[2]];
+            assert!(
+                budget.window_amplification < plain.window_amplification,
+                "seed {}: {budget:?} vs {plain:?}",
+                r.seed
+            );
+            assert!(budget.amplification < plain.amplification);
+            assert!(breaker.window_amplification <= budget.window_amplification);
+        }
+    }
+}
+
+#[test]
+fn plain_retries_recover_later_than_budget_and_breaker_in_a_storm() {
+    let summary = retry_storm::run_many(&storm(150.0), &[1, 2, 3, 4], 2);
+    for r in &summary.runs {
+        let [plain, budget, breaker] = [&r.policies[0], &r.policies[1], &r.policies[2]];
+        let never = Duration::MAX;
+        let breaker_recovery = breaker.recovery.expect("budget and breaker recover");
+        assert!(
+            plain.recovery.unwrap_or(never) > breaker_recovery,
+            "seed {}: plain {:?} vs breaker {:?}",
+            r.seed,
+            plain.recovery,
+            breaker.recovery
+        );
+        assert!(budget.recovery.is_some());
+        // The storm: calls slower than the timeout, the server busy with
+        // attempts nobody waits for any more, long after the failure.
+        assert!(plain.peak_queue_delay > Duration::from_secs(1));
+        assert!(plain.wasted > 0 && plain.after_amplification > 2.0);
+    }
+    let plain = &summary.policies[0];
+    assert_eq!(plain.recovered_runs, 0);
+    assert_eq!(summary.policies[2].recovered_runs, 4);
+    // With capacity for every attempt, there is no storm: plain retries recover too.
+    let calm = retry_storm::run(&storm(2_000.0), 1);
+    assert!(
+        calm.policies[0]
+            .recovery
+            .is_some_and(|d| d <= Duration::from_secs(1)),
+        "{:?}",
+        calm.policies[0]
+    );
 }

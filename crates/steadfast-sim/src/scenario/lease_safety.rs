@@ -1,20 +1,34 @@
 //! `lease-safety`: leader election with leases and fencing under partitions,
 //! pauses and clock drift, inside and outside the drift bound.
 //!
-//! One grantor node runs steadfast-quorum's [`InMemoryBackend`] on its own
-//! drifting clock; a resource node guards its writes with a [`Fence`]; the
-//! other nodes are candidates. A candidate without a lease asks the grantor
-//! for one every tick; a holder measures its [`Lease`] from the instant it
-//! sent the request, on its own drifting clock, and believes it only while
-//! the `T/κ − margin` rule allows; it renews when due. While it believes, it
-//! writes to the resource every tick with its fencing token, a short while
-//! after checking its lease (the window where a pause makes a write stale).
+//! A lease comes from a quorum of grantor nodes (3 by default; any number
+//! from 1 to 9), each running steadfast-quorum's [`InMemoryBackend`] on its
+//! own drifting clock and so enforcing its own expiry. A candidate without a
+//! lease campaigns: it asks every grantor for the lease under a fencing token
+//! one above the highest it has seen, and counts the answers with a
+//! [`VoteTally`] over a majority [`QuorumSystem`]. A grantor grants only if
+//! its own lease table is free and the token is above every token it has
+//! granted, so two majorities always share a grantor that saw both tokens:
+//! tokens grow from holder to holder. A candidate holds the lease once a
+//! majority granted it; a campaign that can no longer win gives its grants
+//! back and waits one to four ticks (randomised, so rivals stop splitting
+//! the votes). The holder measures its [`Lease`] from the instant it sent
+//! the request, on its own clock, and believes it only while the
+//! `T/κ − margin` rule allows; it renews from a majority when due. While it
+//! believes, it writes to a resource node every tick with its token, a short
+//! while after checking its lease (the window where a pause makes a write
+//! stale), and the resource's [`Fence`] refuses stale tokens.
 //!
-//! Every so often the current holder is paused or cut off from the others by
-//! a partition; optionally, the grantor's clock steps forward instead (a
-//! clock jump, which the rule does not allow for). The grantor's clock runs fastest and each candidate's clock
-//! runs at a rate drawn log-uniformly so that the fastest and slowest clocks
-//! differ by `clock_spread`: the worst case for safety.
+//! Every `fault_every` a fault lands, exactly at its planned instant (an
+//! engine event at that instant, aimed at whoever holds the lease then): the
+//! holder is paused or partitioned away from everyone; a grantor crashes
+//! (losing its lease table, keeping its highest token, and granting nothing
+//! for a term after it restarts) or is partitioned away; optionally every
+//! grantor's clock steps forward (a clock jump, which the rule does not allow
+//! for). Grantors' clocks run in the faster half of the spread (the first
+//! grantor the fastest) and each candidate's clock runs at a rate drawn
+//! log-uniformly so that the fastest and slowest clocks differ by at most
+//! `clock_spread`: the worst case for safety is a fast grantor.
 //!
 //! What is measured, exactly (belief changes only at events and at expiry
 //! instants, which are computed from each node's clock, so nothing is
@@ -23,15 +37,17 @@
 //! - **overlaps**: episodes during which two candidates both believe they
 //!   hold a valid lease, and their total duration. The rule makes this zero
 //!   while `clock_spread ≤ κ` and clocks do not jump; beyond the bound, or
-//!   with the grantor's clock stepping forward, the scenario finds overlaps;
+//!   with the grantors' clocks stepping forward, the scenario finds overlaps;
 //! - **failover time**: how long the cluster has no believing holder after a
-//!   holder's belief ended (the first election excluded);
+//!   holder's belief ended (the first election excluded), to compare with
+//!   [`LeaseSafetyConfig::failover_bound`];
 //! - **writes**: those the fence admitted and the stale ones it refused.
 //!
-//! Measured with the defaults over seeds 1 to 10: no overlap in any run,
-//! failover in 0.083 s on average (95% CI 0.064–0.101 s, at most 0.79 s),
-//! 3.5 stale writes refused per run. With `clock_spread(1.5)` against
-//! `κ = 1.01`, every run overlapped, 9.2 episodes per run on average.
+//! Measured with the defaults (3 grantors) over seeds 1 to 10: no overlap in
+//! any run, failover in 0.16 s on average (95% CI 0.13–0.19 s, at most
+//! 0.51 s, against a bound of 3.6 s), 1.2 stale writes refused per run. With
+//! `clock_spread(1.5)` against `κ = 1.01`, 9 of 10 runs overlapped, 3.3
+//! episodes per run on average.
 //!
 //! # Examples
 //!
@@ -41,6 +57,7 @@
 //!
 //! let config = LeaseSafetyConfig::builder()
 //!     .candidates(3)
+//!     .grantors(5)
 //!     .drift_bound(1.05)
 //!     .clock_spread(1.04)
 //!     .duration(Duration::from_secs(60))
@@ -59,17 +76,14 @@ use rand::{Rng, SeedableRng};
 use steadfast_core::{Clock, ConfigError, NodeId, Timestamp};
 use steadfast_quorum::{
     AcquireOutcome, Fence, FencingToken, InMemoryBackend, Lease, LeaseBackend, LeaseGrant,
-    LeasePolicy, RenewOutcome,
+    LeasePolicy, QuorumKind, QuorumSystem, RenewOutcome, TallyOutcome, Vote, VoteTally,
 };
 
 use crate::{
     Context, Fault, LinePlot, Network, NodeClock, Process, ScenarioReport, SimConfig, Simulation,
-    Summary, Table, Timer, run_seeds,
+    Summary, Table, Timer, run_seeds_with_progress,
 };
 
-const GRANTOR: NodeId = NodeId::new(0);
-const RESOURCE: NodeId = NodeId::new(1);
-const FIRST_CANDIDATE: u64 = 2;
 const KEY: &str = "leader";
 const TICK: u64 = 0;
 
@@ -77,6 +91,9 @@ const TICK: u64 = 0;
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaseSafetyConfig {
     candidates: usize,
+    grantors: usize,
+    grantor_faults: bool,
+    grantor_down_for: Duration,
     policy: LeasePolicy,
     clock_spread: f64,
     tick: Duration,
@@ -96,6 +113,9 @@ pub struct LeaseSafetyConfig {
 #[must_use]
 pub struct LeaseSafetyConfigBuilder {
     candidates: usize,
+    grantors: usize,
+    grantor_faults: bool,
+    grantor_down_for: Duration,
     term: Duration,
     drift_bound: f64,
     clock_spread: f64,
@@ -112,10 +132,11 @@ pub struct LeaseSafetyConfigBuilder {
 }
 
 impl LeaseSafetyConfig {
-    /// Defaults: 3 candidates, a 2 s term with `κ = 1.01`, clocks within
-    /// `1.005` of each other, a 100 ms tick with writes 40 ms after each
-    /// check, 120 s of simulated time with a fault every 10 s (pauses of 6 s
-    /// and partitions of 6 s), on a 1 ms LAN.
+    /// Defaults: 3 candidates, 3 grantors, a 2 s term with `κ = 1.01`,
+    /// clocks within `1.005` of each other, a 100 ms tick with writes 40 ms
+    /// after each check, 120 s of simulated time with a fault every 10 s
+    /// (holder pauses of 6 s, partitions of 6 s, grantor crashes of 6 s), on
+    /// a 1 ms LAN.
     ///
     /// ```
     /// # use steadfast_sim::scenario::lease_safety::LeaseSafetyConfig;
@@ -125,6 +146,9 @@ impl LeaseSafetyConfig {
     pub fn builder() -> LeaseSafetyConfigBuilder {
         LeaseSafetyConfigBuilder {
             candidates: 3,
+            grantors: 3,
+            grantor_faults: true,
+            grantor_down_for: Duration::from_secs(6),
             term: Duration::from_secs(2),
             drift_bound: 1.01,
             clock_spread: 1.005,
@@ -145,6 +169,33 @@ impl LeaseSafetyConfig {
     #[must_use]
     pub fn candidates(&self) -> usize {
         self.candidates
+    }
+
+    /// How many grantors the lease needs a majority of.
+    #[must_use]
+    pub fn grantors(&self) -> usize {
+        self.grantors
+    }
+
+    /// The longest leaderless gap the parameters allow after a holder's
+    /// belief ends, unless faults keep a majority of grantors away: a full
+    /// term at the grantors (they may have received a renewal just before
+    /// the belief ended), then three campaigns of at most five ticks each
+    /// (a random wait of up to four ticks, then one tick to be refused),
+    /// all on the slowest clock the spread allows, plus 100 ms for the
+    /// network's round trips.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use steadfast_sim::scenario::lease_safety::LeaseSafetyConfig;
+    /// let config = LeaseSafetyConfig::builder().clock_spread(1.0).build().unwrap();
+    /// // 2 s + 15 ticks of 100 ms + 100 ms.
+    /// assert_eq!(config.failover_bound(), Duration::from_millis(3_600));
+    /// ```
+    #[must_use]
+    pub fn failover_bound(&self) -> Duration {
+        let local = self.policy.term() + self.tick * 15;
+        local.mul_f64(self.clock_spread.sqrt()) + Duration::from_millis(100)
     }
 
     /// The lease policy (term, drift bound `κ`, margin, renewal point).
@@ -173,7 +224,26 @@ impl LeaseSafetyConfigBuilder {
         self
     }
 
-    /// The lease term `T` the grantor enforces.
+    /// Grantor nodes (1 to 9); a lease needs grants from a majority of them.
+    pub fn grantors(mut self, n: usize) -> Self {
+        self.grantors = n;
+        self
+    }
+
+    /// Whether faults include crashing a grantor (it loses its lease table)
+    /// and partitioning a grantor away.
+    pub fn grantor_faults(mut self, on: bool) -> Self {
+        self.grantor_faults = on;
+        self
+    }
+
+    /// How long a crashed grantor stays down.
+    pub fn grantor_down_for(mut self, d: Duration) -> Self {
+        self.grantor_down_for = d;
+        self
+    }
+
+    /// The lease term `T` each grantor enforces.
     pub fn term(mut self, term: Duration) -> Self {
         self.term = term;
         self
@@ -240,9 +310,9 @@ impl LeaseSafetyConfigBuilder {
         self
     }
 
-    /// Adds a third kind of fault: the grantor's clock steps forward by
-    /// `jump` (a wall clock corrected by NTP), so leases expire early at the
-    /// grantor. The `T/κ` rule assumes clocks that do not step, so this finds
+    /// Adds a kind of fault: every grantor's clock steps forward by `jump`
+    /// (wall clocks corrected by NTP), so leases expire early at the
+    /// grantors. The `T/κ` rule assumes clocks that do not step, so this finds
     /// overlaps even with drift inside the bound. `None` (the default) turns
     /// it off.
     pub fn grantor_jump(mut self, jump: Option<Duration>) -> Self {
@@ -260,19 +330,26 @@ impl LeaseSafetyConfigBuilder {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] if candidates lie outside 2..=32; the lease policy
+    /// A [`ConfigError`] if candidates lie outside 2..=32 or grantors
+    /// outside 1..=9; the lease policy
     /// is invalid (term, `κ`); `clock_spread` is not finite or lies outside
     /// `[1, 4]`; the tick is zero or leaves no room to renew before the
     /// holder's validity ends; `write_delay` is not below the tick; the
     /// duration is zero or above a day; `fault_every` is zero or not above
-    /// the pause and partition durations; those are zero; the grantor's
-    /// clock jump is zero or above an hour.
+    /// the pause, partition and grantor-down durations; those are zero; the
+    /// grantors' clock jump is zero or above an hour.
     pub fn build(self) -> Result<LeaseSafetyConfig, ConfigError> {
         ConfigError::ensure(
             (2..=32).contains(&self.candidates),
             "lease_safety.candidates",
             self.candidates,
             "in 2..=32",
+        )?;
+        ConfigError::ensure(
+            (1..=9).contains(&self.grantors),
+            "lease_safety.grantors",
+            self.grantors,
+            "in 1..=9",
         )?;
         let policy = LeasePolicy::builder(self.term)
             .drift_bound(self.drift_bound)
@@ -305,6 +382,7 @@ impl LeaseSafetyConfigBuilder {
         for (field, d) in [
             ("lease_safety.pause_for", self.pause_for),
             ("lease_safety.partition_for", self.partition_for),
+            ("lease_safety.grantor_down_for", self.grantor_down_for),
         ] {
             ConfigError::ensure(!d.is_zero(), field, format_args!("{d:?}"), "above zero")?;
         }
@@ -316,15 +394,21 @@ impl LeaseSafetyConfigBuilder {
                 "above zero and at most one hour",
             )?;
         }
-        let longest = self.pause_for.max(self.partition_for);
+        let longest = self
+            .pause_for
+            .max(self.partition_for)
+            .max(self.grantor_down_for);
         ConfigError::ensure(
             self.fault_every > longest,
             "lease_safety.fault_every",
             format_args!("{:?}", self.fault_every),
-            format!("above the longest pause or partition ({longest:?})"),
+            format!("above the longest pause, partition or grantor crash ({longest:?})"),
         )?;
         Ok(LeaseSafetyConfig {
             candidates: self.candidates,
+            grantors: self.grantors,
+            grantor_faults: self.grantor_faults,
+            grantor_down_for: self.grantor_down_for,
             policy,
             clock_spread: self.clock_spread,
             tick: self.tick,
@@ -349,7 +433,9 @@ pub struct LeaseSafetyResult {
     pub seed: u64,
     /// Whether the clocks' spread lay within the drift bound.
     pub within_bound: bool,
-    /// Clock rates: grantor, resource, then each candidate.
+    /// How many grantors voted on leases.
+    pub grantors: usize,
+    /// Clock rates: each grantor, the resource, then each candidate.
     pub clock_rates: Vec<f64>,
     /// Episodes during which two or more candidates believed they held the lease.
     pub overlaps: u64,
@@ -359,8 +445,12 @@ pub struct LeaseSafetyResult {
     pub first_leader_at: Option<Duration>,
     /// Each leaderless gap after a belief ended, until the next belief began.
     pub failovers: Vec<Duration>,
-    /// Leases the grantor granted.
+    /// Grants the grantors made, counted per grantor.
     pub grants: u64,
+    /// Campaigns the candidates started.
+    pub campaigns: u64,
+    /// Campaigns given up (refused by too many grantors, or unanswered).
+    pub lost_campaigns: u64,
     /// Writes the fence admitted.
     pub writes_accepted: u64,
     /// Writes the fence refused because a newer token had written.
@@ -392,68 +482,336 @@ pub struct LeaseSafetySummary {
     pub stale_writes_refused: Option<Summary>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 enum Msg {
-    Acquire {
-        sent_at: Timestamp,
-    },
-    Renew {
-        grant: LeaseGrant,
-        sent_at: Timestamp,
-    },
-    Granted {
-        grant: LeaseGrant,
-        sent_at: Timestamp,
-    },
-    Busy,
-    Renewed {
-        lease_id: u64,
-        sent_at: Timestamp,
-    },
-    Lost {
-        lease_id: u64,
-    },
-    Write {
-        token: FencingToken,
-    },
+    /// A candidate asks a grantor for the lease under `token`.
+    Acquire { token: u64, sent_at: Timestamp },
+    /// The grantor granted `token`.
+    Granted { token: u64, sent_at: Timestamp },
+    /// The grantor refused; `promised` is the highest token it has granted.
+    Refused { token: u64, promised: u64 },
+    /// A holder asks a grantor to extend `token`.
+    Renew { token: u64, sent_at: Timestamp },
+    /// The grantor extended `token` by a full term from its receipt.
+    Renewed { token: u64, sent_at: Timestamp },
+    /// The grantor no longer holds `token`.
+    Lost { token: u64, sent_at: Timestamp },
+    /// A candidate that lost its campaign gives a grant back.
+    Release { token: u64 },
+    /// A holder's write to the resource.
+    Write { token: FencingToken },
+}
+
+/// Grantor votes, one slot per grantor, counted with a [`VoteTally`].
+#[derive(Debug, Clone)]
+struct Round {
+    token: u64,
+    sent_at: Timestamp,
+    votes: Vec<Option<Vote>>,
+}
+
+impl Round {
+    fn new(token: u64, sent_at: Timestamp, grantors: usize) -> Round {
+        Round {
+            token,
+            sent_at,
+            votes: vec![None; grantors],
+        }
+    }
+
+    /// Records `from`'s vote (the first one stands) and counts the round.
+    fn vote(&mut self, system: &QuorumSystem, from: NodeId, vote: Vote) -> TallyOutcome {
+        if let Some(slot) = self.votes.get_mut(from.get() as usize) {
+            slot.get_or_insert(vote);
+        }
+        let mut tally = VoteTally::new(system, QuorumKind::Write);
+        for (i, v) in self.votes.iter().enumerate() {
+            if let Some(v) = v {
+                // Members are the grantors 0..n: a vote is never refused.
+                let _ = tally.record(NodeId::new(i as u64), *v);
+            }
+        }
+        tally.outcome()
+    }
+
+    fn yes_voters(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.votes
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v == Some(Vote::Yes))
+            .map(|(i, _)| NodeId::new(i as u64))
+    }
 }
 
 struct Candidate {
     policy: LeasePolicy,
     tick: Duration,
     write_delay: Duration,
-    held: Option<(LeaseGrant, Lease)>,
-    acquiring: Option<Timestamp>,
-    renewing: Option<Timestamp>,
+    system: QuorumSystem,
+    resource: NodeId,
+    held: Option<Lease>,
+    campaign: Option<Round>,
+    renewal: Option<Round>,
+    /// The highest token this candidate has seen (its own or a grantor's).
+    max_seen: u64,
+    /// Ticks to wait before the next campaign (randomised, so rivals split less).
+    wait_ticks: u32,
+    campaigns: u64,
+    lost_campaigns: u64,
     late_writes: u64,
 }
 
 impl Candidate {
     fn believes(&self, now: Timestamp) -> Option<&Lease> {
-        self.held
-            .as_ref()
-            .map(|(_, lease)| lease)
-            .filter(|l| l.is_valid(now))
+        self.held.as_ref().filter(|l| l.is_valid(now))
     }
 
-    /// A request still in flight within two ticks blocks a new one.
-    fn outstanding(&self, since: Option<Timestamp>, now: Timestamp) -> bool {
-        since.is_some_and(|s| now.saturating_duration_since(s) < self.tick * 2 && now >= s)
+    fn grantors(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.system.members().iter().copied()
+    }
+
+    /// Ends a campaign that cannot win: gives its grants back and waits 1 to 4 ticks.
+    fn abandon(&mut self, ctx: &mut Context<'_, Msg>) {
+        if let Some(round) = self.campaign.take() {
+            for g in round.yes_voters() {
+                ctx.send(g, Msg::Release { token: round.token });
+            }
+        }
+        self.lost_campaigns += 1;
+        self.wait_ticks = ctx.rng().random_range(1..=4);
+    }
+
+    fn on_tick(&mut self, ctx: &mut Context<'_, Msg>) {
+        let now = ctx.clock().now();
+        ctx.set_timer(self.tick, TICK);
+        if self.held.as_ref().is_some_and(|l| !l.is_valid(now)) {
+            self.held = None;
+            self.renewal = None;
+        }
+        let Some(lease) = self.held else {
+            if let Some(round) = &self.campaign {
+                if now.saturating_duration_since(round.sent_at) < self.tick * 2
+                    && now >= round.sent_at
+                {
+                    return;
+                }
+                self.abandon(ctx);
+            }
+            if self.wait_ticks > 0 {
+                self.wait_ticks -= 1;
+                return;
+            }
+            self.max_seen += 1;
+            let token = self.max_seen;
+            self.campaigns += 1;
+            self.campaign = Some(Round::new(token, now, self.system.len()));
+            for g in self.grantors().collect::<Vec<_>>() {
+                ctx.send(
+                    g,
+                    Msg::Acquire {
+                        token,
+                        sent_at: now,
+                    },
+                );
+            }
+            return;
+        };
+        let token = lease.token();
+        let outstanding = self.renewal.as_ref().is_some_and(|r| {
+            now.saturating_duration_since(r.sent_at) < self.tick * 2 && now >= r.sent_at
+        });
+        if now.saturating_duration_since(lease.sent_at()) >= self.policy.renew_after()
+            && !outstanding
+        {
+            self.renewal = Some(Round::new(token.get(), now, self.system.len()));
+            for g in self.grantors().collect::<Vec<_>>() {
+                ctx.send(
+                    g,
+                    Msg::Renew {
+                        token: token.get(),
+                        sent_at: now,
+                    },
+                );
+            }
+        }
+        ctx.set_timer(self.write_delay, token.get() + 1);
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Msg>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Granted { token, sent_at } => {
+                self.max_seen = self.max_seen.max(token);
+                let current = self
+                    .campaign
+                    .as_ref()
+                    .is_some_and(|r| r.token == token && r.sent_at == sent_at);
+                if !current {
+                    // A grant for a campaign already given up: give it back.
+                    if self.held.is_none_or(|l| l.token().get() != token) {
+                        ctx.send(from, Msg::Release { token });
+                    }
+                    return;
+                }
+                let won = self
+                    .campaign
+                    .as_mut()
+                    .map(|r| r.vote(&self.system, from, Vote::Yes));
+                if won == Some(TallyOutcome::Won) {
+                    self.campaign = None;
+                    self.held = Some(Lease::new(self.policy, sent_at, FencingToken::new(token)));
+                    self.renewal = None;
+                }
+            }
+            Msg::Refused { token, promised } => {
+                self.max_seen = self.max_seen.max(promised);
+                let outcome = self
+                    .campaign
+                    .as_mut()
+                    .filter(|r| r.token == token)
+                    .map(|r| r.vote(&self.system, from, Vote::No));
+                if outcome == Some(TallyOutcome::Lost) {
+                    self.abandon(ctx);
+                }
+            }
+            Msg::Renewed { token, sent_at } | Msg::Lost { token, sent_at } => {
+                let vote = if matches!(msg, Msg::Renewed { .. }) {
+                    Vote::Yes
+                } else {
+                    Vote::No
+                };
+                let holds = self.held.is_some_and(|l| l.token().get() == token);
+                let outcome = self
+                    .renewal
+                    .as_mut()
+                    .filter(|r| holds && r.token == token && r.sent_at == sent_at)
+                    .map(|r| r.vote(&self.system, from, vote));
+                match outcome {
+                    Some(TallyOutcome::Won) => {
+                        if let Some(lease) = &mut self.held {
+                            lease.renewed(sent_at);
+                        }
+                        self.renewal = None;
+                    }
+                    Some(TallyOutcome::Lost) => {
+                        // A majority no longer holds the lease: stop believing now.
+                        self.held = None;
+                        self.renewal = None;
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_write_timer(&mut self, ctx: &mut Context<'_, Msg>, tag: u64) {
+        // A write prepared after a check: sent without checking again.
+        let token = FencingToken::new(tag - 1);
+        let now = ctx.clock().now();
+        if self.believes(now).is_none_or(|l| l.token() != token) {
+            self.late_writes += 1;
+        }
+        ctx.send(self.resource, Msg::Write { token });
+    }
+}
+
+/// One member of the grantor quorum: a lease table on its own drifting clock.
+struct Grantor {
+    term: Duration,
+    backend: Option<InMemoryBackend<NodeClock>>,
+    /// The grant this grantor holds, with the token it was granted under.
+    current: Option<(u64, LeaseGrant)>,
+    /// The highest token ever granted; kept across crashes (on disk).
+    promised: u64,
+    /// `promised` before the latest grant, to go back to if that grant is
+    /// released: a campaign that lost never used its token.
+    promised_before: u64,
+    /// After a restart the lease table is empty: grant nothing until a full
+    /// term has passed, so a grant made before the crash has expired.
+    quiet_until: Timestamp,
+    started: bool,
+    grants: u64,
+}
+
+impl Grantor {
+    fn on_message(&mut self, ctx: &mut Context<'_, Msg>, from: NodeId, msg: Msg) {
+        let Some(backend) = &self.backend else { return };
+        let now = ctx.clock().now();
+        let reply = match msg {
+            Msg::Acquire { token, sent_at } => {
+                let refused = Msg::Refused {
+                    token,
+                    promised: self.promised,
+                };
+                if now < self.quiet_until || token <= self.promised {
+                    refused
+                } else {
+                    match backend.acquire(KEY, &owner(from), self.term) {
+                        Ok(AcquireOutcome::Granted(grant)) => {
+                            self.promised_before = self.promised;
+                            self.promised = token;
+                            self.current = Some((token, grant));
+                            self.grants += 1;
+                            Msg::Granted { token, sent_at }
+                        }
+                        _ => refused,
+                    }
+                }
+            }
+            Msg::Renew { token, sent_at } => {
+                let extended = self
+                    .current
+                    .as_ref()
+                    .filter(|(t, _)| *t == token)
+                    .is_some_and(|(_, grant)| backend.renew(grant) == Ok(RenewOutcome::Renewed));
+                // A grantor whose grant lapsed, or that missed the campaign
+                // (busy, down or cut off), joins the holder's majority if it
+                // is free and has granted no higher token: the same as
+                // granting this token now.
+                let renewed = extended
+                    || (now >= self.quiet_until
+                        && token >= self.promised
+                        && match backend.acquire(KEY, &owner(from), self.term) {
+                            Ok(AcquireOutcome::Granted(grant)) => {
+                                self.promised_before = self.promised;
+                                self.promised = token;
+                                self.current = Some((token, grant));
+                                self.grants += 1;
+                                true
+                            }
+                            _ => false,
+                        });
+                if renewed {
+                    Msg::Renewed { token, sent_at }
+                } else {
+                    Msg::Lost { token, sent_at }
+                }
+            }
+            Msg::Release { token } => {
+                if let Some((_, grant)) = self.current.as_ref().filter(|(t, _)| *t == token) {
+                    // The in-memory backend cannot fail.
+                    let _ = backend.release(grant);
+                    self.current = None;
+                    if self.promised == token {
+                        self.promised = self.promised_before;
+                    }
+                }
+                return;
+            }
+            _ => return,
+        };
+        ctx.send(from, reply);
     }
 }
 
 enum Node {
-    Grantor {
-        term: Duration,
-        backend: Option<InMemoryBackend<NodeClock>>,
-        grants: u64,
-    },
+    Grantor(Box<Grantor>),
     Resource {
         fence: Fence,
         accepted: u64,
         refused: u64,
     },
-    Candidate(Candidate),
+    Candidate(Box<Candidate>),
 }
 
 fn owner(node: NodeId) -> String {
@@ -465,13 +823,18 @@ impl Process for Node {
 
     fn on_start(&mut self, ctx: &mut Context<'_, Msg>) {
         match self {
-            Node::Grantor { backend, .. } => {
-                if backend.is_none() {
-                    *backend = Some(InMemoryBackend::with_clock(ctx.clock().clone()));
+            Node::Grantor(g) => {
+                if g.backend.is_none() {
+                    g.backend = Some(InMemoryBackend::with_clock(ctx.clock().clone()));
                 }
+                if g.started {
+                    g.quiet_until = ctx.clock().now() + g.term;
+                }
+                g.started = true;
             }
             Node::Resource { .. } => {}
             Node::Candidate(c) => {
+                c.wait_ticks = ctx.rng().random_range(0..=3);
                 ctx.set_timer(c.tick, TICK);
             }
         }
@@ -479,77 +842,16 @@ impl Process for Node {
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Msg>, timer: Timer) {
         let Node::Candidate(c) = self else { return };
-        let now = ctx.clock().now();
-        if timer.tag != TICK {
-            // A write prepared after a check: sent without checking again.
-            let token = FencingToken::new(timer.tag - 1);
-            if c.believes(now).is_none_or(|l| l.token() != token) {
-                c.late_writes += 1;
-            }
-            ctx.send(RESOURCE, Msg::Write { token });
-            return;
-        }
-        ctx.set_timer(c.tick, TICK);
-        if c.held.as_ref().is_some_and(|(_, l)| !l.is_valid(now)) {
-            c.held = None;
-            c.renewing = None;
-        }
-        match &c.held {
-            None => {
-                if !c.outstanding(c.acquiring, now) {
-                    c.acquiring = Some(now);
-                    ctx.send(GRANTOR, Msg::Acquire { sent_at: now });
-                }
-            }
-            Some((grant, lease)) => {
-                let token = lease.token();
-                if now.saturating_duration_since(lease.sent_at()) >= c.policy.renew_after()
-                    && !c.outstanding(c.renewing, now)
-                {
-                    c.renewing = Some(now);
-                    let grant = grant.clone();
-                    ctx.send(
-                        GRANTOR,
-                        Msg::Renew {
-                            grant,
-                            sent_at: now,
-                        },
-                    );
-                }
-                ctx.set_timer(c.write_delay, token.get() + 1);
-            }
+        if timer.tag == TICK {
+            c.on_tick(ctx);
+        } else {
+            c.on_write_timer(ctx, timer.tag);
         }
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Msg>, from: NodeId, msg: Msg) {
         match self {
-            Node::Grantor {
-                term,
-                backend,
-                grants,
-            } => {
-                let Some(backend) = backend else { return };
-                let reply = match msg {
-                    Msg::Acquire { sent_at } => match backend.acquire(KEY, &owner(from), *term) {
-                        Ok(AcquireOutcome::Granted(grant)) => {
-                            *grants += 1;
-                            Msg::Granted { grant, sent_at }
-                        }
-                        _ => Msg::Busy,
-                    },
-                    Msg::Renew { grant, sent_at } => match backend.renew(&grant) {
-                        Ok(RenewOutcome::Renewed) => Msg::Renewed {
-                            lease_id: grant.lease_id(),
-                            sent_at,
-                        },
-                        _ => Msg::Lost {
-                            lease_id: grant.lease_id(),
-                        },
-                    },
-                    _ => return,
-                };
-                ctx.send(from, reply);
-            }
+            Node::Grantor(g) => g.on_message(ctx, from, msg),
             Node::Resource {
                 fence,
                 accepted,
@@ -562,63 +864,47 @@ impl Process for Node {
                     }
                 }
             }
-            Node::Candidate(c) => match msg {
-                Msg::Granted { grant, sent_at } => {
-                    c.acquiring = None;
-                    let newer = c
-                        .held
-                        .as_ref()
-                        .is_none_or(|(g, _)| g.token() < grant.token());
-                    if newer {
-                        let lease = Lease::new(c.policy, sent_at, grant.token());
-                        c.held = Some((grant, lease));
-                        c.renewing = None;
-                    }
-                }
-                Msg::Busy => c.acquiring = None,
-                Msg::Renewed { lease_id, sent_at } => {
-                    if let Some((g, lease)) = &mut c.held
-                        && g.lease_id() == lease_id
-                    {
-                        lease.renewed(sent_at);
-                        c.renewing = None;
-                    }
-                }
-                Msg::Lost { lease_id }
-                    if c.held
-                        .as_ref()
-                        .is_some_and(|(g, _)| g.lease_id() == lease_id) =>
-                {
-                    c.held = None;
-                    c.renewing = None;
-                }
-                _ => {}
-            },
+            Node::Candidate(c) => c.on_message(ctx, from, msg),
         }
     }
 
     fn on_crash(&mut self) {
-        if let Node::Candidate(c) = self {
-            c.held = None;
-            c.acquiring = None;
-            c.renewing = None;
+        match self {
+            Node::Candidate(c) => {
+                c.held = None;
+                c.campaign = None;
+                c.renewal = None;
+            }
+            Node::Grantor(g) => {
+                // The lease table is in memory; the promised token is on disk.
+                g.backend = None;
+                g.current = None;
+            }
+            Node::Resource { .. } => {}
         }
     }
 }
 
-/// Clock rates: the grantor fastest, the resource at 1, candidates drawn
-/// log-uniformly within the spread.
+/// Clock rates: grantors in the faster half of the spread (the first one the
+/// fastest: the worst case for safety), the resource at 1, candidates drawn
+/// log-uniformly within the whole spread.
 fn clock_rates(config: &LeaseSafetyConfig, seed: u64) -> Vec<f64> {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5EED_C10C_D21F_7A7E);
     let half = config.clock_spread.ln() / 2.0;
-    let mut rates = vec![half.exp(), 1.0];
-    for _ in 0..config.candidates {
-        let x: f64 = if half > 0.0 {
-            rng.random_range(-half..=half)
+    let mut draw = |lo: f64, hi: f64| -> f64 {
+        if hi > lo {
+            rng.random_range(lo..=hi).exp()
         } else {
-            0.0
-        };
-        rates.push(x.exp());
+            lo.exp()
+        }
+    };
+    let mut rates = vec![half.exp()];
+    for _ in 1..config.grantors {
+        rates.push(draw(0.0, half));
+    }
+    rates.push(1.0);
+    for _ in 0..config.candidates {
+        rates.push(draw(-half, half));
     }
     rates
 }
@@ -704,48 +990,78 @@ impl Tally {
 #[must_use]
 pub fn run(config: &LeaseSafetyConfig, seed: u64) -> LeaseSafetyResult {
     let rates = clock_rates(config, seed);
-    let nodes = config.candidates + 2;
+    let grantors = config.grantors;
+    let resource = NodeId::new(grantors as u64);
+    let first_candidate = grantors as u64 + 1;
+    let nodes = grantors + 1 + config.candidates;
     let sim_config = SimConfig::builder(nodes)
         .seed(seed)
         .network(config.network.clone())
         .drift(rates.clone())
         .build()
         .expect("a validated scenario makes a valid simulation");
-    let mut sim = Simulation::new(sim_config, |id| match id {
-        GRANTOR => Node::Grantor {
-            term: config.policy.term(),
-            backend: None,
-            grants: 0,
-        },
-        RESOURCE => Node::Resource {
-            fence: Fence::new(),
-            accepted: 0,
-            refused: 0,
-        },
-        _ => Node::Candidate(Candidate {
-            policy: config.policy,
-            tick: config.tick,
-            write_delay: config.write_delay,
-            held: None,
-            acquiring: None,
-            renewing: None,
-            late_writes: 0,
-        }),
+    let system = QuorumSystem::majority((0..grantors as u64).map(NodeId::new))
+        .expect("at least one grantor, each once");
+    let mut sim = Simulation::new(sim_config, |id| {
+        if id.get() < grantors as u64 {
+            Node::Grantor(Box::new(Grantor {
+                term: config.policy.term(),
+                backend: None,
+                current: None,
+                promised: 0,
+                promised_before: 0,
+                quiet_until: Timestamp::ZERO,
+                started: false,
+                grants: 0,
+            }))
+        } else if id == resource {
+            Node::Resource {
+                fence: Fence::new(),
+                accepted: 0,
+                refused: 0,
+            }
+        } else {
+            Node::Candidate(Box::new(Candidate {
+                policy: config.policy,
+                tick: config.tick,
+                write_delay: config.write_delay,
+                system: system.clone(),
+                resource,
+                held: None,
+                campaign: None,
+                renewal: None,
+                max_seen: 0,
+                wait_ticks: 0,
+                campaigns: 0,
+                lost_campaigns: 0,
+                late_writes: 0,
+            }))
+        }
     });
     let mut faults_rng = SmallRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 1);
+    let kinds: Vec<FaultKind> = [
+        (config.pauses, FaultKind::PauseHolder),
+        (config.partitions, FaultKind::PartitionHolder),
+        (config.grantor_faults, FaultKind::CrashGrantor),
+        (
+            config.grantor_faults && grantors > 1,
+            FaultKind::PartitionGrantor,
+        ),
+        (config.grantor_jump.is_some(), FaultKind::JumpGrantors),
+    ]
+    .into_iter()
+    .filter_map(|(on, kind)| on.then_some(kind))
+    .collect();
     let end = Timestamp::ZERO + config.duration;
     let mut next_fault = Timestamp::ZERO + config.fault_every;
     let mut tally = Tally::default();
     let mut faults = Vec::new();
-    while sim.step() {
+    let believers = |sim: &Simulation<Node>| {
         let now = sim.now();
-        if now > end {
-            break;
-        }
         let mut ends = Vec::new();
         let mut holder = None;
         for i in 0..config.candidates as u64 {
-            let id = NodeId::new(FIRST_CANDIDATE + i);
+            let id = NodeId::new(first_candidate + i);
             if !sim.is_up(id) {
                 continue;
             }
@@ -760,23 +1076,25 @@ pub fn run(config: &LeaseSafetyConfig, seed: u64) -> LeaseSafetyResult {
                 holder = Some(id);
             }
         }
-        tally.observe(now, ends);
-        let kinds: Vec<u8> = [
-            (config.pauses, 0u8),
-            (config.partitions, 1),
-            (config.grantor_jump.is_some(), 2),
-        ]
-        .into_iter()
-        .filter_map(|(on, kind)| on.then_some(kind))
-        .collect();
-        if now >= next_fault && !kinds.is_empty() {
-            next_fault = now + config.fault_every;
+        (ends, holder)
+    };
+    loop {
+        let next = sim.next_event_at();
+        let fault_due =
+            !kinds.is_empty() && next_fault <= end && next.is_none_or(|t| t > next_fault);
+        if fault_due {
+            // Stop at the planned instant itself and aim at whoever holds then;
+            // the fault is queued as an engine event at that instant.
+            sim.run_until(next_fault);
+            let (ends, holder) = believers(&sim);
+            tally.observe(next_fault, ends);
+            let at = next_fault.saturating_duration_since(Timestamp::ZERO);
             let target = holder.unwrap_or_else(|| {
-                NodeId::new(FIRST_CANDIDATE + faults_rng.random_range(0..config.candidates as u64))
+                NodeId::new(first_candidate + faults_rng.random_range(0..config.candidates as u64))
             });
-            let at = now.saturating_duration_since(Timestamp::ZERO);
-            match kinds[faults_rng.random_range(0..kinds.len())] {
-                0 => {
+            let grantor = NodeId::new(faults_rng.random_range(0..grantors as u64));
+            let what = match kinds[faults_rng.random_range(0..kinds.len())] {
+                FaultKind::PauseHolder => {
                     sim.schedule(
                         at,
                         Fault::Pause {
@@ -784,58 +1102,84 @@ pub fn run(config: &LeaseSafetyConfig, seed: u64) -> LeaseSafetyResult {
                             duration: config.pause_for,
                         },
                     );
-                    faults.push((
-                        at,
-                        format!("pause node {} for {:?}", target.get(), config.pause_for),
-                    ));
+                    format!("pause node {} for {:?}", target.get(), config.pause_for)
                 }
-                1 => {
+                FaultKind::PartitionHolder => {
                     sim.schedule(at, Fault::Partition(vec![vec![target]]));
                     sim.schedule(at + config.partition_for, Fault::Heal);
-                    faults.push((
-                        at,
-                        format!(
-                            "partition node {} away for {:?}",
-                            target.get(),
-                            config.partition_for
-                        ),
-                    ));
+                    format!(
+                        "partition node {} away for {:?}",
+                        target.get(),
+                        config.partition_for
+                    )
                 }
-                _ => {
+                FaultKind::CrashGrantor => {
+                    sim.schedule(at, Fault::Crash(grantor));
+                    sim.schedule(at + config.grantor_down_for, Fault::Restart(grantor));
+                    format!(
+                        "crash grantor {} for {:?}",
+                        grantor.get(),
+                        config.grantor_down_for
+                    )
+                }
+                FaultKind::PartitionGrantor => {
+                    sim.schedule(at, Fault::Partition(vec![vec![grantor]]));
+                    sim.schedule(at + config.partition_for, Fault::Heal);
+                    format!(
+                        "partition grantor {} away for {:?}",
+                        grantor.get(),
+                        config.partition_for
+                    )
+                }
+                FaultKind::JumpGrantors => {
                     let jump = config.grantor_jump.unwrap_or_default();
                     let nanos = i64::try_from(jump.as_nanos()).unwrap_or(i64::MAX);
-                    sim.schedule(
-                        at,
-                        Fault::ClockJump {
-                            node: GRANTOR,
-                            nanos,
-                        },
-                    );
-                    faults.push((at, format!("step the grantor's clock forward by {jump:?}")));
+                    for g in 0..grantors as u64 {
+                        sim.schedule(
+                            at,
+                            Fault::ClockJump {
+                                node: NodeId::new(g),
+                                nanos,
+                            },
+                        );
+                    }
+                    format!("step every grantor's clock forward by {jump:?}")
                 }
+            };
+            faults.push((at, what));
+            next_fault += config.fault_every;
+            continue;
+        }
+        if next.is_none_or(|t| t > end) {
+            break;
+        }
+        sim.step();
+        let (ends, _) = believers(&sim);
+        tally.observe(sim.now(), ends);
+    }
+    let mut grants = 0;
+    let (mut writes_accepted, mut stale_writes_refused) = (0, 0);
+    let (mut late_writes, mut campaigns, mut lost_campaigns) = (0, 0, 0);
+    for (_, node) in sim.processes() {
+        match node {
+            Node::Grantor(g) => grants += g.grants,
+            Node::Resource {
+                accepted, refused, ..
+            } => {
+                writes_accepted = *accepted;
+                stale_writes_refused = *refused;
+            }
+            Node::Candidate(c) => {
+                late_writes += c.late_writes;
+                campaigns += c.campaigns;
+                lost_campaigns += c.lost_campaigns;
             }
         }
     }
-    let grants = match sim.process(GRANTOR) {
-        Node::Grantor { grants, .. } => *grants,
-        _ => 0,
-    };
-    let (writes_accepted, stale_writes_refused) = match sim.process(RESOURCE) {
-        Node::Resource {
-            accepted, refused, ..
-        } => (*accepted, *refused),
-        _ => (0, 0),
-    };
-    let late_writes = sim
-        .processes()
-        .map(|(_, p)| match p {
-            Node::Candidate(c) => c.late_writes,
-            _ => 0,
-        })
-        .sum();
     LeaseSafetyResult {
         seed,
         within_bound: config.within_bound(),
+        grantors,
         clock_rates: rates,
         overlaps: tally.overlaps,
         overlap_time: tally.overlap_time,
@@ -844,6 +1188,8 @@ pub fn run(config: &LeaseSafetyConfig, seed: u64) -> LeaseSafetyResult {
             .map(|t| t.saturating_duration_since(Timestamp::ZERO)),
         failovers: tally.failovers,
         grants,
+        campaigns,
+        lost_campaigns,
         writes_accepted,
         stale_writes_refused,
         late_writes,
@@ -851,6 +1197,15 @@ pub fn run(config: &LeaseSafetyConfig, seed: u64) -> LeaseSafetyResult {
         believers: tally.believers,
         trace_hash: sim.trace_hash(),
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FaultKind {
+    PauseHolder,
+    PartitionHolder,
+    CrashGrantor,
+    PartitionGrantor,
+    JumpGrantors,
 }
 
 /// Runs every seed across `threads` threads and aggregates the results.
@@ -865,7 +1220,19 @@ pub fn run(config: &LeaseSafetyConfig, seed: u64) -> LeaseSafetyResult {
 /// ```
 #[must_use]
 pub fn run_many(config: &LeaseSafetyConfig, seeds: &[u64], threads: usize) -> LeaseSafetySummary {
-    let runs = run_seeds(seeds, threads, |seed| run(config, seed));
+    run_many_with_progress(config, seeds, threads, |_| {})
+}
+
+/// Like [`run_many`], calling `progress(done)` after each run (see
+/// [`run_seeds_with_progress`]).
+#[must_use]
+pub fn run_many_with_progress(
+    config: &LeaseSafetyConfig,
+    seeds: &[u64],
+    threads: usize,
+    progress: impl Fn(usize) + Sync,
+) -> LeaseSafetySummary {
+    let runs = run_seeds_with_progress(seeds, threads, |seed| run(config, seed), progress);
     let per_run = |f: &dyn Fn(&LeaseSafetyResult) -> f64| {
         Summary::of(&runs.iter().map(f).collect::<Vec<_>>())
     };
@@ -929,7 +1296,12 @@ impl LeaseSafetyResult {
         ]);
         summary.push(["overlap episodes".to_owned(), self.overlaps.to_string()]);
         summary.push(["overlap time (s)".to_owned(), secs(self.overlap_time)]);
+        summary.push(["grantors".to_owned(), self.grantors.to_string()]);
         summary.push(["grants".to_owned(), self.grants.to_string()]);
+        summary.push([
+            "campaigns (given up)".to_owned(),
+            format!("{} ({})", self.campaigns, self.lost_campaigns),
+        ]);
         summary.push(["failovers".to_owned(), self.failovers.len().to_string()]);
         let failover_secs: Vec<f64> = self.failovers.iter().map(Duration::as_secs_f64).collect();
         let [mean, ci, max] = fmt_summary(Summary::of(&failover_secs));
@@ -967,8 +1339,9 @@ impl LeaseSafetyResult {
         holders.series("holders", steps);
 
         let mut report = ScenarioReport::new("lease-safety", summary).narrate(format!(
-            "seed {}: clock rates {} (grantor first); drift {} the bound",
+            "seed {}: {} grantor(s); clock rates {} (grantors first, then the resource); drift {} the bound",
             self.seed,
+            self.grantors,
             self.clock_rates
                 .iter()
                 .map(|r| format!("{r:.4}"))
@@ -1079,6 +1452,16 @@ mod tests {
         assert!(b().grantor_jump(Some(Duration::MAX)).build().is_err());
         assert!(b().pause_for(Duration::ZERO).build().is_err());
         assert!(b().fault_every(Duration::from_secs(5)).build().is_err());
+        assert!(b().grantors(0).build().is_err());
+        assert!(b().grantors(10).build().is_err());
+        assert!(b().grantor_down_for(Duration::ZERO).build().is_err());
+        let e = b()
+            .grantor_down_for(Duration::from_secs(10))
+            .build()
+            .unwrap_err();
+        assert_eq!(e.field(), "lease_safety.fault_every");
+        let e = b().grantors(12).build().unwrap_err();
+        assert!(e.to_string().contains("lease_safety.grantors"), "{e}");
         let e = b().candidates(40).build().unwrap_err();
         assert!(e.to_string().contains("lease_safety.candidates"));
     }
@@ -1094,6 +1477,10 @@ mod tests {
         let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
         assert!(max / min <= 1.5 + 1e-12);
         assert_eq!(max, rates[0]);
+        // Grantors run in the faster half; the resource at 1.
+        assert!(rates[..3].iter().all(|&r| r >= 1.0));
+        assert_eq!(rates[3], 1.0);
+        assert_eq!(rates.len(), 3 + 1 + 3);
     }
 
     #[test]
