@@ -106,6 +106,25 @@
 //!   (`tower::PipelineLayer`), with state shared across clones and typed
 //!   errors (`tower::GuardError`, [`PipelineError`](pipeline::PipelineError)).
 //! - `serde`: serialization of configs, snapshots and events.
+//! - `tracing`: `TracingObserver` (re-exported from steadfast-core), an
+//!   observer for every component here that emits its events (breaker
+//!   transitions, retries, budget refusals, limit changes, hedges) as
+//!   `tracing` events:
+//!
+//! ```
+//! # #[cfg(feature = "tracing")] {
+//! use steadfast_core::ManualClock;
+//! use steadfast_guard::TracingObserver;
+//! use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker};
+//!
+//! let breaker = CircuitBreaker::with_observer(
+//!     BreakerConfig::default(),
+//!     ManualClock::new(),
+//!     TracingObserver::new("payments-breaker"),
+//! );
+//! assert!(breaker.try_acquire().is_ok());
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod adaptive;
@@ -128,3 +147,5 @@ pub mod tower;
 pub use sleep::Sleeper;
 #[cfg(feature = "tokio")]
 pub use sleep::TokioSleeper;
+#[cfg(feature = "tracing")]
+pub use steadfast_core::{TracingLevel, TracingObserver};
