@@ -141,9 +141,12 @@ mod tests {
         }
     }
 
-    impl Subscriber for Arc<Keep> {
+    #[derive(Clone)]
+    struct Keeper(Arc<Keep>);
+
+    impl Subscriber for Keeper {
         fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-            self.min.is_none_or(|min| *metadata.level() <= min)
+            self.0.min.is_none_or(|min| *metadata.level() <= min)
         }
         fn new_span(&self, _: &Attributes<'_>) -> Id {
             Id::from_u64(1)
@@ -153,7 +156,7 @@ mod tests {
         fn event(&self, event: &Event<'_>) {
             let mut fields = Fields(String::new());
             event.record(&mut fields);
-            self.seen.lock().unwrap().push((
+            self.0.seen.lock().unwrap().push((
                 *event.metadata().level(),
                 event.metadata().target().into(),
                 fields.0,
@@ -172,7 +175,7 @@ mod tests {
     #[test]
     fn events_reach_the_subscriber_with_level_target_and_fields() {
         let keep = Arc::new(Keep::default());
-        tracing::subscriber::with_default(Arc::clone(&keep), || {
+        tracing::subscriber::with_default(Keeper(Arc::clone(&keep)), || {
             let observer = TracingObserver::new("door").with_level(TracingLevel::Warn);
             assert!(Observer::<Door>::is_enabled(&observer));
             observer.on_event(&Door::Opened { by: 7 });
@@ -193,7 +196,7 @@ mod tests {
             min: Some(tracing::Level::WARN),
             ..Keep::default()
         });
-        tracing::subscriber::with_default(Arc::clone(&keep), || {
+        tracing::subscriber::with_default(Keeper(Arc::clone(&keep)), || {
             let debug = TracingObserver::new("door").with_level(TracingLevel::Debug);
             assert!(!Observer::<Door>::is_enabled(&debug));
             let error = debug.with_level(TracingLevel::Error);

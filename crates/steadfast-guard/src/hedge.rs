@@ -419,7 +419,10 @@ impl<B: HedgeBudget> Hedger<B> {
         }
     }
 
-    /// The latency estimator fed by successful attempts.
+    /// The latency estimator, fed by successful attempts when the hedge
+    /// delay is a percentile (the only mode that reads it; the others skip
+    /// the two clock reads per call that measuring costs). Feed it yourself
+    /// with [`LatencyEstimator::record`] to track latency in other modes.
     #[must_use]
     pub fn estimator(&self) -> &LatencyEstimator {
         &self.estimator
@@ -460,7 +463,15 @@ impl<B: HedgeBudget> Hedger<B> {
         // The primary lives on the stack and the hedge timer is armed only
         // once the attempts are pending: a primary that answers on its first
         // poll costs no allocation and no timer.
-        let primary_started = self.clock.now();
+        let measure = matches!(
+            self.config.mode,
+            HedgeMode::Latency(HedgeDelay::Percentile { .. })
+        );
+        let primary_started = if measure {
+            self.clock.now()
+        } else {
+            Timestamp::ZERO
+        };
         let mut primary: Pin<&mut Option<Fut>> = pin!(Some(attempt(0)));
         let mut hedges: Vec<Option<(Pin<Box<Fut>>, Timestamp)>> = Vec::new();
         if parallel {
@@ -486,9 +497,11 @@ impl<B: HedgeBudget> Hedger<B> {
                     primary.set(None);
                     match result {
                         Ok(value) => {
-                            let now = self.clock.now();
-                            self.estimator
-                                .record(now.saturating_duration_since(primary_started));
+                            if measure {
+                                let now = self.clock.now();
+                                self.estimator
+                                    .record(now.saturating_duration_since(primary_started));
+                            }
                             return Poll::Ready(Ok(value));
                         }
                         Err(e) => {
@@ -504,9 +517,11 @@ impl<B: HedgeBudget> Hedger<B> {
                         *slot = None;
                         match result {
                             Ok(value) => {
-                                let now = self.clock.now();
-                                self.estimator
-                                    .record(now.saturating_duration_since(started));
+                                if measure {
+                                    let now = self.clock.now();
+                                    self.estimator
+                                        .record(now.saturating_duration_since(started));
+                                }
                                 return Poll::Ready(Ok(value));
                             }
                             Err(e) => {
@@ -684,7 +699,11 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(hedger.estimator().count(), 1);
+        assert_eq!(
+            hedger.estimator().count(),
+            0,
+            "a fixed delay needs no latency estimate"
+        );
     }
 
     #[test]

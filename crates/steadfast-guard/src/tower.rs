@@ -783,10 +783,16 @@ pub struct PipelineLayer<
     P = RetryAllErrors,
     Q = Priority,
 > {
+    // One allocation shared by every clone and every call's future: a call
+    // clones one `Arc`.
+    shared: Arc<PipelineShared<K, O, H, Z, P>>,
+    priority: Arc<Q>,
+}
+
+struct PipelineShared<K: Clock, O: Observer<BreakerEvent>, H, Z, P> {
     pipeline: Pipeline<K, O, H>,
     sleeper: Arc<Z>,
-    classify: Arc<P>,
-    priority: Arc<Q>,
+    classify: P,
 }
 
 /// Gives each request its shedding [`Priority`] in a [`PipelineLayer`].
@@ -823,9 +829,7 @@ impl<Req, F: Fn(&Req) -> Priority + Send + Sync> Prioritize<Req> for F {
 impl<K: Clock, O: Observer<BreakerEvent>, H, Z, P, Q> Clone for PipelineLayer<K, O, H, Z, P, Q> {
     fn clone(&self) -> Self {
         PipelineLayer {
-            pipeline: self.pipeline.clone(),
-            sleeper: Arc::clone(&self.sleeper),
-            classify: Arc::clone(&self.classify),
+            shared: Arc::clone(&self.shared),
             priority: Arc::clone(&self.priority),
         }
     }
@@ -836,7 +840,7 @@ impl<K: Clock, O: Observer<BreakerEvent>, H, Z, P, Q> fmt::Debug
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipelineLayer")
-            .field("pipeline", &self.pipeline)
+            .field("pipeline", &self.shared.pipeline)
             .finish_non_exhaustive()
     }
 }
@@ -849,9 +853,11 @@ impl<K: Clock, O: Observer<BreakerEvent>, H, Z>
     #[must_use]
     pub fn new(pipeline: Pipeline<K, O, H>, sleeper: Z) -> Self {
         PipelineLayer {
-            pipeline,
-            sleeper: Arc::new(sleeper),
-            classify: Arc::new(RetryAllErrors),
+            shared: Arc::new(PipelineShared {
+                pipeline,
+                sleeper: Arc::new(sleeper),
+                classify: RetryAllErrors,
+            }),
             priority: Arc::new(Priority::Normal),
         }
     }
@@ -862,9 +868,11 @@ impl<K: Clock, O: Observer<BreakerEvent>, H, Z, P, Q> PipelineLayer<K, O, H, Z, 
     #[must_use]
     pub fn classify<P2>(self, classify: P2) -> PipelineLayer<K, O, H, Z, P2, Q> {
         PipelineLayer {
-            pipeline: self.pipeline,
-            sleeper: self.sleeper,
-            classify: Arc::new(classify),
+            shared: Arc::new(PipelineShared {
+                pipeline: self.shared.pipeline.clone(),
+                sleeper: Arc::clone(&self.shared.sleeper),
+                classify,
+            }),
             priority: self.priority,
         }
     }
@@ -880,9 +888,7 @@ impl<K: Clock, O: Observer<BreakerEvent>, H, Z, P, Q> PipelineLayer<K, O, H, Z, 
     #[must_use]
     pub fn priority_by<Q2>(self, prioritize: Q2) -> PipelineLayer<K, O, H, Z, P, Q2> {
         PipelineLayer {
-            pipeline: self.pipeline,
-            sleeper: self.sleeper,
-            classify: self.classify,
+            shared: self.shared,
             priority: Arc::new(prioritize),
         }
     }
@@ -955,14 +961,14 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let template = self.inner.clone();
-        let layer = self.layer.clone();
-        let priority = layer.priority.priority(&req);
+        let shared = Arc::clone(&self.layer.shared);
+        let priority = self.layer.priority.priority(&req);
         Box::pin(async move {
-            let classify = &*layer.classify;
-            layer
+            let classify = &shared.classify;
+            shared
                 .pipeline
                 .run_classified(
-                    &*layer.sleeper,
+                    &*shared.sleeper,
                     priority,
                     |outcome| classify.classify(outcome),
                     || call_clone(&template, &req),
@@ -1067,6 +1073,41 @@ mod tests {
             );
             assert_eq!(svc.call(1).await.unwrap().0, 1);
         });
+    }
+
+    #[test]
+    fn pipeline_priority_is_chosen_per_request() {
+        use crate::shed::{LoadShedder, ShedConfig};
+        let (b, calls) = backend(usize::MAX);
+        // Capacity 2; background traffic may use at most half of it.
+        let shedder = LoadShedder::new(
+            ShedConfig::builder()
+                .capacity(2)
+                .share(Priority::Background, 0.5)
+                .build()
+                .unwrap(),
+        );
+        let pipeline = Pipeline::builder().shed(shedder).build().unwrap();
+        let instant = |_d: Duration| std::future::ready(());
+        let layer = PipelineLayer::new(pipeline, instant).priority_by(|n: &u32| {
+            if *n >= 100 {
+                Priority::Critical
+            } else {
+                Priority::Background
+            }
+        });
+        let mut svc = layer.layer(b);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        // A background call hangs and holds its share.
+        let mut first = svc.call(1);
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        // A second background call is over its share: shed.
+        let err = futures::executor::block_on(svc.call(2)).unwrap_err();
+        assert!(matches!(err, PipelineError::Shed(_)), "{err:?}");
+        // A critical call still gets in.
+        let mut critical = svc.call(100);
+        assert!(critical.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[test]

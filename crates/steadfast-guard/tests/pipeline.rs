@@ -62,8 +62,7 @@ impl Future for VirtualSleep {
         }
         let earliest = timers.first() == Some(&self.key);
         if earliest && self.earliest_last_poll {
-            time.clock
-                .advance_to(Timestamp::from_nanos(self.key.0));
+            time.clock.advance_to(Timestamp::from_nanos(self.key.0));
             timers.remove(&self.key);
             return Poll::Ready(());
         }
