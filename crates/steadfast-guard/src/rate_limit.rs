@@ -658,6 +658,9 @@ fn rescale(tat: u64, now: u64, old_interval: u64, new_interval: u64) -> u64 {
     now.saturating_add(u64::try_from(scaled).unwrap_or(u64::MAX))
 }
 
+/// One shard of a keyed limiter: keys with their TATs.
+type Shard<K> = RwLock<HashTable<(K, Tat)>>;
+
 /// One GCRA limiter per key, with memory bounded by `max_keys`.
 ///
 /// Keys are spread over shards, each a read-mostly map from key to one
@@ -686,7 +689,7 @@ fn rescale(tat: u64, now: u64, old_interval: u64, new_interval: u64) -> u64 {
 pub struct KeyedRateLimiter<K, C = MonotonicClock, S = RandomState> {
     // The key is hashed once, with `hasher`: the high bits pick the shard,
     // the table finds the entry by the same hash.
-    shards: Box<[RwLock<HashTable<(K, Tat)>>]>,
+    shards: Box<[Shard<K>]>,
     hasher: S,
     per_shard: usize,
     quota: SharedQuota,
@@ -741,7 +744,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
         }
     }
 
-    fn shard(&self, hash: u64) -> &RwLock<HashTable<(K, Tat)>> {
+    fn shard(&self, hash: u64) -> &Shard<K> {
         // Bits the table uses neither for its bucket index (low bits) nor
         // for its tags (top seven bits).
         &self.shards[(hash >> 40) as usize % SHARDS]
