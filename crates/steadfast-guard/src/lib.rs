@@ -71,7 +71,7 @@
 //! | [`adaptive`] | concurrency limits that adapt: AIMD, Vegas, Gradient2, Envoy's gradient controller, and a limiter applying them |
 //! | [`shed`] | load shedding by priority, critical traffic keeping a reserved share |
 //! | [`hedge`] | hedged requests after a fixed delay or an online latency percentile; parallel and fallback modes; a budget hook |
-//! | [`pipeline`] | [`Pipeline`](pipeline::Pipeline): shedding, rate limit, total timeout, retry with budget, breaker, bulkhead, per-attempt timeout and hedging composed in one documented order, with one [`PipelineError`](pipeline::PipelineError) naming the stage |
+//! | [`pipeline`] | [`Pipeline`](pipeline::Pipeline): shedding, rate limit, total timeout, retry with budget, breaker, bulkhead and/or adaptive concurrency limit, per-attempt timeout and hedging composed in one documented order, for async calls and blocking ones, with one [`PipelineError`](pipeline::PipelineError) naming the stage |
 //! | [`Sleeper`] | how async guards wait, on any runtime |
 //!
 //! # Retry only idempotent operations
@@ -103,8 +103,9 @@
 //!   runtime plugs in with a closure `Fn(Duration) -> impl Future<Output = ()>`.
 //! - `tower`: `Layer`s and `Service`s for the circuit breaker, retry,
 //!   bulkhead, rate limiter, timeout, hedging and the whole pipeline
-//!   (`tower::PipelineLayer`), with state shared across clones and typed
-//!   errors (`tower::GuardError`, [`PipelineError`](pipeline::PipelineError)).
+//!   (`tower::PipelineLayer`, with a shedding priority per request), with
+//!   state shared across clones and typed errors (`tower::GuardError`,
+//!   [`PipelineError`](pipeline::PipelineError)).
 //! - `serde`: serialization of configs, snapshots and events.
 //! - `tracing`: `TracingObserver` (re-exported from steadfast-core), an
 //!   observer for every component here that emits its events (breaker
