@@ -13,7 +13,7 @@ use std::task::{Context, Waker};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use steadfast_core::{ManualClock, Timestamp};
+use steadfast_core::{ManualClock, QuantaClock, Timestamp};
 use steadfast_guard::adaptive::{
     AdaptiveLimiter, Aimd, AimdConfig, EnvoyGradient, EnvoyGradientConfig, Gradient2,
     Gradient2Config, LimitAlgorithm, Sample, Vegas, VegasConfig,
@@ -35,6 +35,11 @@ fn gcra_check(c: &mut Criterion) {
         governor::RateLimiter::direct(governor::Quota::per_second(NonZeroU32::new(RATE).unwrap()));
     group.bench_function("governor 0.10 check (default quanta clock)", |b| {
         b.iter(|| black_box(&theirs).check())
+    });
+    // Clock for clock: governor's default clock reads the TSC through quanta.
+    let ours_quanta = RateLimiter::with_clock(quota, QuantaClock::new());
+    group.bench_function("steadfast check (QuantaClock)", |b| {
+        b.iter(|| black_box(&ours_quanta).check())
     });
     // Same work without the cost of reading a real clock.
     let ours_manual = RateLimiter::with_clock(quota, ManualClock::new());
@@ -76,6 +81,21 @@ fn gcra_keyed_check(c: &mut Criterion) {
         b.iter(|| {
             j = (j + 1) % KEYS;
             black_box(&theirs).check_key(black_box(&j))
+        })
+    });
+    // Clock for clock with governor's default (TSC through quanta).
+    let ours_quanta = KeyedRateLimiter::with_clock(
+        Quota::per_second(RATE).unwrap(),
+        NonZeroUsize::new(100_000).unwrap(),
+        QuantaClock::new(),
+    );
+    for k in 0..KEYS {
+        let _ = ours_quanta.check(&k);
+    }
+    group.bench_function("steadfast check 1000 keys (QuantaClock)", |b| {
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            black_box(&ours_quanta).check(black_box(&i))
         })
     });
     // Same work without the cost of reading a real clock.

@@ -126,6 +126,7 @@ fn pipeline_success(c: &mut Criterion) {
         .attempt_timeout(Duration::from_secs(1))
         .build()
         .unwrap();
+    let blocking = unhedged.clone();
     let mut ours_unhedged = PipelineLayer::new(unhedged, TokioSleeper).layer(echo());
     group.bench_function("steadfast PipelineLayer (all stages but hedging)", |b| {
         b.iter(|| {
@@ -133,6 +134,18 @@ fn pipeline_success(c: &mut Criterion) {
             black_box(ready_call(&mut ours_unhedged, black_box(n)).unwrap())
         })
     });
+
+    // The same stages on a blocking call: no future, no box.
+    group.bench_function(
+        "steadfast Pipeline::call (blocking, all stages but hedging)",
+        |b| {
+            b.iter(|| {
+                n = n.wrapping_add(1);
+                let x = black_box(n);
+                black_box(blocking.call(|| Ok::<_, Infallible>(x)).unwrap())
+            })
+        },
+    );
 
     let mut theirs = tower_resilience_circuitbreaker::CircuitBreakerLayer::builder()
         .build()

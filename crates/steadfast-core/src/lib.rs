@@ -34,6 +34,7 @@
 //! | [`NodeId`] | a `Copy` identifier of a node or peer |
 //! | [`Observer`] | where every crate reports its events; `()` ignores them |
 //! | [`Recorder`] | an observer that keeps events, for tests; needs `std` |
+//! | `TracingObserver` | an observer emitting events as `tracing` events; feature `tracing` |
 //! | [`ConfigError`] | what `build()` returns for a bad setting: field, value and rule |
 //!
 //! # Features
@@ -43,6 +44,8 @@
 //! - `serde`: `Serialize`/`Deserialize` for [`Timestamp`] and [`NodeId`].
 //! - `quanta`: `QuantaClock`, a clock on the CPU's time-stamp counter, for hot
 //!   paths on machines where `Instant::now` is slow.
+//! - `tracing`: [`TracingObserver`], an observer that emits every event as a
+//!   `tracing` event (target `steadfast`), for any component of any crate.
 //!
 //! # Stability
 //!
@@ -60,6 +63,8 @@ mod node;
 mod observer;
 mod sync;
 mod timestamp;
+#[cfg(feature = "tracing")]
+mod tracing_observer;
 
 #[cfg(feature = "quanta")]
 pub use clock::QuantaClock;
@@ -72,3 +77,5 @@ pub use observer::Observer;
 #[cfg(feature = "std")]
 pub use observer::Recorder;
 pub use timestamp::Timestamp;
+#[cfg(feature = "tracing")]
+pub use tracing_observer::{TracingLevel, TracingObserver};

@@ -927,6 +927,103 @@ struct LimiterInner<A> {
     observer: Arc<dyn Observer<AdaptiveEvent>>,
 }
 
+impl<A> LimiterInner<A> {
+    /// Takes a slot if fewer than `limit` are in flight: (start time, in flight including this one).
+    fn admit(&self) -> Result<(Timestamp, usize), LimitReached> {
+        let mut current = self.in_flight.load(Ordering::Acquire);
+        loop {
+            let limit = self.limit.load(Ordering::Acquire);
+            if current >= limit {
+                return Err(LimitReached { limit });
+            }
+            match self.in_flight.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok((self.clock.now(), current + 1)),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+/// What a token needs of its limiter, whatever the algorithm.
+trait LimiterCore: Send + Sync {
+    fn release(&self);
+    fn finish(&self, started: Timestamp, in_flight: usize, dropped: bool);
+}
+
+impl<A: LimitAlgorithm> LimiterCore for LimiterInner<A> {
+    fn release(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn finish(&self, started: Timestamp, in_flight: usize, dropped: bool) {
+        let now = self.clock.now();
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let rtt = now.saturating_duration_since(started);
+        record(self, now, Sample::new(rtt, in_flight, dropped));
+    }
+}
+
+/// An [`AdaptiveLimiter`] of any algorithm, for stages that hold one
+/// without naming its type (the pipeline's adaptive stage).
+pub(crate) trait ErasedLimiter: Send + Sync {
+    /// As [`AdaptiveLimiter::try_acquire`].
+    fn try_acquire_erased(&self) -> Result<ErasedToken, LimitReached>;
+    /// As [`AdaptiveLimiter::limit`].
+    fn current_limit(&self) -> usize;
+}
+
+impl<A: LimitAlgorithm + 'static> ErasedLimiter for AdaptiveLimiter<A> {
+    fn try_acquire_erased(&self) -> Result<ErasedToken, LimitReached> {
+        let (started, in_flight) = self.inner.admit()?;
+        let inner: Arc<dyn LimiterCore> = self.inner.clone();
+        Ok(ErasedToken {
+            inner: Some(inner),
+            started,
+            in_flight,
+        })
+    }
+
+    fn current_limit(&self) -> usize {
+        self.limit()
+    }
+}
+
+/// An [`AdaptiveToken`] whose algorithm type is erased; the same contract.
+pub(crate) struct ErasedToken {
+    inner: Option<Arc<dyn LimiterCore>>,
+    started: Timestamp,
+    in_flight: usize,
+}
+
+impl ErasedToken {
+    /// The call succeeded: its RTT is a sample.
+    pub(crate) fn success(mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner.finish(self.started, self.in_flight, false);
+        }
+    }
+
+    /// The call was dropped (timed out): the limit should shrink.
+    pub(crate) fn dropped(mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner.finish(self.started, self.in_flight, true);
+        }
+    }
+}
+
+impl Drop for ErasedToken {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner.release();
+        }
+    }
+}
+
 /// Applies a [`LimitAlgorithm`]'s limit to live calls and feeds it their outcomes.
 ///
 /// Admission is lock-free (the limit and in-flight count are atomics); only
@@ -1022,28 +1119,12 @@ impl<A: LimitAlgorithm + 'static> AdaptiveLimiter<A> {
     ///
     /// [`LimitReached`] when the limit is reached.
     pub fn try_acquire(&self) -> Result<AdaptiveToken<A>, LimitReached> {
-        let mut current = self.inner.in_flight.load(Ordering::Acquire);
-        loop {
-            let limit = self.inner.limit.load(Ordering::Acquire);
-            if current >= limit {
-                return Err(LimitReached { limit });
-            }
-            match self.inner.in_flight.compare_exchange_weak(
-                current,
-                current + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    return Ok(AdaptiveToken {
-                        inner: Some(Arc::clone(&self.inner)),
-                        started: self.inner.clock.now(),
-                        in_flight: current + 1,
-                    });
-                }
-                Err(actual) => current = actual,
-            }
-        }
+        let (started, in_flight) = self.inner.admit()?;
+        Ok(AdaptiveToken {
+            inner: Some(Arc::clone(&self.inner)),
+            started,
+            in_flight,
+        })
     }
 
     /// Feeds a sample directly (for calls not admitted through this limiter).
@@ -1100,10 +1181,7 @@ impl<A: LimitAlgorithm> AdaptiveToken<A> {
 
     fn finish(&mut self, dropped: bool) {
         if let Some(inner) = self.inner.take() {
-            let now = inner.clock.now();
-            inner.in_flight.fetch_sub(1, Ordering::AcqRel);
-            let rtt = now.saturating_duration_since(self.started);
-            record(&inner, now, Sample::new(rtt, self.in_flight, dropped));
+            LimiterCore::finish(&*inner, self.started, self.in_flight, dropped);
         }
     }
 }

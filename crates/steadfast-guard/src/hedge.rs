@@ -43,7 +43,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -419,7 +419,10 @@ impl<B: HedgeBudget> Hedger<B> {
         }
     }
 
-    /// The latency estimator fed by successful attempts.
+    /// The latency estimator, fed by successful attempts when the hedge
+    /// delay is a percentile (the only mode that reads it; the others skip
+    /// the two clock reads per call that measuring costs). Feed it yourself
+    /// with [`LatencyEstimator::record`] to track latency in other modes.
     #[must_use]
     pub fn estimator(&self) -> &LatencyEstimator {
         &self.estimator
@@ -455,34 +458,70 @@ impl<B: HedgeBudget> Hedger<B> {
     {
         self.budget.deposit();
         let total = 1 + self.config.max_hedges;
-        let mut running: Vec<Option<(Pin<Box<Fut>>, Timestamp)>> = Vec::with_capacity(total);
-        running.push(Some((Box::pin(attempt(0)), self.clock.now())));
         let delay = self.hedge_delay();
         let parallel = matches!(self.config.mode, HedgeMode::Parallel);
-        let mut timer: Option<Pin<Box<S::Sleep>>> = match delay {
-            Some(d) if !parallel => Some(Box::pin(sleeper.sleep(d))),
-            _ => None,
+        // The primary lives on the stack and the hedge timer is armed only
+        // once the attempts are pending: a primary that answers on its first
+        // poll costs no allocation and no timer.
+        let measure = matches!(
+            self.config.mode,
+            HedgeMode::Latency(HedgeDelay::Percentile { .. })
+        );
+        let primary_started = if measure {
+            self.clock.now()
+        } else {
+            Timestamp::ZERO
         };
+        let mut primary: Pin<&mut Option<Fut>> = pin!(Some(attempt(0)));
+        let mut hedges: Vec<Option<(Pin<Box<Fut>>, Timestamp)>> = Vec::new();
         if parallel {
-            while running.len() < total && self.start_hedge(HedgeReason::Parallel, running.len()) {
-                running.push(Some((Box::pin(attempt(running.len())), self.clock.now())));
+            while 1 + hedges.len() < total
+                && self.start_hedge(HedgeReason::Parallel, 1 + hedges.len())
+            {
+                hedges.push(Some((
+                    Box::pin(attempt(1 + hedges.len())),
+                    self.clock.now(),
+                )));
             }
         }
+        let mut timer: Pin<&mut Option<S::Sleep>> = pin!(None);
+        let mut timer_due = !parallel && delay.is_some();
         let mut last_error: Option<E> = None;
         let mut budget_refused = false;
         std::future::poll_fn(|cx| {
             loop {
                 let mut failed = false;
-                for slot in running.iter_mut() {
+                if let Some(fut) = primary.as_mut().as_pin_mut()
+                    && let Poll::Ready(result) = fut.poll(cx)
+                {
+                    primary.set(None);
+                    match result {
+                        Ok(value) => {
+                            if measure {
+                                let now = self.clock.now();
+                                self.estimator
+                                    .record(now.saturating_duration_since(primary_started));
+                            }
+                            return Poll::Ready(Ok(value));
+                        }
+                        Err(e) => {
+                            last_error = Some(e);
+                            failed = true;
+                        }
+                    }
+                }
+                for slot in hedges.iter_mut() {
                     let Some((fut, started)) = slot else { continue };
                     if let Poll::Ready(result) = fut.as_mut().poll(cx) {
                         let started = *started;
                         *slot = None;
                         match result {
                             Ok(value) => {
-                                let now = self.clock.now();
-                                self.estimator
-                                    .record(now.saturating_duration_since(started));
+                                if measure {
+                                    let now = self.clock.now();
+                                    self.estimator
+                                        .record(now.saturating_duration_since(started));
+                                }
                                 return Poll::Ready(Ok(value));
                             }
                             Err(e) => {
@@ -492,37 +531,45 @@ impl<B: HedgeBudget> Hedger<B> {
                         }
                     }
                 }
-                let can_start = running.len() < total && !budget_refused;
+                let launched = 1 + hedges.len();
+                let can_start = launched < total && !budget_refused;
                 if failed && can_start && !parallel {
-                    if self.start_hedge(HedgeReason::Failed, running.len()) {
-                        running.push(Some((Box::pin(attempt(running.len())), self.clock.now())));
-                        if let Some(d) = delay {
-                            timer = Some(Box::pin(sleeper.sleep(d)));
+                    if self.start_hedge(HedgeReason::Failed, launched) {
+                        hedges.push(Some((Box::pin(attempt(launched)), self.clock.now())));
+                        if delay.is_some() {
+                            // The next hedge waits a full delay from this one.
+                            timer.set(None);
+                            timer_due = true;
                         }
                         continue;
                     }
                     budget_refused = true;
                 }
+                if timer_due
+                    && timer.is_none()
+                    && let Some(d) = delay
+                {
+                    timer.set(Some(sleeper.sleep(d)));
+                }
                 let fired = timer
                     .as_mut()
-                    .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+                    .as_pin_mut()
+                    .is_some_and(|t| t.poll(cx).is_ready());
                 if fired {
-                    timer = None;
-                    if running.len() < total && !budget_refused {
-                        if self.start_hedge(HedgeReason::Slow, running.len()) {
-                            running
-                                .push(Some((Box::pin(attempt(running.len())), self.clock.now())));
-                            if running.len() < total
-                                && let Some(d) = delay
-                            {
-                                timer = Some(Box::pin(sleeper.sleep(d)));
-                            }
+                    timer.set(None);
+                    timer_due = false;
+                    let launched = 1 + hedges.len();
+                    if launched < total && !budget_refused {
+                        if self.start_hedge(HedgeReason::Slow, launched) {
+                            hedges.push(Some((Box::pin(attempt(launched)), self.clock.now())));
+                            timer_due = launched + 1 < total;
                             continue;
                         }
                         budget_refused = true;
                     }
                 }
-                if running.iter().all(Option::is_none)
+                if primary.is_none()
+                    && hedges.iter().all(Option::is_none)
                     && let Some(e) = last_error.take()
                 {
                     return Poll::Ready(Err(e));
@@ -652,7 +699,11 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(hedger.estimator().count(), 1);
+        assert_eq!(
+            hedger.estimator().count(),
+            0,
+            "a fixed delay needs no latency estimate"
+        );
     }
 
     #[test]

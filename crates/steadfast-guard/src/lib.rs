@@ -71,7 +71,7 @@
 //! | [`adaptive`] | concurrency limits that adapt: AIMD, Vegas, Gradient2, Envoy's gradient controller, and a limiter applying them |
 //! | [`shed`] | load shedding by priority, critical traffic keeping a reserved share |
 //! | [`hedge`] | hedged requests after a fixed delay or an online latency percentile; parallel and fallback modes; a budget hook |
-//! | [`pipeline`] | [`Pipeline`](pipeline::Pipeline): shedding, rate limit, total timeout, retry with budget, breaker, bulkhead, per-attempt timeout and hedging composed in one documented order, with one [`PipelineError`](pipeline::PipelineError) naming the stage |
+//! | [`pipeline`] | [`Pipeline`](pipeline::Pipeline): shedding, rate limit, total timeout, retry with budget, breaker, bulkhead and/or adaptive concurrency limit, per-attempt timeout and hedging composed in one documented order, for async calls and blocking ones, with one [`PipelineError`](pipeline::PipelineError) naming the stage |
 //! | [`Sleeper`] | how async guards wait, on any runtime |
 //!
 //! # Retry only idempotent operations
@@ -103,9 +103,29 @@
 //!   runtime plugs in with a closure `Fn(Duration) -> impl Future<Output = ()>`.
 //! - `tower`: `Layer`s and `Service`s for the circuit breaker, retry,
 //!   bulkhead, rate limiter, timeout, hedging and the whole pipeline
-//!   (`tower::PipelineLayer`), with state shared across clones and typed
-//!   errors (`tower::GuardError`, [`PipelineError`](pipeline::PipelineError)).
+//!   (`tower::PipelineLayer`, with a shedding priority per request), with
+//!   state shared across clones and typed errors (`tower::GuardError`,
+//!   [`PipelineError`](pipeline::PipelineError)).
 //! - `serde`: serialization of configs, snapshots and events.
+//! - `tracing`: `TracingObserver` (re-exported from steadfast-core), an
+//!   observer for every component here that emits its events (breaker
+//!   transitions, retries, budget refusals, limit changes, hedges) as
+//!   `tracing` events:
+//!
+//! ```
+//! # #[cfg(feature = "tracing")] {
+//! use steadfast_core::ManualClock;
+//! use steadfast_guard::TracingObserver;
+//! use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker};
+//!
+//! let breaker = CircuitBreaker::with_observer(
+//!     BreakerConfig::default(),
+//!     ManualClock::new(),
+//!     TracingObserver::new("payments-breaker"),
+//! );
+//! assert!(breaker.try_acquire().is_ok());
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod adaptive;
@@ -128,3 +148,5 @@ pub mod tower;
 pub use sleep::Sleeper;
 #[cfg(feature = "tokio")]
 pub use sleep::TokioSleeper;
+#[cfg(feature = "tracing")]
+pub use steadfast_core::{TracingLevel, TracingObserver};

@@ -15,8 +15,12 @@
 //! 4. **circuit breaker** ([`CircuitBreaker`]): per attempt. An open breaker
 //!    ends the call at once (retrying into an open breaker would only burn the
 //!    budget); its rejection carries the rest of the open wait.
-//! 5. **bulkhead** ([`Bulkhead`]): per attempt, inside the breaker so that
-//!    calls the breaker refuses never hold or wait for a slot.
+//! 5. **bulkhead** ([`Bulkhead`]) and/or **adaptive concurrency limit**
+//!    ([`AdaptiveLimiter`]): per attempt, inside the breaker so that calls
+//!    the breaker refuses never hold or wait for a slot. The adaptive limit
+//!    learns from each attempt: a success feeds its round-trip time, a
+//!    timed-out attempt counts as dropped, and other failures feed nothing
+//!    (they say nothing about load).
 //! 6. **per-attempt timeout**: inside the bulkhead, so a slot is never held
 //!    longer than one attempt may take; a timed-out attempt counts as a
 //!    failure for the breaker and is retried (as a [`RetryKind::Timeout`]).
@@ -24,6 +28,17 @@
 //!    bulkhead slot, its breaker permit and its timeout.
 //!
 //! Every stage is optional; a pipeline with none runs the call as it is.
+//!
+//! The same pipeline serves async calls ([`run`](Pipeline::run),
+//! [`run_classified`](Pipeline::run_classified)) and blocking ones
+//! ([`call`](Pipeline::call), [`call_classified`](Pipeline::call_classified)),
+//! sharing every stage's state. A blocking call cannot be interrupted, so in
+//! [`call`](Pipeline::call) the timeouts work by measurement: an attempt
+//! that overran the per-attempt timeout counts as timed out when it returns
+//! (its result is discarded, as an async attempt would have been
+//! cancelled), and no attempt or backoff sleep starts once the total timeout
+//! has passed or would pass during the sleep. Hedging applies to async calls
+//! only.
 //! Rejections come back as one [`PipelineError`] that names the
 //! [`Stage`], says whether trying again later can help and, where the stage
 //! knows, after how long.
@@ -76,10 +91,11 @@ use std::time::Duration;
 use steadfast_core::{Clock, ConfigError, MonotonicClock, Observer};
 
 use crate::Sleeper;
+use crate::adaptive::{AdaptiveLimiter, ErasedLimiter, ErasedToken, LimitAlgorithm, LimitReached};
 use crate::backoff::Backoff;
-use crate::breaker::{BreakerEvent, BreakerState, CircuitBreaker, Outcome, Rejected};
+use crate::breaker::{BreakerEvent, BreakerState, CircuitBreaker, Outcome, Permit, Rejected};
 use crate::budget::{RetryBudget, RetryKind};
-use crate::bulkhead::{Bulkhead, BulkheadFull};
+use crate::bulkhead::{Bulkhead, BulkheadFull, BulkheadPermit, OwnedBulkheadPermit};
 use crate::hedge::{HedgeBudget, Hedger, UnlimitedHedges};
 use crate::rate_limit::{NotUntil, RateLimiter};
 use crate::retry::Verdict;
@@ -100,6 +116,8 @@ pub enum Stage {
     Breaker,
     /// The bulkhead had no free slot.
     Bulkhead,
+    /// The adaptive concurrency limit was reached.
+    AdaptiveLimit,
     /// The last attempt ran out of time (and was not retried).
     AttemptTimeout,
     /// The call itself failed (and was not retried).
@@ -132,6 +150,8 @@ pub enum PipelineError<E> {
     CircuitOpen(Rejected),
     /// The bulkhead had no free slot within its wait; the attempt was not made.
     BulkheadFull(BulkheadFull),
+    /// The adaptive concurrency limit was reached; the attempt was not made.
+    LimitReached(LimitReached),
     /// The last attempt took longer than the per-attempt timeout.
     AttemptTimeout(Elapsed),
     /// The call was made and failed with its own error.
@@ -148,6 +168,7 @@ impl<E> PipelineError<E> {
             PipelineError::TotalTimeout(_) => Stage::TotalTimeout,
             PipelineError::CircuitOpen(_) => Stage::Breaker,
             PipelineError::BulkheadFull(_) => Stage::Bulkhead,
+            PipelineError::LimitReached(_) => Stage::AdaptiveLimit,
             PipelineError::AttemptTimeout(_) => Stage::AttemptTimeout,
             PipelineError::Inner(_) => Stage::Call,
         }
@@ -163,6 +184,7 @@ impl<E> PipelineError<E> {
                 | PipelineError::RateLimited(_)
                 | PipelineError::CircuitOpen(_)
                 | PipelineError::BulkheadFull(_)
+                | PipelineError::LimitReached(_)
         )
     }
 
@@ -218,6 +240,7 @@ impl<E: fmt::Display> fmt::Display for PipelineError<E> {
             PipelineError::TotalTimeout(e) => write!(f, "total timeout: {e}"),
             PipelineError::CircuitOpen(e) => write!(f, "{e}"),
             PipelineError::BulkheadFull(e) => write!(f, "{e}"),
+            PipelineError::LimitReached(e) => write!(f, "{e}"),
             PipelineError::AttemptTimeout(e) => write!(f, "attempt timeout: {e}"),
             PipelineError::Inner(e) => write!(f, "{e}"),
         }
@@ -232,6 +255,7 @@ impl<E: std::error::Error + 'static> std::error::Error for PipelineError<E> {
             PipelineError::TotalTimeout(e) | PipelineError::AttemptTimeout(e) => Some(e),
             PipelineError::CircuitOpen(e) => Some(e),
             PipelineError::BulkheadFull(e) => Some(e),
+            PipelineError::LimitReached(e) => Some(e),
             PipelineError::Inner(e) => Some(e),
         }
     }
@@ -245,6 +269,8 @@ struct RetryStage {
 }
 
 struct Stages<K: Clock, O: Observer<BreakerEvent>, H> {
+    clock: K,
+    adaptive: Option<Arc<dyn ErasedLimiter>>,
     shedder: Option<LoadShedder>,
     rate: Option<RateLimiter<K>>,
     total_timeout: Option<Duration>,
@@ -318,6 +344,8 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> PipelineBuilder<K, O, 
         let s = self.stages;
         PipelineBuilder {
             stages: Stages {
+                clock: s.clock,
+                adaptive: s.adaptive,
                 shedder: s.shedder,
                 rate: s.rate,
                 total_timeout: s.total_timeout,
@@ -337,6 +365,17 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> PipelineBuilder<K, O, 
         self
     }
 
+    /// Caps the attempts in flight at a limit that adapts to latency and
+    /// timeouts (inside the bulkhead when both are set). Clones of `limiter`
+    /// share its state, so the limit can be read from outside.
+    pub fn adaptive_limit<A: LimitAlgorithm + 'static>(
+        mut self,
+        limiter: AdaptiveLimiter<A>,
+    ) -> Self {
+        self.stages.adaptive = Some(Arc::new(limiter));
+        self
+    }
+
     /// Bounds each attempt (its hedges included).
     pub fn attempt_timeout(mut self, limit: Duration) -> Self {
         self.stages.attempt_timeout = Some(limit);
@@ -348,6 +387,8 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> PipelineBuilder<K, O, 
         let s = self.stages;
         PipelineBuilder {
             stages: Stages {
+                clock: s.clock,
+                adaptive: s.adaptive,
                 shedder: s.shedder,
                 rate: s.rate,
                 total_timeout: s.total_timeout,
@@ -424,6 +465,10 @@ impl<K: Clock, O: Observer<BreakerEvent>, H> fmt::Debug for Pipeline<K, O, H> {
                 &s.bulkhead.as_ref().map(|b| b.config().max_concurrent()),
             )
             .field("attempt_timeout", &s.attempt_timeout)
+            .field(
+                "adaptive_limit",
+                &s.adaptive.as_ref().map(|a| a.current_limit()),
+            )
             .field("hedge", &s.hedger.is_some())
             .finish()
     }
@@ -439,10 +484,14 @@ impl Pipeline<MonotonicClock, (), UnlimitedHedges> {
 impl<K: Clock> Pipeline<K, (), UnlimitedHedges> {
     /// A builder for stages on clock type `K` (the rate limiter's and the
     /// breaker's; the clock value itself is the one each stage was built with).
+    ///
+    /// The pipeline itself reads `clock` only for blocking calls with a
+    /// timeout ([`call`](Pipeline::call)).
     pub fn builder_with_clock(clock: K) -> PipelineBuilder<K, (), UnlimitedHedges> {
-        drop(clock);
         PipelineBuilder {
             stages: Stages {
+                clock,
+                adaptive: None,
                 shedder: None,
                 rate: None,
                 total_timeout: None,
@@ -454,6 +503,130 @@ impl<K: Clock> Pipeline<K, (), UnlimitedHedges> {
             },
             max_attempts: 1,
         }
+    }
+}
+
+/// The bulkhead slot an attempt holds, if any (held for its `Drop`).
+#[allow(dead_code)]
+enum Slot<'a> {
+    Free,
+    Borrowed(BulkheadPermit<'a>),
+    Owned(OwnedBulkheadPermit),
+}
+
+/// What an admitted attempt holds until its outcome is known.
+struct Admitted<'a, K: Clock, O: Observer<BreakerEvent>> {
+    permit: Option<Permit<'a, K, O>>,
+    _slot: Slot<'a>,
+    token: Option<ErasedToken>,
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>> Admitted<'_, K, O> {
+    /// Classifies a finished attempt (`Err` when it timed out) and reports it
+    /// to the breaker and the adaptive limit; releases the slot.
+    #[allow(clippy::type_complexity)]
+    fn settle<T, E, C>(
+        self,
+        finished: Result<Result<T, E>, Elapsed>,
+        classify: &C,
+    ) -> (Result<T, PipelineError<E>>, Verdict)
+    where
+        C: Fn(&Result<T, E>) -> Verdict,
+    {
+        let timed_out = finished.is_err();
+        let (outcome, verdict) = match finished {
+            Ok(outcome) => {
+                let verdict = classify(&outcome);
+                (outcome.map_err(PipelineError::Inner), verdict)
+            }
+            Err(elapsed) => (
+                Err(PipelineError::AttemptTimeout(elapsed)),
+                Verdict::Retry(RetryKind::Timeout),
+            ),
+        };
+        let failed = outcome.is_err() || !matches!(verdict, Verdict::Return);
+        if let Some(permit) = self.permit {
+            permit.record(if failed {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            });
+        }
+        if let Some(token) = self.token {
+            if timed_out {
+                token.dropped();
+            } else if !failed {
+                token.success();
+            }
+            // Other failures say nothing about load: the token is released unrecorded.
+        }
+        (outcome, verdict)
+    }
+}
+
+/// Where a call's retries stand.
+struct RetryState {
+    // Boxed: only calls that retry need one, and it would otherwise make
+    // every call's future larger.
+    backoff: Option<Box<Backoff>>,
+    last_kind: Option<RetryKind>,
+    attempt: u32,
+}
+
+impl RetryState {
+    fn new() -> RetryState {
+        RetryState {
+            backoff: None,
+            last_kind: None,
+            attempt: 1,
+        }
+    }
+}
+
+/// What follows an attempt.
+enum Next<T, E> {
+    /// The call ends with this outcome.
+    Done(Result<T, PipelineError<E>>),
+    /// Sleep this long, then attempt again.
+    Retry(Duration),
+}
+
+impl RetryStage {
+    /// Decides, after an attempt, whether the call ends or retries after a
+    /// delay (the budget is withdrawn here).
+    fn after_attempt<T, E>(
+        &self,
+        state: &mut RetryState,
+        outcome: Result<T, PipelineError<E>>,
+        verdict: Verdict,
+    ) -> Next<T, E> {
+        let (kind, dictated) = match verdict {
+            Verdict::Return => {
+                if outcome.is_ok() {
+                    self.budget.record_success(state.last_kind);
+                }
+                return Next::Done(outcome);
+            }
+            Verdict::Retry(kind) => (kind, None),
+            Verdict::RetryAfter(d) => (RetryKind::Error, Some(d)),
+        };
+        if state.attempt >= self.max_attempts {
+            return Next::Done(outcome);
+        }
+        let backoff = state.backoff.get_or_insert_with(|| {
+            let call = self.calls.fetch_add(1, Ordering::Relaxed);
+            Box::new(self.backoff.reseeded(mix(self.backoff.seed(), call)))
+        });
+        let Some(scheduled) = backoff.next() else {
+            return Next::Done(outcome);
+        };
+        let delay = dictated.map_or(scheduled, |d| backoff.cap(d));
+        if !self.budget.try_withdraw(kind) {
+            return Next::Done(outcome);
+        }
+        state.last_kind = Some(kind);
+        state.attempt += 1;
+        Next::Retry(delay)
     }
 }
 
@@ -539,13 +712,197 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
         if let Some(rate) = &s.rate {
             rate.check().map_err(PipelineError::RateLimited)?;
         }
-        let attempts = self.retry_loop(sleeper, &classify, op);
+        // Each future is built inside the expression that awaits it: a
+        // future held in a local across an await is laid out twice.
         match s.total_timeout {
-            Some(limit) => timeout(sleeper, limit, attempts)
+            Some(limit) => timeout(sleeper, limit, self.retry_loop(sleeper, &classify, op))
                 .await
                 .unwrap_or_else(|elapsed| Err(PipelineError::TotalTimeout(elapsed))),
-            None => attempts.await,
+            None => self.retry_loop(sleeper, &classify, op).await,
         }
+    }
+
+    /// Runs the blocking `op` through every stage at [`Priority::Normal`],
+    /// retrying every error, sleeping between attempts with
+    /// `std::thread::sleep`.
+    ///
+    /// See [`call_classified`](Self::call_classified) for how timeouts work
+    /// on a call that cannot be interrupted.
+    ///
+    /// # Errors
+    ///
+    /// The [`PipelineError`] of the stage that ended the call.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast_guard::backoff::Backoff;
+    /// use steadfast_guard::budget::Unlimited;
+    /// use steadfast_guard::pipeline::{Pipeline, PipelineError};
+    ///
+    /// let pipeline = Pipeline::builder()
+    ///     .retry(Backoff::constant(Duration::from_millis(1)).build()?, 3, Unlimited)
+    ///     .build()?;
+    /// let mut attempts = 0;
+    /// let reply = pipeline.call(|| {
+    ///     attempts += 1;
+    ///     if attempts < 3 { Err("flaky") } else { Ok(attempts) }
+    /// });
+    /// assert_eq!(reply, Ok(3));
+    /// assert_eq!(pipeline.call(|| Err::<(), _>("down")), Err(PipelineError::Inner("down")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn call<T, E>(&self, op: impl FnMut() -> Result<T, E>) -> Result<T, PipelineError<E>> {
+        self.call_classified(Priority::Normal, retry_errors, std::thread::sleep, op)
+    }
+
+    /// Runs the blocking `op` through every stage at `priority`, with
+    /// `classify` deciding which outcomes are retried (as in
+    /// [`run_classified`](Self::run_classified)) and `sleep` waiting between
+    /// attempts.
+    ///
+    /// A blocking call cannot be interrupted, so timeouts are measured on
+    /// the pipeline's clock: an attempt that returns after the per-attempt
+    /// timeout counts as timed out (its result is dropped, the breaker
+    /// records a failure, the adaptive limit a drop, and it is retried as a
+    /// [`RetryKind::Timeout`]); once the total timeout has passed, or would
+    /// pass during the next backoff sleep, no further attempt starts and the
+    /// call ends with [`PipelineError::TotalTimeout`]. A bulkhead with a
+    /// `max_wait` blocks the thread for up to that long. Hedging does not
+    /// apply to blocking calls.
+    ///
+    /// # Errors
+    ///
+    /// The [`PipelineError`] of the stage that ended the call.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast_core::{Clock, ManualClock};
+    /// use steadfast_guard::backoff::Backoff;
+    /// use steadfast_guard::budget::Unlimited;
+    /// use steadfast_guard::pipeline::{Pipeline, PipelineError, Stage};
+    /// use steadfast_guard::retry::Verdict;
+    /// use steadfast_guard::shed::Priority;
+    ///
+    /// let clock = ManualClock::new();
+    /// let pipeline = Pipeline::builder_with_clock(clock.clone())
+    ///     .retry(Backoff::constant(Duration::from_secs(1)).build()?, 5, Unlimited)
+    ///     .attempt_timeout(Duration::from_millis(100))
+    ///     .total_timeout(Duration::from_millis(2_500))
+    ///     .build()?;
+    /// // Every attempt takes 150 ms (over its 100 ms limit); sleeping moves the clock.
+    /// let sleep = |d: Duration| { clock.advance(d); };
+    /// let err = pipeline
+    ///     .call_classified(Priority::Normal, |_: &Result<(), ()>| Verdict::Return, sleep, || {
+    ///         clock.advance(Duration::from_millis(150));
+    ///         Ok(())
+    ///     })
+    ///     .unwrap_err();
+    /// // Attempts at 0 s and 1.15 s; a third would start after the 2.5 s budget.
+    /// assert_eq!(err.stage(), Stage::TotalTimeout);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn call_classified<T, E, C>(
+        &self,
+        priority: Priority,
+        classify: C,
+        sleep: impl Fn(Duration),
+        mut op: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, PipelineError<E>>
+    where
+        C: Fn(&Result<T, E>) -> Verdict,
+    {
+        let s = &*self.stages;
+        let _shed_permit = match &s.shedder {
+            Some(shedder) => Some(shedder.try_admit(priority).map_err(PipelineError::Shed)?),
+            None => None,
+        };
+        if let Some(rate) = &s.rate {
+            rate.check().map_err(PipelineError::RateLimited)?;
+        }
+        let deadline = s
+            .total_timeout
+            .map(|limit| (s.clock.now().saturating_add(limit), limit));
+        let past_deadline = |extra: Duration| -> Option<PipelineError<E>> {
+            let (at, limit) = deadline?;
+            (s.clock.now().saturating_add(extra) >= at)
+                .then(|| PipelineError::TotalTimeout(Elapsed::new(limit)))
+        };
+        let Some(retry) = &s.retry else {
+            let (outcome, _) = self.attempt_blocking(&classify, &mut op)?;
+            if outcome.is_err()
+                && let Some(err) = past_deadline(Duration::ZERO)
+            {
+                return Err(err);
+            }
+            return outcome;
+        };
+        retry.budget.deposit();
+        let mut state = RetryState::new();
+        loop {
+            let (outcome, verdict) = self.attempt_blocking(&classify, &mut op)?;
+            let failed = outcome.is_err();
+            match retry.after_attempt(&mut state, outcome, verdict) {
+                Next::Done(outcome) => {
+                    if failed && let Some(err) = past_deadline(Duration::ZERO) {
+                        return Err(err);
+                    }
+                    return outcome;
+                }
+                Next::Retry(delay) => {
+                    if let Some(err) = past_deadline(delay) {
+                        return Err(err);
+                    }
+                    sleep(delay);
+                }
+            }
+        }
+    }
+
+    /// One blocking attempt: breaker, bulkhead, adaptive limit, measured
+    /// attempt timeout.
+    #[allow(clippy::type_complexity)]
+    fn attempt_blocking<T, E, C>(
+        &self,
+        classify: &C,
+        op: &mut impl FnMut() -> Result<T, E>,
+    ) -> Result<(Result<T, PipelineError<E>>, Verdict), PipelineError<E>>
+    where
+        C: Fn(&Result<T, E>) -> Verdict,
+    {
+        let s = &*self.stages;
+        let permit = self.breaker_permit()?;
+        let slot = match &s.bulkhead {
+            Some(bulkhead) if bulkhead.config().max_wait().is_zero() => Slot::Borrowed(
+                bulkhead
+                    .try_acquire()
+                    .map_err(PipelineError::BulkheadFull)?,
+            ),
+            Some(bulkhead) => Slot::Owned(
+                bulkhead
+                    .acquire_blocking()
+                    .map_err(PipelineError::BulkheadFull)?,
+            ),
+            None => Slot::Free,
+        };
+        let admitted = Admitted {
+            permit,
+            _slot: slot,
+            token: self.adaptive_token()?,
+        };
+        let finished = match s.attempt_timeout {
+            Some(limit) => {
+                let started = s.clock.now();
+                let outcome = op();
+                if s.clock.now().saturating_duration_since(started) > limit {
+                    drop(outcome);
+                    Err(Elapsed::new(limit))
+                } else {
+                    Ok(outcome)
+                }
+            }
+            None => Ok(op()),
+        };
+        Ok(admitted.settle(finished, classify))
     }
 
     async fn retry_loop<S, F, Fut, T, E, C>(
@@ -568,42 +925,46 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
                 .map(|(out, _)| out)?;
         };
         retry.budget.deposit();
-        let mut backoff: Option<Backoff> = None;
-        let mut last_kind = None;
-        let mut attempt = 1;
+        let mut state = RetryState::new();
         loop {
-            let (outcome, verdict) = match self.attempt(sleeper, classify, &mut op).await {
-                Ok((outcome, verdict)) => (outcome, verdict),
-                Err(rejected) => return Err(rejected),
-            };
-            let (kind, dictated) = match verdict {
-                Verdict::Return => {
-                    if outcome.is_ok() {
-                        retry.budget.record_success(last_kind);
-                    }
-                    return outcome;
-                }
-                Verdict::Retry(kind) => (kind, None),
-                Verdict::RetryAfter(d) => (RetryKind::Error, Some(d)),
-            };
-            if attempt >= retry.max_attempts {
-                return outcome;
+            let (outcome, verdict) = self.attempt(sleeper, classify, &mut op).await?;
+            match retry.after_attempt(&mut state, outcome, verdict) {
+                Next::Done(outcome) => return outcome,
+                Next::Retry(delay) => sleeper.sleep(delay).await,
             }
-            let backoff = backoff.get_or_insert_with(|| {
-                let call = retry.calls.fetch_add(1, Ordering::Relaxed);
-                retry.backoff.reseeded(mix(retry.backoff.seed(), call))
-            });
-            let Some(scheduled) = backoff.next() else {
-                return outcome;
-            };
-            let delay = dictated.map_or(scheduled, |d| backoff.cap(d));
-            if !retry.budget.try_withdraw(kind) {
-                return outcome;
-            }
-            drop(outcome);
-            last_kind = Some(kind);
-            attempt += 1;
-            sleeper.sleep(delay).await;
+        }
+    }
+
+    /// The attempt's call itself, hedged if configured.
+    async fn call_once<S, F, Fut, T, E>(&self, sleeper: &S, op: &mut F) -> Result<T, E>
+    where
+        S: Sleeper,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        match &self.stages.hedger {
+            Some(hedger) => hedger.run(sleeper, |_| op()).await,
+            None => op().await,
+        }
+    }
+
+    fn breaker_permit<E>(&self) -> Result<Option<Permit<'_, K, O>>, PipelineError<E>> {
+        match &self.stages.breaker {
+            Some(breaker) => Ok(Some(
+                breaker.try_acquire().map_err(PipelineError::CircuitOpen)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn adaptive_token<E>(&self) -> Result<Option<ErasedToken>, PipelineError<E>> {
+        match &self.stages.adaptive {
+            Some(limiter) => Ok(Some(
+                limiter
+                    .try_acquire_erased()
+                    .map_err(PipelineError::LimitReached)?,
+            )),
+            None => Ok(None),
         }
     }
 
@@ -624,50 +985,34 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
         C: Fn(&Result<T, E>) -> Verdict,
     {
         let s = &*self.stages;
-        let permit = match &s.breaker {
-            Some(breaker) => Some(breaker.try_acquire().map_err(PipelineError::CircuitOpen)?),
-            None => None,
-        };
-        // A bulkhead rejection drops the breaker permit unrecorded, which
-        // hands a half-open trial slot back.
-        let _slot = match &s.bulkhead {
-            Some(bulkhead) => Some(
+        // The breaker decides first, so that calls it refuses never wait for
+        // a bulkhead slot; a later rejection drops the breaker permit
+        // unrecorded, which hands a half-open trial slot back.
+        let permit = self.breaker_permit()?;
+        let slot = match &s.bulkhead {
+            Some(bulkhead) if bulkhead.config().max_wait().is_zero() => Slot::Borrowed(
+                bulkhead
+                    .try_acquire()
+                    .map_err(PipelineError::BulkheadFull)?,
+            ),
+            Some(bulkhead) => Slot::Owned(
                 bulkhead
                     .acquire(sleeper)
                     .await
                     .map_err(PipelineError::BulkheadFull)?,
             ),
-            None => None,
+            None => Slot::Free,
         };
-        let call = async {
-            match &s.hedger {
-                Some(hedger) => hedger.run(sleeper, |_| op()).await,
-                None => op().await,
-            }
+        let admitted = Admitted {
+            permit,
+            _slot: slot,
+            token: self.adaptive_token()?,
         };
         let finished = match s.attempt_timeout {
-            Some(limit) => timeout(sleeper, limit, call).await,
-            None => Ok(call.await),
+            Some(limit) => timeout(sleeper, limit, self.call_once(sleeper, op)).await,
+            None => Ok(self.call_once(sleeper, op).await),
         };
-        let (outcome, verdict) = match finished {
-            Ok(outcome) => {
-                let verdict = classify(&outcome);
-                (outcome.map_err(PipelineError::Inner), verdict)
-            }
-            Err(elapsed) => (
-                Err(PipelineError::AttemptTimeout(elapsed)),
-                Verdict::Retry(RetryKind::Timeout),
-            ),
-        };
-        if let Some(permit) = permit {
-            let failed = outcome.is_err() || !matches!(verdict, Verdict::Return);
-            permit.record(if failed {
-                Outcome::Failure
-            } else {
-                Outcome::Success
-            });
-        }
-        Ok((outcome, verdict))
+        Ok(admitted.settle(finished, classify))
     }
 }
 

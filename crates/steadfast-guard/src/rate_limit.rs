@@ -37,10 +37,10 @@
 //! # Ok::<(), steadfast_core::ConfigError>(())
 //! ```
 
-use std::collections::HashMap;
+use hashbrown::HashTable;
 use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::num::NonZeroUsize;
 use std::sync::RwLock;
 use std::time::Duration;
@@ -658,6 +658,9 @@ fn rescale(tat: u64, now: u64, old_interval: u64, new_interval: u64) -> u64 {
     now.saturating_add(u64::try_from(scaled).unwrap_or(u64::MAX))
 }
 
+/// One shard of a keyed limiter: keys with their TATs.
+type Shard<K> = RwLock<HashTable<(K, Tat)>>;
+
 /// One GCRA limiter per key, with memory bounded by `max_keys`.
 ///
 /// Keys are spread over shards, each a read-mostly map from key to one
@@ -684,8 +687,10 @@ fn rescale(tat: u64, now: u64, old_interval: u64, new_interval: u64) -> u64 {
 /// # Ok::<(), steadfast_core::ConfigError>(())
 /// ```
 pub struct KeyedRateLimiter<K, C = MonotonicClock, S = RandomState> {
-    shards: Box<[RwLock<HashMap<K, Tat, S>>]>,
-    shard_seed: u64,
+    // The key is hashed once, with `hasher`: the high bits pick the shard,
+    // the table finds the entry by the same hash.
+    shards: Box<[Shard<K>]>,
+    hasher: S,
     per_shard: usize,
     quota: SharedQuota,
     clock: C,
@@ -703,48 +708,6 @@ impl<K, C, S> fmt::Debug for KeyedRateLimiter<K, C, S> {
 }
 
 const SHARDS: usize = 16;
-
-/// Rotate-xor-multiply hashing, only to spread keys over shards.
-struct ShardHasher(u64);
-
-impl ShardHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for ShardHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    #[inline]
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        // One more round so the top bits depend on every input bit.
-        (self.0 ^ (self.0 >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-}
 
 impl<K: Hash + Eq + Clone> KeyedRateLimiter<K, MonotonicClock, RandomState> {
     /// A keyed limiter on the real clock remembering at most about `max_keys` keys.
@@ -770,13 +733,10 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     #[must_use]
     pub fn with_hasher(quota: Quota, max_keys: NonZeroUsize, clock: C, hasher: S) -> Self {
         let per_shard = max_keys.get().div_ceil(SHARDS);
-        let shards = (0..SHARDS)
-            .map(|_| RwLock::new(HashMap::with_hasher(hasher.clone())))
-            .collect();
+        let shards = (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect();
         KeyedRateLimiter {
             shards,
-            // Seeded from the map's hasher so shard placement differs per instance.
-            shard_seed: hasher.hash_one(0x5eed_u64),
+            hasher,
             per_shard,
             quota: SharedQuota::new(quota),
             clock,
@@ -784,12 +744,10 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
         }
     }
 
-    fn shard(&self, key: &K) -> &RwLock<HashMap<K, Tat, S>> {
-        // A cheap multiplicative hash picks the shard; the map's own
-        // (DoS-resistant) hasher still guards each shard's table.
-        let mut h = ShardHasher(self.shard_seed);
-        key.hash(&mut h);
-        &self.shards[(h.finish() >> 60) as usize % SHARDS]
+    fn shard(&self, hash: u64) -> &Shard<K> {
+        // Bits the table uses neither for its bucket index (low bits) nor
+        // for its tags (top seven bits).
+        &self.shards[(hash >> 40) as usize % SHARDS]
     }
 
     /// Admits one cell for `key`.
@@ -824,32 +782,38 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
 
     #[inline]
     fn with_tat<R>(&self, key: &K, now: Timestamp, decide: impl Fn(&Tat) -> R) -> R {
-        let shard = self.shard(key);
+        let hash = self.hasher.hash_one(key);
+        let shard = self.shard(hash);
         {
             let map = shard.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(tat) = map.get(key) {
+            if let Some((_, tat)) = map.find(hash, |(k, _)| k == key) {
                 return decide(tat);
             }
         }
         let mut map = shard.write().unwrap_or_else(|e| e.into_inner());
-        if !map.contains_key(key) && map.len() >= self.per_shard {
+        if map.find(hash, |(k, _)| k == key).is_none() && map.len() >= self.per_shard {
             self.evict(&mut map, now.as_nanos());
         }
-        let tat = map
-            .entry(key.clone())
-            .or_insert_with(|| Tat(AtomicU64::new(0)));
+        let hasher = &self.hasher;
+        let (_, tat) = map
+            .entry(hash, |(k, _)| k == key, |(k, _)| hasher.hash_one(k))
+            .or_insert_with(|| (key.clone(), Tat(AtomicU64::new(0))))
+            .into_mut();
         decide(tat)
     }
 
-    fn evict(&self, map: &mut HashMap<K, Tat, S>, now: u64) {
-        map.retain(|_, tat| tat.load() > now);
+    fn evict(&self, map: &mut HashTable<(K, Tat)>, now: u64) {
+        map.retain(|(_, tat)| tat.load() > now);
         if map.len() >= self.per_shard {
             let soonest = map
                 .iter()
                 .min_by_key(|(_, tat)| tat.load())
                 .map(|(k, _)| k.clone());
             if let Some(k) = soonest {
-                map.remove(&k);
+                let hash = self.hasher.hash_one(&k);
+                if let Ok(entry) = map.find_entry(hash, |(key, _)| *key == k) {
+                    entry.remove();
+                }
                 self.forgiven.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -862,7 +826,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
             shard
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
-                .retain(|_, tat| tat.load() > now);
+                .retain(|(_, tat)| tat.load() > now);
         }
     }
 
@@ -907,7 +871,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
         self.quota.store(quota);
         for shard in self.shards.iter() {
             let map = shard.read().unwrap_or_else(|e| e.into_inner());
-            for tat in map.values() {
+            for (_, tat) in map.iter() {
                 let _ = tat
                     .0
                     .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {

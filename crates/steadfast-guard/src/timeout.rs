@@ -20,9 +20,10 @@
 //! assert!(sub_call.check(&clock).is_err());
 //! ```
 
+use std::fmt;
 use std::future::Future;
-use std::pin::pin;
-use std::task::Poll;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use steadfast_core::{Clock, Timestamp};
@@ -70,6 +71,14 @@ impl Elapsed {
 /// The future is polled first, so a ready future wins even with a zero
 /// limit. When time runs out the future is dropped (cancelled).
 ///
+/// The sleep is started only when the future first returns `Pending`: a
+/// future that completes on its first poll (the common success path of a
+/// fast dependency) costs no timer at all. The limit therefore counts from
+/// the end of that first poll; work a future does synchronously inside a
+/// poll cannot be interrupted by any async timeout, so nothing is lost. To
+/// bound time from an earlier instant, pass the time left on a [`Deadline`]
+/// (see [`Deadline::run`]).
+///
 /// # Errors
 ///
 /// [`Elapsed`] when the sleep finishes first.
@@ -86,23 +95,59 @@ impl Elapsed {
 /// assert_eq!(timeout(&tokio::time::sleep, Duration::from_secs(1), async { 7 }).await, Ok(7));
 /// # }
 /// ```
-pub async fn timeout<S, F>(sleeper: &S, limit: Duration, future: F) -> Result<F::Output, Elapsed>
+pub fn timeout<S, F>(sleeper: &S, limit: Duration, future: F) -> Timeout<'_, S, F>
 where
     S: Sleeper + ?Sized,
     F: Future,
 {
-    let mut future = pin!(future);
-    let mut sleep = pin!(sleeper.sleep(limit));
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = future.as_mut().poll(cx) {
+    Timeout {
+        future,
+        sleep: None,
+        sleeper,
+        limit,
+    }
+}
+
+/// The future returned by [`timeout`]: the inner future's output, or
+/// [`Elapsed`].
+#[pin_project::pin_project]
+#[must_use = "futures do nothing unless polled"]
+pub struct Timeout<'a, S: Sleeper + ?Sized, F> {
+    #[pin]
+    future: F,
+    #[pin]
+    sleep: Option<S::Sleep>,
+    sleeper: &'a S,
+    limit: Duration,
+}
+
+impl<S: Sleeper + ?Sized, F> fmt::Debug for Timeout<'_, S, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("limit", &self.limit)
+            .field("timer_started", &self.sleep.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Sleeper + ?Sized, F: Future> Future for Timeout<'_, S, F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        if sleep.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(Elapsed { after: limit }));
+        if this.sleep.is_none() {
+            this.sleep.set(Some(this.sleeper.sleep(*this.limit)));
+        }
+        if let Some(timer) = this.sleep.as_pin_mut()
+            && timer.poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(Elapsed { after: *this.limit }));
         }
         Poll::Pending
-    })
-    .await
+    }
 }
 
 /// The deadline has passed.
@@ -254,6 +299,26 @@ mod tests {
         let out = futures::executor::block_on(timeout(&instant, Duration::from_millis(5), work));
         assert_eq!(out, Err(Elapsed::new(Duration::from_millis(5))));
         assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    #[test]
+    fn a_ready_future_starts_no_timer_and_a_pending_one_starts_one() {
+        let started = std::sync::atomic::AtomicUsize::new(0);
+        let counting = |_d: Duration| {
+            started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::ready(())
+        };
+        let out =
+            futures::executor::block_on(timeout(&counting, Duration::from_secs(1), async { 1 }));
+        assert_eq!(out, Ok(1));
+        assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let out = futures::executor::block_on(timeout(
+            &counting,
+            Duration::from_secs(1),
+            std::future::pending::<()>(),
+        ));
+        assert!(out.is_err());
+        assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

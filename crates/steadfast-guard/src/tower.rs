@@ -775,69 +775,129 @@ impl<T, E> Classify<T, E> for RetryAllErrors {
 /// });
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct PipelineLayer<K: Clock, O: Observer<BreakerEvent>, H, Z, P = RetryAllErrors> {
-    pipeline: Pipeline<K, O, H>,
-    sleeper: Arc<Z>,
-    classify: Arc<P>,
-    priority: Priority,
+pub struct PipelineLayer<
+    K: Clock,
+    O: Observer<BreakerEvent>,
+    H,
+    Z,
+    P = RetryAllErrors,
+    Q = Priority,
+> {
+    // One allocation shared by every clone and every call's future: a call
+    // clones one `Arc`.
+    shared: Arc<PipelineShared<K, O, H, Z, P>>,
+    priority: Arc<Q>,
 }
 
-impl<K: Clock, O: Observer<BreakerEvent>, H, Z, P> Clone for PipelineLayer<K, O, H, Z, P> {
+struct PipelineShared<K: Clock, O: Observer<BreakerEvent>, H, Z, P> {
+    pipeline: Pipeline<K, O, H>,
+    sleeper: Arc<Z>,
+    classify: P,
+}
+
+/// Gives each request its shedding [`Priority`] in a [`PipelineLayer`].
+///
+/// A fixed [`Priority`] is one; so is any `Fn(&Req) -> Priority`:
+///
+/// ```
+/// use steadfast_guard::shed::Priority;
+/// use steadfast_guard::tower::Prioritize;
+///
+/// let by_path = |path: &&str| {
+///     if path.starts_with("/health") { Priority::Critical } else { Priority::Normal }
+/// };
+/// assert_eq!(by_path.priority(&"/health/ready"), Priority::Critical);
+/// assert_eq!(Priority::Background.priority(&"/anything"), Priority::Background);
+/// ```
+pub trait Prioritize<Req>: Send + Sync {
+    /// The priority `request` is admitted at.
+    fn priority(&self, request: &Req) -> Priority;
+}
+
+impl<Req> Prioritize<Req> for Priority {
+    fn priority(&self, _request: &Req) -> Priority {
+        *self
+    }
+}
+
+impl<Req, F: Fn(&Req) -> Priority + Send + Sync> Prioritize<Req> for F {
+    fn priority(&self, request: &Req) -> Priority {
+        self(request)
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>, H, Z, P, Q> Clone for PipelineLayer<K, O, H, Z, P, Q> {
     fn clone(&self) -> Self {
         PipelineLayer {
-            pipeline: self.pipeline.clone(),
-            sleeper: Arc::clone(&self.sleeper),
-            classify: Arc::clone(&self.classify),
-            priority: self.priority,
+            shared: Arc::clone(&self.shared),
+            priority: Arc::clone(&self.priority),
         }
     }
 }
 
-impl<K: Clock, O: Observer<BreakerEvent>, H, Z, P> fmt::Debug for PipelineLayer<K, O, H, Z, P> {
+impl<K: Clock, O: Observer<BreakerEvent>, H, Z, P, Q> fmt::Debug
+    for PipelineLayer<K, O, H, Z, P, Q>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipelineLayer")
-            .field("pipeline", &self.pipeline)
-            .field("priority", &self.priority)
+            .field("pipeline", &self.shared.pipeline)
             .finish_non_exhaustive()
     }
 }
 
-impl<K: Clock, O: Observer<BreakerEvent>, H, Z> PipelineLayer<K, O, H, Z, RetryAllErrors> {
+impl<K: Clock, O: Observer<BreakerEvent>, H, Z>
+    PipelineLayer<K, O, H, Z, RetryAllErrors, Priority>
+{
     /// A layer running every call through `pipeline`, waiting on `sleeper`,
     /// retrying every error, shedding at [`Priority::Normal`].
     #[must_use]
     pub fn new(pipeline: Pipeline<K, O, H>, sleeper: Z) -> Self {
         PipelineLayer {
-            pipeline,
-            sleeper: Arc::new(sleeper),
-            classify: Arc::new(RetryAllErrors),
-            priority: Priority::Normal,
+            shared: Arc::new(PipelineShared {
+                pipeline,
+                sleeper: Arc::new(sleeper),
+                classify: RetryAllErrors,
+            }),
+            priority: Arc::new(Priority::Normal),
         }
     }
 }
 
-impl<K: Clock, O: Observer<BreakerEvent>, H, Z, P> PipelineLayer<K, O, H, Z, P> {
+impl<K: Clock, O: Observer<BreakerEvent>, H, Z, P, Q> PipelineLayer<K, O, H, Z, P, Q> {
     /// Decides which outcomes are retried (and count as breaker failures).
     #[must_use]
-    pub fn classify<P2>(self, classify: P2) -> PipelineLayer<K, O, H, Z, P2> {
+    pub fn classify<P2>(self, classify: P2) -> PipelineLayer<K, O, H, Z, P2, Q> {
         PipelineLayer {
-            pipeline: self.pipeline,
-            sleeper: self.sleeper,
-            classify: Arc::new(classify),
+            shared: Arc::new(PipelineShared {
+                pipeline: self.shared.pipeline.clone(),
+                sleeper: Arc::clone(&self.shared.sleeper),
+                classify,
+            }),
             priority: self.priority,
         }
     }
 
-    /// The priority the shedder admits these calls at.
+    /// The one priority the shedder admits every call at.
     #[must_use]
-    pub fn priority(mut self, priority: Priority) -> Self {
-        self.priority = priority;
-        self
+    pub fn priority(self, priority: Priority) -> PipelineLayer<K, O, H, Z, P, Priority> {
+        self.priority_by(priority)
+    }
+
+    /// Gives each request its own priority (see [`Prioritize`]): for
+    /// example health checks `Critical`, batch jobs `Background`.
+    #[must_use]
+    pub fn priority_by<Q2>(self, prioritize: Q2) -> PipelineLayer<K, O, H, Z, P, Q2> {
+        PipelineLayer {
+            shared: self.shared,
+            priority: Arc::new(prioritize),
+        }
     }
 }
 
-impl<S, K: Clock, O: Observer<BreakerEvent>, H, Z, P> Layer<S> for PipelineLayer<K, O, H, Z, P> {
-    type Service = PipelineService<S, K, O, H, Z, P>;
+impl<S, K: Clock, O: Observer<BreakerEvent>, H, Z, P, Q> Layer<S>
+    for PipelineLayer<K, O, H, Z, P, Q>
+{
+    type Service = PipelineService<S, K, O, H, Z, P, Q>;
     fn layer(&self, inner: S) -> Self::Service {
         PipelineService {
             inner,
@@ -847,13 +907,13 @@ impl<S, K: Clock, O: Observer<BreakerEvent>, H, Z, P> Layer<S> for PipelineLayer
 }
 
 /// A service whose calls run through a [`Pipeline`].
-pub struct PipelineService<S, K: Clock, O: Observer<BreakerEvent>, H, Z, P> {
+pub struct PipelineService<S, K: Clock, O: Observer<BreakerEvent>, H, Z, P, Q = Priority> {
     inner: S,
-    layer: PipelineLayer<K, O, H, Z, P>,
+    layer: PipelineLayer<K, O, H, Z, P, Q>,
 }
 
-impl<S: Clone, K: Clock, O: Observer<BreakerEvent>, H, Z, P> Clone
-    for PipelineService<S, K, O, H, Z, P>
+impl<S: Clone, K: Clock, O: Observer<BreakerEvent>, H, Z, P, Q> Clone
+    for PipelineService<S, K, O, H, Z, P, Q>
 {
     fn clone(&self) -> Self {
         PipelineService {
@@ -863,8 +923,8 @@ impl<S: Clone, K: Clock, O: Observer<BreakerEvent>, H, Z, P> Clone
     }
 }
 
-impl<S, K: Clock, O: Observer<BreakerEvent>, H, Z, P> fmt::Debug
-    for PipelineService<S, K, O, H, Z, P>
+impl<S, K: Clock, O: Observer<BreakerEvent>, H, Z, P, Q> fmt::Debug
+    for PipelineService<S, K, O, H, Z, P, Q>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipelineService")
@@ -876,7 +936,7 @@ impl<S, K: Clock, O: Observer<BreakerEvent>, H, Z, P> fmt::Debug
 /// A boxed pipeline response future.
 pub type PipelineFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, PipelineError<E>>> + Send>>;
 
-impl<S, K, O, H, Z, P, Req> Service<Req> for PipelineService<S, K, O, H, Z, P>
+impl<S, K, O, H, Z, P, Q, Req> Service<Req> for PipelineService<S, K, O, H, Z, P, Q>
 where
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
@@ -889,6 +949,7 @@ where
     Z: Sleeper + 'static,
     Z::Sleep: 'static,
     P: Classify<S::Response, S::Error> + Send + Sync + 'static,
+    Q: Prioritize<Req> + 'static,
 {
     type Response = S::Response;
     type Error = PipelineError<S::Error>;
@@ -900,14 +961,15 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let template = self.inner.clone();
-        let layer = self.layer.clone();
+        let shared = Arc::clone(&self.layer.shared);
+        let priority = self.layer.priority.priority(&req);
         Box::pin(async move {
-            let classify = &*layer.classify;
-            layer
+            let classify = &shared.classify;
+            shared
                 .pipeline
                 .run_classified(
-                    &*layer.sleeper,
-                    layer.priority,
+                    &*shared.sleeper,
+                    priority,
                     |outcome| classify.classify(outcome),
                     || call_clone(&template, &req),
                 )
@@ -1011,6 +1073,41 @@ mod tests {
             );
             assert_eq!(svc.call(1).await.unwrap().0, 1);
         });
+    }
+
+    #[test]
+    fn pipeline_priority_is_chosen_per_request() {
+        use crate::shed::{LoadShedder, ShedConfig};
+        let (b, calls) = backend(usize::MAX);
+        // Capacity 2; background traffic may use at most half of it.
+        let shedder = LoadShedder::new(
+            ShedConfig::builder()
+                .capacity(2)
+                .share(Priority::Background, 0.5)
+                .build()
+                .unwrap(),
+        );
+        let pipeline = Pipeline::builder().shed(shedder).build().unwrap();
+        let instant = |_d: Duration| std::future::ready(());
+        let layer = PipelineLayer::new(pipeline, instant).priority_by(|n: &u32| {
+            if *n >= 100 {
+                Priority::Critical
+            } else {
+                Priority::Background
+            }
+        });
+        let mut svc = layer.layer(b);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        // A background call hangs and holds its share.
+        let mut first = svc.call(1);
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        // A second background call is over its share: shed.
+        let err = futures::executor::block_on(svc.call(2)).unwrap_err();
+        assert!(matches!(err, PipelineError::Shed(_)), "{err:?}");
+        // A critical call still gets in.
+        let mut critical = svc.call(100);
+        assert!(critical.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[test]

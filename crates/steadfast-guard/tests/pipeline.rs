@@ -21,8 +21,12 @@ use steadfast_guard::retry::Verdict;
 use steadfast_guard::shed::{LoadShedder, Priority, ShedConfig};
 
 /// Virtual time: every sleep is registered when created, and the earliest
-/// pending sleep completes by moving the shared clock to its deadline. Runs
-/// on a single-task executor; nothing waits on the real clock.
+/// pending sleep completes by moving the shared clock to its deadline once
+/// it has been the earliest for a whole pass of polling (so that timers
+/// other futures start in the same pass, like a lazily started timeout,
+/// are taken into account, as a runtime's paused clock only moves when
+/// every task is idle). Runs on a single-task executor; nothing waits on
+/// the real clock.
 #[derive(Clone)]
 struct VirtualTime {
     clock: ManualClock,
@@ -43,24 +47,27 @@ impl VirtualTime {
 struct VirtualSleep {
     key: (u64, u64),
     time: VirtualTime,
+    earliest_last_poll: bool,
 }
 
 impl Future for VirtualSleep {
     type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut timers = self.time.timers.lock().unwrap();
-        let now = self.time.clock.now().as_nanos();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let time = self.time.clone();
+        let mut timers = time.timers.lock().unwrap();
+        let now = time.clock.now().as_nanos();
         if now >= self.key.0 {
             timers.remove(&self.key);
             return Poll::Ready(());
         }
-        if timers.first() == Some(&self.key) {
-            self.time
-                .clock
-                .advance_to(Timestamp::from_nanos(self.key.0));
+        let earliest = timers.first() == Some(&self.key);
+        if earliest && self.earliest_last_poll {
+            time.clock.advance_to(Timestamp::from_nanos(self.key.0));
             timers.remove(&self.key);
             return Poll::Ready(());
         }
+        drop(timers);
+        self.earliest_last_poll = earliest;
         cx.waker().wake_by_ref();
         Poll::Pending
     }
@@ -85,6 +92,7 @@ impl Sleeper for VirtualTime {
         VirtualSleep {
             key,
             time: self.clone(),
+            earliest_last_poll: false,
         }
     }
 }
@@ -464,4 +472,221 @@ fn clones_share_state_across_threads() {
     }
     assert_eq!(pipeline.breaker().unwrap().metrics().figures.calls, 400);
     assert_eq!(pipeline.bulkhead().unwrap().in_flight(), 0);
+}
+
+// Blocking calls through the same stages.
+
+#[test]
+fn a_blocking_call_retries_through_the_breaker_and_shares_its_state() {
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .retry(constant(ms(10)), 3, Unlimited)
+        .breaker(breaker(&clock, 4))
+        .build()
+        .unwrap();
+    let slept = Mutex::new(Vec::new());
+    let sleep = |d: Duration| {
+        slept.lock().unwrap().push(d);
+        clock.advance(d);
+    };
+    let mut calls = 0;
+    let out: Result<u32, PipelineError<&str>> = pipeline.call_classified(
+        Priority::Normal,
+        |r: &Result<u32, &str>| {
+            if r.is_ok() {
+                Verdict::Return
+            } else {
+                Verdict::Retry(RetryKind::Error)
+            }
+        },
+        sleep,
+        || {
+            calls += 1;
+            if calls < 3 { Err("flaky") } else { Ok(calls) }
+        },
+    );
+    assert_eq!(out, Ok(3));
+    assert_eq!(*slept.lock().unwrap(), vec![ms(10), ms(10)]);
+    let figures = pipeline.breaker().unwrap().metrics().figures;
+    assert_eq!((figures.calls, figures.failures), (3, 2));
+    // One more failure fills the window at 3 of 4 failed: the breaker opens,
+    // and the async path sees the same breaker.
+    let out: Result<(), PipelineError<&str>> = pipeline.call_classified(
+        Priority::Normal,
+        |_| Verdict::Return,
+        |_| {},
+        || Err("down"),
+    );
+    assert_eq!(out, Err(PipelineError::Inner("down")));
+    assert_eq!(pipeline.breaker().unwrap().state(), BreakerState::Open);
+    let time = VirtualTime::new(clock.clone());
+    let err = block_on(pipeline.run(&time, || async { Ok::<_, ()>(()) })).unwrap_err();
+    assert_eq!(err.stage(), Stage::Breaker);
+}
+
+#[test]
+fn a_blocking_attempt_that_overruns_counts_as_timed_out() {
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .retry(constant(ms(10)), 2, Unlimited)
+        .breaker(breaker(&clock, 10))
+        .attempt_timeout(ms(100))
+        .build()
+        .unwrap();
+    let mut durations = vec![ms(150), ms(100)].into_iter();
+    let out: Result<&str, PipelineError<()>> = pipeline.call_classified(
+        Priority::Normal,
+        |_| Verdict::Return,
+        |d| {
+            clock.advance(d);
+        },
+        || {
+            clock.advance(durations.next().unwrap());
+            Ok("done")
+        },
+    );
+    // The first attempt overran (a failure, retried); the second took
+    // exactly the limit, which is in time.
+    assert_eq!(out, Ok("done"));
+    let figures = pipeline.breaker().unwrap().metrics().figures;
+    assert_eq!((figures.calls, figures.failures), (2, 1));
+
+    let mut always_slow = || {
+        clock.advance(ms(101));
+        Ok::<_, ()>(())
+    };
+    let err = pipeline
+        .call_classified(
+            Priority::Normal,
+            |_| Verdict::Return,
+            |d| {
+                clock.advance(d);
+            },
+            &mut always_slow,
+        )
+        .unwrap_err();
+    assert_eq!(err.stage(), Stage::AttemptTimeout);
+}
+
+#[test]
+fn a_blocking_call_stops_at_the_total_timeout() {
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .total_timeout(Duration::from_secs(10))
+        .retry(constant(Duration::from_secs(1)), 1_000, Unlimited)
+        .build()
+        .unwrap();
+    let mut calls = 0;
+    let err = pipeline
+        .call_classified(
+            Priority::Normal,
+            |_: &Result<(), &str>| Verdict::Retry(RetryKind::Error),
+            |d| {
+                clock.advance(d);
+            },
+            || {
+                calls += 1;
+                clock.advance(ms(500));
+                Err("down")
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PipelineError::TotalTimeout(steadfast_guard::timeout::Elapsed::new(Duration::from_secs(
+            10
+        )))
+    );
+    // Each round is 500 ms of call and 1 s of backoff; a sleep that would end
+    // past the deadline is not started.
+    assert_eq!(calls, 7);
+    assert!(clock.now() < Timestamp::from_secs(10));
+}
+
+#[test]
+fn a_blocking_call_is_shed_rate_limited_and_bulkheaded_like_an_async_one() {
+    let clock = ManualClock::new();
+    let bulkhead = Bulkhead::new(BulkheadConfig::builder().max_concurrent(1).build().unwrap());
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .rate_limit(RateLimiter::with_clock(
+            Quota::per_second(2).unwrap(),
+            clock.clone(),
+        ))
+        .bulkhead(bulkhead.clone())
+        .build()
+        .unwrap();
+    let held = bulkhead.try_acquire_owned().unwrap();
+    let mut calls = 0;
+    let err = pipeline
+        .call(|| {
+            calls += 1;
+            Ok::<_, ()>(())
+        })
+        .unwrap_err();
+    assert_eq!(err.stage(), Stage::Bulkhead);
+    drop(held);
+    assert_eq!(pipeline.call(|| Ok::<_, ()>(7)), Ok(7));
+    let err = pipeline.call(|| Ok::<_, ()>(8)).unwrap_err();
+    assert_eq!(err.stage(), Stage::RateLimit);
+    assert_eq!(calls, 0, "rejected calls never ran");
+    assert_eq!(bulkhead.in_flight(), 0);
+}
+
+// The adaptive concurrency stage.
+
+#[test]
+fn the_adaptive_limit_rejects_over_the_limit_and_learns_from_timeouts() {
+    use steadfast_guard::adaptive::{AdaptiveLimiter, Aimd, AimdConfig};
+    let clock = ManualClock::new();
+    let limiter = AdaptiveLimiter::with_clock(
+        Aimd::new(
+            AimdConfig::builder()
+                .initial_limit(10)
+                .min_limit(1)
+                .backoff_ratio(0.5)
+                .build()
+                .unwrap(),
+        ),
+        clock.clone(),
+    );
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .adaptive_limit(limiter.clone())
+        .attempt_timeout(ms(100))
+        .build()
+        .unwrap();
+    let time = VirtualTime::new(clock.clone());
+    // A timed-out attempt is a drop: the limit halves.
+    let out: Result<(), PipelineError<()>> = block_on(pipeline.run(&time, || {
+        let slow = time.sleep(Duration::from_secs(60));
+        async move {
+            slow.await;
+            Ok(())
+        }
+    }));
+    assert_eq!(out.unwrap_err().stage(), Stage::AttemptTimeout);
+    assert_eq!(limiter.limit(), 5);
+    // A plain error says nothing about load: the limit stays.
+    let out: Result<(), PipelineError<&str>> =
+        block_on(pipeline.run(&time, || async { Err("bad request") }));
+    assert_eq!(out, Err(PipelineError::Inner("bad request")));
+    assert_eq!(limiter.limit(), 5);
+    assert_eq!(limiter.in_flight(), 0);
+    // With every slot taken by others, the pipeline rejects at once, typed.
+    let held: Vec<_> = (0..5).map(|_| limiter.try_acquire().unwrap()).collect();
+    let mut ran = false;
+    let err = pipeline
+        .call(|| {
+            ran = true;
+            Ok::<_, ()>(())
+        })
+        .unwrap_err();
+    assert_eq!(err.stage(), Stage::AdaptiveLimit);
+    assert!(err.is_rejection() && err.is_temporary());
+    assert!(
+        matches!(err, PipelineError::LimitReached(r) if r.limit == 5),
+        "{err:?}"
+    );
+    assert!(!ran);
+    drop(held);
+    assert_eq!(limiter.in_flight(), 0);
 }

@@ -15,6 +15,7 @@
 //! | `slo` | `slo` | `steadfast-slo`: nines, budgets, burn-rate alerts |
 //! | `etcd` | `etcd` | `steadfast-etcd`: the lease backend on etcd |
 //! | `sim` | `sim` | `steadfast-sim`: the deterministic simulator |
+//! | `tracing` | [`core`]`::TracingObserver` | any component's events as `tracing` events |
 //! | `full` | all of the above | |
 //!
 //! # Example
