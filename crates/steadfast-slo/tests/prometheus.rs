@@ -59,17 +59,17 @@ fn sloth_style_rules() {
     assert_eq!(alerts[0]["labels"]["severity"].as_str(), Some("page"));
     let page = alerts[0]["expr"].as_str().unwrap();
     assert!(
-        page.contains("slo:sli_error:ratio_rate1h{slo=\"checkout-api\"} >= (14.4 * 0.001)"),
+        page.contains("slo:sli_error:ratio_rate1h{slo=\"checkout-api\"} > (14.4 * 0.001)"),
         "{page}"
     );
     assert!(
-        page.contains("slo:sli_error:ratio_rate30m{slo=\"checkout-api\"} >= (6 * 0.001)"),
+        page.contains("slo:sli_error:ratio_rate30m{slo=\"checkout-api\"} > (6 * 0.001)"),
         "{page}"
     );
     assert_eq!(page.matches("\nor\n").count(), 1);
     let ticket = alerts[1]["expr"].as_str().unwrap();
     assert!(
-        ticket.contains("ratio_rate1d{slo=\"checkout-api\"} >= (3 * 0.001)"),
+        ticket.contains("ratio_rate1d{slo=\"checkout-api\"} > (3 * 0.001)"),
         "{ticket}"
     );
 }
@@ -94,7 +94,7 @@ fn pyrra_style_rules_have_holds() {
         alerts[0]["expr"]
             .as_str()
             .unwrap()
-            .contains(">= (14 * 0.001)")
+            .contains("> (14 * 0.001)")
     );
 }
 
