@@ -38,7 +38,7 @@
 //! | [`availability`] | [`Availability`]: series, parallel, k-of-n, MTBF/MTTR, dependency budgets |
 //! | [`incident`] | [`Incident`], [`IncidentStats`], [`DurationStats`] (medians and percentiles) |
 //! | [`recovery`] | RPO/RTO: data at risk, bandwidth, backup windows, recovery plans |
-//! | [`anomaly`] | [`Ewma`], [`RollingMad`], [`DoubleExponentialSmoothing`], [`LinearTrend`] |
+//! | [`anomaly`] | [`Ewma`], [`StreamingMad`] (O(1) estimate, P-square), [`RollingMad`] (exact, windowed), [`DoubleExponentialSmoothing`], [`LinearTrend`] |
 //! | [`openslo`] | OpenSLO v1 `SLO` documents from YAML, with errors naming the field |
 //! | [`prometheus`] | Prometheus recording and alerting rules (YAML) and OpenMetrics text |
 //!
@@ -66,7 +66,7 @@ pub use alert::{
     AlertEvent, AlertEventKind, AlertPolicy, AlertPolicyBuilder, BurnRateMonitor, BurnRateTier,
     Detection, Severity, TierState, pyrra_tiers, sloth_tiers, workbook_tiers,
 };
-pub use anomaly::{DoubleExponentialSmoothing, Ewma, LinearTrend, RollingMad};
+pub use anomaly::{DoubleExponentialSmoothing, Ewma, LinearTrend, RollingMad, StreamingMad};
 pub use availability::Availability;
 pub use budget::{BudgetStatus, BudgetingMethod, RollingBudget};
 pub use incident::{DurationStats, Incident, IncidentStats};
