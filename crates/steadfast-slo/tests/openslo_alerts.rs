@@ -42,7 +42,8 @@ fn alerting_documents_resolve_across_the_stream() {
     assert_eq!(p.name, "AlertPolicy");
     assert!(p.alert_when_breaching && !p.alert_when_resolved && !p.alert_when_no_data);
     assert_eq!(p.condition_refs, ["cpu-usage-breach"]);
-    assert_eq!(p.conditions, [c.clone()]);
+    assert_eq!(p.conditions.len(), 1);
+    assert_eq!(&p.conditions[0], c);
     assert_eq!(p.target_refs, ["OnCallDevopsMailNotification"]);
     assert_eq!(
         p.notification_targets[0].name,
