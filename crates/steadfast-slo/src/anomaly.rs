@@ -157,8 +157,10 @@ impl PSquareQuantile {
                 q[i] = if q[i - 1] < parabolic && parabolic < q[i + 1] {
                     parabolic
                 } else {
+                    // Linear, as a convex combination so that huge heights cannot overflow.
                     let j = if s > 0.0 { i + 1 } else { i - 1 };
-                    q[i] + s * (q[j] - q[i]) / (n[j] - n[i])
+                    let f = s / (n[j] - n[i]);
+                    q[i] * (1.0 - f) + q[j] * f
                 };
                 n[i] += s;
             }
@@ -970,6 +972,12 @@ mod tests {
             h.update(if i % 2 == 0 { 1e300 } else { -1e300 });
         }
         assert!(h.median().unwrap().is_finite());
+        let mut top = StreamingMad::new();
+        for i in 0..50 {
+            top.update(if i % 3 == 0 { f64::MAX } else { -f64::MAX });
+        }
+        assert!(top.median().unwrap().is_finite());
+        assert!(top.mad().unwrap() >= 0.0);
     }
 
     #[test]

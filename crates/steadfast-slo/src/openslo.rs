@@ -703,13 +703,10 @@ fn spec_duration(text: &str, path: &str, zero_ok: bool) -> Result<Duration, Open
     if text.ends_with('s') {
         return Err(bad());
     }
-    if zero_ok
-        && let Some(digits) = text.get(..text.len().saturating_sub(1))
-        && !digits.is_empty()
-        && digits.bytes().all(|b| b == b'0')
-        && text.len() > 1
-    {
-        return parse_duration(&format!("1{}", &text[text.len() - 1..]))
+    // `0m` and the like: parse_duration wants a positive count, so check the unit on `1<unit>`.
+    let (digits, unit) = text.split_at(text.len().saturating_sub(1));
+    if zero_ok && !digits.is_empty() && digits.bytes().all(|b| b == b'0') {
+        return parse_duration(&format!("1{unit}"))
             .map(|_| Duration::ZERO)
             .map_err(|_| bad());
     }
