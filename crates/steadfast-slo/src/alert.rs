@@ -443,8 +443,8 @@ impl AlertPolicyBuilder {
     /// Whether a tier may fire only once the monitor has observed its long
     /// window for its full length (default false).
     ///
-    /// The observation starts at the earliest time the monitor is given (the
-    /// first counted record or evaluation): after a process start, the 3-day
+    /// The observation starts at the first evaluation or the earliest counted
+    /// record, whichever is earlier: after a process start, the 3-day
     /// tier stays quiet for 3 days, the 1-hour tier for an hour, whatever the
     /// burn rates over the partial windows. Traffic recorded with earlier
     /// timestamps (a backfill) moves the start back. This complements
@@ -809,8 +809,8 @@ impl<C: Clock, O: Observer<AlertEvent>> BurnRateMonitor<C, O> {
         self.observed_since = Some(self.observed_since.map_or(at, |s| s.min(at)));
     }
 
-    /// The earliest time the monitor has been given (a counted record or an
-    /// evaluation): the start of the history the warm-up guard measures.
+    /// The start of the history the warm-up guard measures: the first
+    /// evaluation, or the earliest counted record if earlier.
     #[must_use]
     pub fn observed_since(&self) -> Option<Timestamp> {
         self.observed_since
@@ -827,7 +827,9 @@ impl<C: Clock, O: Observer<AlertEvent>> BurnRateMonitor<C, O> {
         for w in &mut self.windows {
             w.advance_to(at);
         }
-        self.observe(at);
+        // An evaluation starts the history when nothing came before; only counted
+        // records (a backfill) move its start back.
+        self.observed_since.get_or_insert(at);
         let observed = self
             .observed_since
             .map_or(Duration::ZERO, |s| at.saturating_duration_since(s));

@@ -249,3 +249,22 @@ fn warm_up_and_traffic_guards_together() {
     assert!(m.evaluate_at(Timestamp::from_secs(3600))[0].firing);
     assert_eq!(m.observed_since(), Some(Timestamp::from_secs(0)));
 }
+
+#[test]
+fn warm_up_is_not_shortened_by_time_going_backwards() {
+    let policy = AlertPolicy::builder(slo(), days30())
+        .warm_up(true)
+        .build()
+        .unwrap();
+    let mut m = BurnRateMonitor::new(policy);
+    let _ = m.evaluate_at(Timestamp::from_secs(10_000));
+    // An evaluation stamped earlier does not extend the observed history ...
+    let _ = m.evaluate_at(Timestamp::from_secs(1_000));
+    assert_eq!(m.observed_since(), Some(Timestamp::from_secs(10_000)));
+    let _ = m.record_at(Timestamp::from_secs(10_010), 0, 100);
+    assert!(m.evaluate_at(Timestamp::from_secs(10_010))[0].warming_up);
+    // ... and a full hour later the tier may fire.
+    let _ = m.record_at(Timestamp::from_secs(13_600), 0, 100);
+    let s = m.evaluate_at(Timestamp::from_secs(13_600))[0];
+    assert!(!s.warming_up && s.firing, "{s:?}");
+}
