@@ -11,7 +11,7 @@ use steadfast_core::Timestamp;
 use steadfast_slo::anomaly::{double_exponential_smoothing, predict_linear};
 use steadfast_slo::{
     AlertPolicy, BurnRateMonitor, DoubleExponentialSmoothing, Ewma, LinearTrend, Objective,
-    RollingCounts, RollingMad,
+    RollingCounts, RollingMad, StreamingMad,
 };
 
 /// Events kept one by one: the window is recomputed by scanning them.
@@ -199,6 +199,45 @@ fn anomaly_update(c: &mut Criterion) {
             black_box(mad.robust_z(x))
         })
     });
+    let mut big = RollingMad::new(4096).unwrap();
+    for &x in samples.iter().cycle().take(4096) {
+        big.update(x);
+    }
+    group.bench_function("steadfast RollingMad update+robust_z (4096)", |b| {
+        b.iter(|| {
+            let (_, x) = next();
+            big.update(black_box(x));
+            black_box(big.robust_z(x))
+        })
+    });
+    let mut streaming = StreamingMad::new();
+    for &x in &samples[..64] {
+        streaming.update(x);
+    }
+    group.bench_function(
+        "steadfast StreamingMad update+robust_z (P-square, O(1))",
+        |b| {
+            b.iter(|| {
+                let (_, x) = next();
+                streaming.update(black_box(x));
+                black_box(streaming.robust_z(x))
+            })
+        },
+    );
+    let mut forgetting = StreamingMad::with_forgetting(0.01).unwrap();
+    for &x in &samples[..64] {
+        forgetting.update(x);
+    }
+    group.bench_function(
+        "steadfast StreamingMad with forgetting update+robust_z",
+        |b| {
+            b.iter(|| {
+                let (_, x) = next();
+                forgetting.update(black_box(x));
+                black_box(forgetting.robust_z(x))
+            })
+        },
+    );
     group.bench_function("batch robust z over 64 (sort twice)", |b| {
         b.iter(|| {
             let (k, x) = next();

@@ -1,8 +1,10 @@
 //! Multiwindow, multi-burn-rate alerts, as the SRE Workbook recommends.
 //!
 //! A tier fires when the burn rate over its long window **and** over its short
-//! window (1/12 of the long one by default) both reach the tier's threshold;
-//! the alert is the **or** of the tiers. The long window gives precision (a
+//! window (1/12 of the long one by default) both exceed the tier's threshold
+//! (strictly, as the `>` of the rules sloth and pyrra generate and of
+//! [`crate::prometheus`]: an error ratio exactly at `burn_rate * (1 - target)`
+//! does not fire); the alert is the **or** of the tiers. The long window gives precision (a
 //! tier of "2% of the budget in 1 hour" cannot fire on less than that), the
 //! short window makes the alert reset soon after the errors stop.
 //!
@@ -11,6 +13,22 @@
 //! For a constant error ratio `e` starting from a clean window, the tier fires
 //! after `burn_rate * (1 - target) * long / e` (when that is within `long`),
 //! having consumed exactly `f` of the budget.
+//!
+//! Guards around the tiers ([`AlertPolicyBuilder`]):
+//!
+//! - **minimum traffic** ([`AlertPolicyBuilder::min_events`]): a tier needs
+//!   that many events in its long window;
+//! - **warm-up** ([`AlertPolicyBuilder::warm_up`], off by default): a tier
+//!   cannot fire until the monitor has observed its long window for its full
+//!   length, so a restart with a few early errors in a half-empty window does
+//!   not page;
+//! - **silencing** ([`AlertPolicyBuilder::silence_slower`], on by default): a
+//!   firing tier silences active tiers with longer windows and no higher
+//!   severity. With [`AlertPolicyBuilder::latch_silence`] (on by default) the
+//!   silence lasts for the slower tier's whole firing episode: when the fast
+//!   tier clears after an outage, the slower tier (whose short window still
+//!   holds the outage) does not page minutes after recovery; it stays silent
+//!   until its own condition clears.
 //!
 //! Presets: [`workbook_tiers`] (2% in 1h and 5% in 6h page, 10% in 3d
 //! tickets), [`sloth_tiers`] (as the sloth generator: adds 10% in 1d as a
@@ -193,8 +211,10 @@ impl BurnRateTier {
         self.burn_rate * objective.error_budget()
     }
 
-    /// How long a constant `error_ratio` takes to fire this tier, from a clean window
-    /// with steady traffic. `None` when the ratio is too low to ever fire it (or NaN).
+    /// How long a constant `error_ratio` takes to bring both windows to this tier's
+    /// threshold, from a clean window with steady traffic (the evaluator fires at
+    /// its first evaluation past that instant). `None` when the ratio does not
+    /// exceed the threshold, so could never fire it (or is NaN).
     #[must_use]
     pub fn detection_time(&self, objective: Objective, error_ratio: f64) -> Option<Duration> {
         if !(error_ratio > 0.0 && error_ratio <= 1.0) {
@@ -202,7 +222,7 @@ impl BurnRateTier {
         }
         let threshold = self.error_ratio_threshold(objective);
         // 1 - 0.999 is not exactly 0.001 in binary; do not let that decide.
-        if error_ratio < threshold * (1.0 - RELATIVE_TOLERANCE) {
+        if error_ratio <= threshold * (1.0 + RELATIVE_TOLERANCE) {
             return None;
         }
         // The long window's ratio reaches the threshold once errors have filled
@@ -255,8 +275,17 @@ impl BurnRateTier {
     }
 }
 
-/// Burn rates within this relative distance of a threshold count as reaching it.
+/// Error ratios within this relative distance of a threshold count as equal to it
+/// in [`BurnRateTier::detection_time`].
 const RELATIVE_TOLERANCE: f64 = 1e-9;
+
+/// The error budget `1 - target` as the rule files write it: rounded to 12
+/// significant digits, so that `1 - 0.999` is `0.001` as in the exported
+/// `> (14.4 * 0.001)`, and evaluation agrees with the rules at the boundary.
+pub(crate) fn rounded_error_budget(objective: Objective) -> f64 {
+    let b = objective.error_budget();
+    format!("{b:.11e}").parse().unwrap_or(b)
+}
 
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
@@ -364,6 +393,8 @@ pub struct AlertPolicy {
     tiers: Vec<BurnRateTier>,
     min_events: u64,
     silence_slower: bool,
+    latch_silence: bool,
+    warm_up: bool,
     buckets: usize,
 }
 
@@ -392,6 +423,36 @@ impl AlertPolicyBuilder {
     #[must_use]
     pub fn silence_slower(mut self, on: bool) -> AlertPolicyBuilder {
         self.policy.silence_slower = on;
+        self
+    }
+
+    /// Whether a silenced tier stays silenced until its own condition clears
+    /// (default true), rather than only while the faster tier is active.
+    ///
+    /// After an outage the fast tier clears first (its short window empties
+    /// soonest) while a slower tier's short window still holds the outage; an
+    /// unlatched slower tier would then start firing minutes after recovery.
+    /// Latched, it stays silent for the rest of that episode and may fire again
+    /// only after it has cleared once. No effect without [`Self::silence_slower`].
+    #[must_use]
+    pub fn latch_silence(mut self, on: bool) -> AlertPolicyBuilder {
+        self.policy.latch_silence = on;
+        self
+    }
+
+    /// Whether a tier may fire only once the monitor has observed its long
+    /// window for its full length (default false).
+    ///
+    /// The observation starts at the first evaluation or the earliest counted
+    /// record, whichever is earlier: after a process start, the 3-day
+    /// tier stays quiet for 3 days, the 1-hour tier for an hour, whatever the
+    /// burn rates over the partial windows. Traffic recorded with earlier
+    /// timestamps (a backfill) moves the start back. This complements
+    /// [`Self::min_events`], which guards against too little traffic rather
+    /// than too short a history.
+    #[must_use]
+    pub fn warm_up(mut self, on: bool) -> AlertPolicyBuilder {
+        self.policy.warm_up = on;
         self
     }
 
@@ -442,6 +503,8 @@ impl AlertPolicy {
                 tiers: workbook_tiers(period),
                 min_events: 1,
                 silence_slower: true,
+                latch_silence: true,
+                warm_up: false,
                 buckets: 60,
             },
         }
@@ -475,6 +538,18 @@ impl AlertPolicy {
     #[must_use]
     pub fn silences_slower(&self) -> bool {
         self.silence_slower
+    }
+
+    /// Whether silencing lasts for the silenced tier's whole episode.
+    #[must_use]
+    pub fn latches_silence(&self) -> bool {
+        self.latch_silence
+    }
+
+    /// Whether tiers wait for their long window to be observed in full.
+    #[must_use]
+    pub fn warms_up(&self) -> bool {
+        self.warm_up
     }
 
     /// Buckets per window in the evaluator.
@@ -537,10 +612,14 @@ pub struct TierState {
     pub short_burn: Option<f64>,
     /// Events in the long window.
     pub long_events: u64,
-    /// Both windows at or above the threshold, the traffic guard passed, and the tier enabled.
+    /// Both windows above the threshold, the traffic and warm-up guards passed, and the tier enabled.
     pub active: bool,
     /// Active and not silenced by a faster tier.
     pub firing: bool,
+    /// Active but silenced (by a faster active tier, or latched for this episode).
+    pub silenced: bool,
+    /// The warm-up guard is on and the long window has not been observed in full yet.
+    pub warming_up: bool,
 }
 
 /// What happened to a tier.
@@ -601,6 +680,8 @@ pub struct BurnRateMonitor<C = MonotonicClock, O = ()> {
     windows: Vec<RollingCounts>,
     tier_windows: Vec<(usize, usize)>,
     states: Vec<TierState>,
+    latched: Vec<bool>,
+    observed_since: Option<Timestamp>,
 }
 
 impl<C, O> fmt::Debug for BurnRateMonitor<C, O> {
@@ -654,10 +735,13 @@ impl<C: Clock> BurnRateMonitor<C, ()> {
                 short_burn: None,
                 long_events: 0,
                 active: false,
-                firing: false
+                firing: false,
+                silenced: false,
+                warming_up: false,
             };
             policy.tiers.len()
         ];
+        let latched = vec![false; policy.tiers.len()];
         BurnRateMonitor {
             policy,
             clock,
@@ -665,6 +749,8 @@ impl<C: Clock> BurnRateMonitor<C, ()> {
             windows,
             tier_windows,
             states,
+            latched,
+            observed_since: None,
         }
     }
 
@@ -678,6 +764,8 @@ impl<C: Clock> BurnRateMonitor<C, ()> {
             windows: self.windows,
             tier_windows: self.tier_windows,
             states: self.states,
+            latched: self.latched,
+            observed_since: self.observed_since,
         }
     }
 }
@@ -711,7 +799,21 @@ impl<C: Clock, O: Observer<AlertEvent>> BurnRateMonitor<C, O> {
                 result = Recorded::Counted;
             }
         }
+        if result == Recorded::Counted {
+            self.observe(at);
+        }
         result
+    }
+
+    fn observe(&mut self, at: Timestamp) {
+        self.observed_since = Some(self.observed_since.map_or(at, |s| s.min(at)));
+    }
+
+    /// The start of the history the warm-up guard measures: the first
+    /// evaluation, or the earliest counted record if earlier.
+    #[must_use]
+    pub fn observed_since(&self) -> Option<Timestamp> {
+        self.observed_since
     }
 
     /// Evaluates every tier now.
@@ -725,8 +827,17 @@ impl<C: Clock, O: Observer<AlertEvent>> BurnRateMonitor<C, O> {
         for w in &mut self.windows {
             w.advance_to(at);
         }
+        // An evaluation starts the history when nothing came before; only counted
+        // records (a backfill) move its start back.
+        self.observed_since.get_or_insert(at);
+        let observed = self
+            .observed_since
+            .map_or(Duration::ZERO, |s| at.saturating_duration_since(s));
         let objective = self.policy.objective;
+        let budget = rounded_error_budget(objective);
         let burn = |c: Counts| c.error_ratio().map(|e| objective.burn_rate(e));
+        // Strictly above `burn_rate * budget`, compared on the error ratio as the rules do.
+        let exceeds = |c: Counts, rate: f64| c.error_ratio().is_some_and(|e| e > rate * budget);
         let mut fastest_active: [Option<Duration>; 2] = [None, None];
         for (i, tier) in self.policy.tiers.iter().enumerate() {
             let (l, s) = self.tier_windows[i];
@@ -734,22 +845,25 @@ impl<C: Clock, O: Observer<AlertEvent>> BurnRateMonitor<C, O> {
             let short = self.windows[s].counts();
             let long_burn = burn(long);
             let short_burn = burn(short);
+            let warming_up = self.policy.warm_up && observed < tier.long;
             let active = tier.enabled
+                && !warming_up
                 && long.total >= self.policy.min_events.max(1)
-                && long_burn.is_some_and(|b| b >= tier.burn_rate * (1.0 - RELATIVE_TOLERANCE))
-                && short_burn.is_some_and(|b| b >= tier.burn_rate * (1.0 - RELATIVE_TOLERANCE));
+                && exceeds(long, tier.burn_rate)
+                && exceeds(short, tier.burn_rate);
             let st = &mut self.states[i];
             st.long_burn = long_burn;
             st.short_burn = short_burn;
             st.long_events = long.total;
             st.active = active;
+            st.warming_up = warming_up;
             if active {
                 let slot = &mut fastest_active[usize::from(tier.severity == Severity::Page)];
                 *slot = Some(slot.map_or(tier.long, |d| d.min(tier.long)));
             }
         }
         for (i, tier) in self.policy.tiers.iter().enumerate() {
-            let silenced = self.policy.silence_slower && {
+            let by_faster = self.policy.silence_slower && {
                 // Silenced by a faster active tier of the same or higher severity.
                 let page = fastest_active[1].is_some_and(|d| d < tier.long);
                 let ticket = tier.severity == Severity::Ticket
@@ -757,6 +871,15 @@ impl<C: Clock, O: Observer<AlertEvent>> BurnRateMonitor<C, O> {
                 page || ticket
             };
             let st = &mut self.states[i];
+            // A latch holds for the tier's episode: it is released once the tier clears.
+            let latched = &mut self.latched[i];
+            if !st.active {
+                *latched = false;
+            } else if by_faster && self.policy.latch_silence {
+                *latched = true;
+            }
+            let silenced = st.active && (by_faster || *latched);
+            st.silenced = silenced;
             let firing = st.active && !silenced;
             if firing != st.firing {
                 self.observer.on_event(&AlertEvent {

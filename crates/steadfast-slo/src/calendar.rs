@@ -9,6 +9,7 @@
 
 use core::fmt;
 use core::time::Duration;
+use std::collections::BTreeMap;
 
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
@@ -257,9 +258,19 @@ pub struct CalendarStatus {
 ///
 /// Occurrences count events; the time-slice methods cut each period into
 /// slices of a fixed length from the period's start (the last slice may be
-/// shorter). A slice closes when an event arrives for a later one; events for
-/// a closed slice or a past period are dropped and reported as
-/// [`Recorded::TooOld`].
+/// shorter), and a slice counts once it holds an event.
+///
+/// Late events (stamped earlier than events already recorded) are counted into
+/// their own slice as long as it is in the current period: a slice's verdict
+/// (good or bad against the slice target) is revised when a late event arrives
+/// for it. Events that cannot be placed, because they belong to a past period
+/// or to a slice older than the revisable ones, are reported as
+/// [`Recorded::TooOld`] and tallied in [`CalendarBudget::too_old`].
+///
+/// Memory: the counts of every slice with traffic in the current period, up to
+/// [`CalendarBudget::with_late_slices`] slices (default 100,000; 30 days of
+/// one-minute slices are 43,200). Past that, the oldest slices are settled and
+/// late events for them count as too old. Each record is O(log slices).
 ///
 /// ```
 /// use jiff::civil::date;
@@ -284,11 +295,17 @@ pub struct CalendarBudget {
     slice_nanos: i128,
     period: Option<CalendarPeriod>,
     counts: Counts,
-    open: Option<(i128, Counts)>,
+    slices: BTreeMap<i128, Counts>,
+    settled_below: Option<i128>,
+    late_slices: usize,
+    too_old: Counts,
     good_slices: u64,
     counted_slices: u64,
     ratio_sum: f64,
 }
+
+/// Slices of a period kept revisable for late events, by default.
+const DEFAULT_LATE_SLICES: usize = 100_000;
 
 impl CalendarBudget {
     /// An occurrences budget for `objective` over the periods of `window`.
@@ -301,7 +318,10 @@ impl CalendarBudget {
             slice_nanos: 1,
             period: None,
             counts: Counts::default(),
-            open: None,
+            slices: BTreeMap::new(),
+            settled_below: None,
+            late_slices: DEFAULT_LATE_SLICES,
+            too_old: Counts::default(),
             good_slices: 0,
             counted_slices: 0,
             ratio_sum: 0.0,
@@ -358,6 +378,52 @@ impl CalendarBudget {
         Ok(b)
     }
 
+    /// This budget keeping up to `n` slices of the current period revisable by
+    /// late events (default 100,000); older slices are settled.
+    ///
+    /// # Errors
+    ///
+    /// `n` must be in [1, 10,000,000].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jiff::civil::date;
+    /// use jiff::SignedDuration;
+    /// use steadfast_slo::{BudgetingMethod, Objective, Recorded};
+    /// use steadfast_slo::calendar::{CalendarBudget, CalendarUnit, CalendarWindow};
+    ///
+    /// let w = CalendarWindow::new(1, CalendarUnit::Day, "UTC", date(2024, 1, 1).at(0, 0, 0, 0))?;
+    /// let method = BudgetingMethod::Timeslices { slice_target: 0.95 };
+    /// let mut b = CalendarBudget::with_method(Objective::new(0.99)?, w, method, Duration::from_secs(60))?
+    ///     .with_late_slices(2)?;
+    /// let t0: jiff::Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+    /// for m in 0..5 {
+    ///     let _ = b.record(t0 + SignedDuration::from_mins(m), 100, 100).unwrap();
+    /// }
+    /// // Minute 4 is still revisable, minute 1 is settled.
+    /// assert_eq!(b.record(t0 + SignedDuration::from_secs(250), 0, 100).unwrap(), Recorded::Counted);
+    /// assert_eq!(b.record(t0 + SignedDuration::from_secs(70), 0, 100).unwrap(), Recorded::TooOld);
+    /// assert_eq!(b.too_old().total, 100);
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    pub fn with_late_slices(mut self, n: usize) -> Result<CalendarBudget, ConfigError> {
+        ConfigError::ensure(
+            (1..=10_000_000).contains(&n),
+            "calendar.late_slices",
+            n,
+            "in [1, 10000000]",
+        )?;
+        self.late_slices = n;
+        Ok(self)
+    }
+
+    /// Events that could not be placed since the budget was made: stamped in a
+    /// past period, or for a settled slice.
+    #[must_use]
+    pub fn too_old(&self) -> Counts {
+        self.too_old
+    }
+
     fn roll(&mut self, at: Timestamp) -> Result<bool, CalendarError> {
         match self.period {
             Some(p) if p.contains(at) => Ok(true),
@@ -365,7 +431,8 @@ impl CalendarBudget {
             _ => {
                 self.period = Some(self.window.period_containing(at)?);
                 self.counts = Counts::default();
-                self.open = None;
+                self.slices.clear();
+                self.settled_below = None;
                 self.good_slices = 0;
                 self.counted_slices = 0;
                 self.ratio_sum = 0.0;
@@ -379,20 +446,32 @@ impl CalendarBudget {
         (at.as_nanosecond() - start) / self.slice_nanos
     }
 
-    fn close(&mut self, c: Counts) {
+    /// Adds (`sign` 1) or removes (`sign` -1) one slice's share of the aggregates.
+    fn tally(&mut self, c: Counts, sign: i8) {
         if c.total == 0 {
             return;
         }
-        self.counted_slices += 1;
-        if let BudgetingMethod::Timeslices { slice_target } = self.method
-            && c.good as f64 >= slice_target * c.total as f64
-        {
-            self.good_slices += 1;
+        let good = matches!(self.method, BudgetingMethod::Timeslices { slice_target }
+            if c.good as f64 >= slice_target * c.total as f64);
+        let ratio = c.good_ratio().unwrap_or(0.0);
+        if sign > 0 {
+            self.counted_slices += 1;
+            self.good_slices += u64::from(good);
+            self.ratio_sum += ratio;
+        } else {
+            self.counted_slices -= 1;
+            self.good_slices -= u64::from(good);
+            self.ratio_sum -= ratio;
+            if self.counted_slices == 0 {
+                self.ratio_sum = 0.0;
+            }
         }
-        self.ratio_sum += c.good_ratio().unwrap_or(0.0);
     }
 
-    /// Records `good` of `total` events at `at`. Events from a past period are dropped.
+    /// Records `good` of `total` events at `at`, into their slice even when it
+    /// is earlier than slices already recorded. Events from a past period, or
+    /// for a settled slice, are tallied in [`Self::too_old`] and reported as
+    /// [`Recorded::TooOld`].
     ///
     /// # Errors
     ///
@@ -403,27 +482,34 @@ impl CalendarBudget {
         good: u64,
         total: u64,
     ) -> Result<Recorded, CalendarError> {
-        if !self.roll(at)? {
-            return Ok(Recorded::TooOld);
-        }
-        let slice = self.slice_of(at);
-        match self.open {
-            Some((open, _)) if slice < open => return Ok(Recorded::TooOld),
-            Some((open, c)) if slice > open => {
-                self.close(c);
-                self.open = Some((slice, Counts::default()));
-            }
-            None => self.open = Some((slice, Counts::default())),
-            Some(_) => {}
-        }
         let add = |c: &mut Counts| {
             c.total = c.total.saturating_add(total);
             c.good = c.good.saturating_add(good.min(total)).min(c.total);
         };
-        add(&mut self.counts);
-        if let Some((_, c)) = &mut self.open {
-            add(c);
+        if !self.roll(at)? {
+            add(&mut self.too_old);
+            return Ok(Recorded::TooOld);
         }
+        if self.method != BudgetingMethod::Occurrences {
+            let slice = self.slice_of(at);
+            if self.settled_below.is_some_and(|s| slice < s) {
+                add(&mut self.too_old);
+                return Ok(Recorded::TooOld);
+            }
+            let before = self.slices.get(&slice).copied().unwrap_or_default();
+            let mut after = before;
+            add(&mut after);
+            self.tally(before, -1);
+            self.tally(after, 1);
+            self.slices.insert(slice, after);
+            while self.slices.len() > self.late_slices {
+                // Settle the oldest slice: its share stays, it can no longer change.
+                if let Some((oldest, _)) = self.slices.pop_first() {
+                    self.settled_below = Some(oldest + 1);
+                }
+            }
+        }
+        add(&mut self.counts);
         Ok(Recorded::Counted)
     }
 
@@ -440,29 +526,20 @@ impl CalendarBudget {
         };
         let budget = match self.method {
             BudgetingMethod::Occurrences => BudgetStatus::from_counts(self.objective, self.counts),
-            method => {
-                // Include the open slice as if it closed now.
-                let mut probe = self.clone();
-                if let Some((_, c)) = probe.open.take() {
-                    probe.close(c);
-                }
-                match method {
-                    BudgetingMethod::Timeslices { .. } => BudgetStatus::from_counts(
-                        self.objective,
-                        Counts {
-                            good: probe.good_slices,
-                            total: probe.counted_slices,
-                        },
-                    ),
-                    _ => BudgetStatus::from_sli(
-                        self.objective,
-                        probe.good_slices,
-                        probe.counted_slices,
-                        (probe.counted_slices > 0)
-                            .then(|| probe.ratio_sum / probe.counted_slices as f64),
-                    ),
-                }
-            }
+            BudgetingMethod::Timeslices { .. } => BudgetStatus::from_counts(
+                self.objective,
+                Counts {
+                    good: self.good_slices,
+                    total: self.counted_slices,
+                },
+            ),
+            _ => BudgetStatus::from_sli(
+                self.objective,
+                self.good_slices,
+                self.counted_slices,
+                (self.counted_slices > 0)
+                    .then(|| (self.ratio_sum / self.counted_slices as f64).clamp(0.0, 1.0)),
+            ),
         };
         Ok(CalendarStatus {
             period,

@@ -33,14 +33,14 @@
 //! | [`objective`] | [`Objective`]: nines, allowed downtime and failures, burn rate, [`time_to_exhaustion`] |
 //! | [`window`] | [`RollingCounts`]: good/total in a ring of buckets with running sums, O(1) |
 //! | [`budget`] | [`RollingBudget`] with OpenSLO's [`BudgetingMethod`]s, [`BudgetStatus`], [`budget::BudgetWatch`] (threshold events) |
-//! | [`calendar`] | calendar windows in a time zone and [`calendar::CalendarBudget`] |
-//! | [`alert`] | [`BurnRateTier`], [`AlertPolicy`], presets ([`workbook_tiers`], [`sloth_tiers`], [`pyrra_tiers`]), [`BurnRateMonitor`] |
+//! | [`calendar`] | calendar windows in a time zone and [`calendar::CalendarBudget`] (late events placed into their slice, unplaceable ones tallied) |
+//! | [`alert`] | [`BurnRateTier`], [`AlertPolicy`], presets ([`workbook_tiers`], [`sloth_tiers`], [`pyrra_tiers`]), [`BurnRateMonitor`]; strict `>` thresholds as the exported rules; guards: minimum traffic, warm-up, latched silencing |
 //! | [`availability`] | [`Availability`]: series, parallel, k-of-n, MTBF/MTTR, dependency budgets |
 //! | [`incident`] | [`Incident`], [`IncidentStats`], [`DurationStats`] (medians and percentiles) |
 //! | [`recovery`] | RPO/RTO: data at risk, bandwidth, backup windows, recovery plans |
-//! | [`anomaly`] | [`Ewma`], [`RollingMad`], [`DoubleExponentialSmoothing`], [`LinearTrend`] |
-//! | [`openslo`] | OpenSLO v1 `SLO` documents from YAML, with errors naming the field |
-//! | [`prometheus`] | Prometheus recording and alerting rules (YAML) and OpenMetrics text |
+//! | [`anomaly`] | [`Ewma`], [`StreamingMad`] (O(1) estimate, P-square), [`RollingMad`] (exact, windowed), [`DoubleExponentialSmoothing`], [`LinearTrend`] |
+//! | [`openslo`] | OpenSLO v1 from YAML: `SLO` (composite too), `SLI`, `Service`, `AlertPolicy`, `AlertCondition`, `AlertNotificationTarget`, references resolved, errors naming the field |
+//! | [`prometheus`] | Prometheus recording and alerting rules (YAML) in sloth's or pyrra's conventions, and OpenMetrics text |
 //!
 //! # Conventions
 //!
@@ -66,7 +66,7 @@ pub use alert::{
     AlertEvent, AlertEventKind, AlertPolicy, AlertPolicyBuilder, BurnRateMonitor, BurnRateTier,
     Detection, Severity, TierState, pyrra_tiers, sloth_tiers, workbook_tiers,
 };
-pub use anomaly::{DoubleExponentialSmoothing, Ewma, LinearTrend, RollingMad};
+pub use anomaly::{DoubleExponentialSmoothing, Ewma, LinearTrend, RollingMad, StreamingMad};
 pub use availability::Availability;
 pub use budget::{BudgetStatus, BudgetingMethod, RollingBudget};
 pub use incident::{DurationStats, Incident, IncidentStats};

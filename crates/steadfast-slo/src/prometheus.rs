@@ -6,7 +6,16 @@
 //! budget, period, current and period burn rates, budget remaining), and the
 //! multiwindow alerts: either one alert per severity whose expression is the
 //! **or** of its tiers (sloth's style), or one alert per tier with a `for:`
-//! hold (pyrra's style). Queries are templates in which `{{window}}` is
+//! hold (pyrra's style). Conditions are strict (`>`), as sloth and pyrra
+//! write them and as [`crate::BurnRateMonitor`] evaluates them.
+//!
+//! [`rules_yaml_as`] with [`RuleConvention::Pyrra`] writes pyrra's own names
+//! instead: recording rules `<metric>:burnrate<window>` (the total metric's
+//! name without `_total` or `_count`), alerts `ErrorBudgetBurn` per tier with
+//! `severity` `critical` or `warning`, `long`, `short` and `exhaustion`
+//! labels, and the generic `pyrra_objective` and `pyrra_window` rules.
+//!
+//! Queries are templates in which `{{window}}` is
 //! replaced by each window, as in `sum(rate(http_requests_total{code=~"5.."}[{{window}}]))`.
 
 use std::collections::BTreeMap;
@@ -147,7 +156,7 @@ fn fmt_f64(x: f64) -> String {
 /// };
 /// let yaml = rules_yaml(&slo, &workbook_tiers(days30), AlertStyle::PerSeverity)?;
 /// assert!(yaml.contains("record: slo:sli_error:ratio_rate5m"));
-/// assert!(yaml.contains("slo:sli_error:ratio_rate1h{slo=\"checkout\"} >= (14.4 * 0.001)"));
+/// assert!(yaml.contains("slo:sli_error:ratio_rate1h{slo=\"checkout\"} > (14.4 * 0.001)"));
 /// # Ok::<(), steadfast_core::ConfigError>(())
 /// ```
 pub fn rules_yaml(
@@ -245,7 +254,7 @@ pub fn rules_yaml(
     let condition = |t: &BurnRateTier| {
         let rate = fmt_f64(t.burn_rate());
         format!(
-            "(slo:sli_error:ratio_rate{long}{matcher} >= ({rate} * {budget})\nand\nslo:sli_error:ratio_rate{short}{matcher} >= ({rate} * {budget}))",
+            "(slo:sli_error:ratio_rate{long}{matcher} > ({rate} * {budget})\nand\nslo:sli_error:ratio_rate{short}{matcher} > ({rate} * {budget}))",
             long = prometheus_duration(t.long()),
             short = prometheus_duration(t.short()),
         )
@@ -401,4 +410,196 @@ pub fn openmetrics(slos: &[(&str, BudgetStatus)]) -> String {
     }
     out.push_str("# EOF\n");
     out
+}
+
+/// Whose naming and label conventions a rule file follows; see [`rules_yaml_as`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuleConvention {
+    /// sloth's: `slo:sli_error:ratio_rate<window>` recordings, `slo:*` metadata
+    /// rules, one alert per severity (`page`, `ticket`) joining its tiers with `or`.
+    Sloth,
+    /// pyrra's: `<metric>:burnrate<window>` recordings, one `ErrorBudgetBurn`
+    /// alert per tier with its `for:` hold and `severity` `critical` (pages) or
+    /// `warning` (tickets), and the generic `pyrra_objective` and `pyrra_window`.
+    Pyrra,
+}
+
+/// The metric pyrra names its recording rules after: the first metric inside
+/// `rate(`, `irate(` or `increase(` in `query`, without a `_total` or `_count` suffix.
+///
+/// ```
+/// use steadfast_slo::prometheus::pyrra_metric_name;
+/// let q = r#"sum(rate(http_requests_total{job="api"}[{{window}}]))"#;
+/// assert_eq!(pyrra_metric_name(q).as_deref(), Some("http_requests"));
+/// assert_eq!(pyrra_metric_name("vector(1)"), None);
+/// ```
+#[must_use]
+pub fn pyrra_metric_name(query: &str) -> Option<String> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    for func in ["rate(", "increase("] {
+        let mut rest = query;
+        while let Some(i) = rest.find(func) {
+            // Skip longer names ending in the function's name, other than `irate`.
+            let before = rest[..i].chars().next_back();
+            let ok = before.is_none_or(|c| !is_name(c) || (func == "rate(" && c == 'i'));
+            let after = rest[i + func.len()..].trim_start();
+            let name: String = after.chars().take_while(|&c| is_name(c)).collect();
+            if ok && !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) {
+                let name = name
+                    .strip_suffix("_total")
+                    .or_else(|| name.strip_suffix("_count"))
+                    .unwrap_or(&name);
+                return Some(name.to_string());
+            }
+            rest = &rest[i + func.len()..];
+        }
+    }
+    None
+}
+
+/// Writes the rules for `slo` with `tiers` following `convention`.
+/// [`RuleConvention::Sloth`] is [`rules_yaml`] with [`AlertStyle::PerSeverity`].
+///
+/// # Errors
+///
+/// As [`rules_yaml`]; for [`RuleConvention::Pyrra`] the total query must also
+/// name a metric inside `rate(...)` or `increase(...)` (see [`pyrra_metric_name`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_slo::prometheus::{rules_yaml_as, PrometheusSlo, RuleConvention};
+/// use steadfast_slo::{pyrra_tiers, Objective};
+///
+/// let days28 = Duration::from_secs(28 * 86_400);
+/// let slo = PrometheusSlo {
+///     name: "checkout".into(),
+///     objective: Objective::new(0.999)?,
+///     period: days28,
+///     errors_query: r#"sum(rate(http_requests_total{code=~"5.."}[{{window}}]))"#.into(),
+///     total_query: "sum(rate(http_requests_total[{{window}}]))".into(),
+///     labels: Default::default(),
+/// };
+/// let yaml = rules_yaml_as(&slo, &pyrra_tiers(days28), RuleConvention::Pyrra)?;
+/// assert!(yaml.contains("record: http_requests:burnrate5m"));
+/// assert!(yaml.contains(
+///     "http_requests:burnrate5m{slo=\"checkout\"} > (14 * (1-0.999)) and http_requests:burnrate1h{slo=\"checkout\"} > (14 * (1-0.999))"
+/// ));
+/// assert!(yaml.contains("record: pyrra_objective"));
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+pub fn rules_yaml_as(
+    slo: &PrometheusSlo,
+    tiers: &[BurnRateTier],
+    convention: RuleConvention,
+) -> Result<String, ConfigError> {
+    match convention {
+        RuleConvention::Sloth => rules_yaml(slo, tiers, AlertStyle::PerSeverity),
+        RuleConvention::Pyrra => pyrra_rules_yaml(slo, tiers),
+    }
+}
+
+fn pyrra_rules_yaml(slo: &PrometheusSlo, tiers: &[BurnRateTier]) -> Result<String, ConfigError> {
+    // The shared checks (name, period, {{window}} in the queries, an enabled tier).
+    rules_yaml(slo, tiers, AlertStyle::PerTier)?;
+    let metric = pyrra_metric_name(&slo.total_query).ok_or_else(|| {
+        ConfigError::new(
+            "prometheus.total_query",
+            &slo.total_query,
+            "a query naming a metric inside rate(...) or increase(...)",
+        )
+    })?;
+    let tiers: Vec<&BurnRateTier> = tiers.iter().filter(|t| t.is_enabled()).collect();
+    let mut base = slo.labels.clone();
+    base.insert("slo".into(), slo.name.clone());
+    let matcher = label_matcher(&slo.name);
+    let mut windows: Vec<Duration> = tiers.iter().flat_map(|t| [t.short(), t.long()]).collect();
+    windows.sort_unstable();
+    windows.dedup();
+    let burnrate = |w: Duration| format!("{metric}:burnrate{}", prometheus_duration(w));
+    let mut rules: Vec<Rule> = windows
+        .iter()
+        .map(|&w| {
+            let pw = prometheus_duration(w);
+            Rule {
+                record: Some(burnrate(w)),
+                alert: None,
+                expr: format!(
+                    "({})\n/\n({})",
+                    slo.errors_query.replace("{{window}}", &pw),
+                    slo.total_query.replace("{{window}}", &pw)
+                ),
+                hold: None,
+                labels: base.clone(),
+                annotations: BTreeMap::new(),
+            }
+        })
+        .collect();
+    let target = fmt_f64(slo.objective.target());
+    for t in &tiers {
+        let rate = fmt_f64(t.burn_rate());
+        let mut labels = base.clone();
+        labels.insert(
+            "severity".into(),
+            match t.severity() {
+                Severity::Page => "critical",
+                Severity::Ticket => "warning",
+            }
+            .into(),
+        );
+        labels.insert("long".into(), prometheus_duration(t.long()));
+        labels.insert("short".into(), prometheus_duration(t.short()));
+        // How long the whole budget lasts at this burn rate.
+        let exhaustion = Duration::from_secs_f64(slo.period.as_secs_f64() / t.burn_rate());
+        labels.insert(
+            "exhaustion".into(),
+            prometheus_duration(Duration::from_secs(exhaustion.as_secs())),
+        );
+        let mut annotations = BTreeMap::new();
+        annotations.insert("summary".into(), format!("{}: {}", slo.name, t.name()));
+        rules.push(Rule {
+            record: None,
+            alert: Some("ErrorBudgetBurn".into()),
+            expr: format!(
+                "{short}{matcher} > ({rate} * (1-{target})) and {long}{matcher} > ({rate} * (1-{target}))",
+                short = burnrate(t.short()),
+                long = burnrate(t.long()),
+            ),
+            hold: (!t.hold().is_zero()).then(|| prometheus_duration(t.hold())),
+            labels,
+            annotations,
+        });
+    }
+    let generic = vec![
+        Rule {
+            record: Some("pyrra_objective".into()),
+            alert: None,
+            expr: target.clone(),
+            hold: None,
+            labels: base.clone(),
+            annotations: BTreeMap::new(),
+        },
+        Rule {
+            record: Some("pyrra_window".into()),
+            alert: None,
+            expr: slo.period.as_secs().to_string(),
+            hold: None,
+            labels: base.clone(),
+            annotations: BTreeMap::new(),
+        },
+    ];
+    let file = RuleFile {
+        groups: vec![
+            Group {
+                name: slo.name.clone(),
+                rules,
+            },
+            Group {
+                name: format!("{}-generic", slo.name),
+                rules: generic,
+            },
+        ],
+    };
+    serde_yaml_ng::to_string(&file)
+        .map_err(|e| ConfigError::new("prometheus.rules", e, "serializable"))
 }

@@ -145,8 +145,6 @@ fn calendar_time_slices() {
     let _ = b.record(at(1, 5), 0, 1).unwrap();
     let _ = b.record(at(3, 5), 1, 2).unwrap();
     let _ = b.record(at(3, 50), 1, 2).unwrap();
-    // Late events for a closed minute are dropped.
-    assert_eq!(b.record(at(2, 0), 0, 100).unwrap(), Recorded::TooOld);
     let s = b.status(at(3, 59)).unwrap();
     assert_eq!(s.budget.total, 3);
     assert!(
@@ -154,7 +152,132 @@ fn calendar_time_slices() {
         "{:?}",
         s.budget
     );
+    // A late batch for the empty minute counts into it (a fourth, bad slice) ...
+    assert_eq!(b.record(at(2, 0), 0, 100).unwrap(), Recorded::Counted);
+    let s = b.status(at(3, 59)).unwrap();
+    assert_eq!(s.budget.total, 4);
+    assert!((s.budget.sli.unwrap() - 1.5 / 4.0).abs() < 1e-12);
+    // ... and a late good batch revises the quiet bad minute to 99/100.
+    assert_eq!(b.record(at(1, 30), 99, 99).unwrap(), Recorded::Counted);
+    let s = b.status(at(3, 59)).unwrap();
+    assert!((s.budget.sli.unwrap() - 2.49 / 4.0).abs() < 1e-12);
+    assert_eq!(b.too_old().total, 0);
     // Nothing recorded yet in a new day: no SLI, not NaN.
     let s = b.status(ts("2024-01-02T00:00:01Z")).unwrap();
     assert_eq!(s.budget.sli, None);
+}
+
+#[test]
+fn late_events_revise_their_slice_and_too_old_ones_are_tallied() {
+    use std::time::Duration;
+    use steadfast_slo::jiff::SignedDuration;
+    use steadfast_slo::{BudgetingMethod, Counts};
+
+    let w =
+        CalendarWindow::new(1, CalendarUnit::Day, "UTC", date(2024, 1, 1).at(0, 0, 0, 0)).unwrap();
+    let o = Objective::new(0.99).unwrap();
+    let method = BudgetingMethod::Timeslices { slice_target: 0.95 };
+    let minute = Duration::from_secs(60);
+    let mut b = CalendarBudget::with_method(o, w.clone(), method, minute).unwrap();
+    let t0 = ts("2024-01-01T10:00:00Z");
+    let at = |m: i64| t0 + SignedDuration::from_mins(m);
+    for m in 0..60 {
+        let _ = b.record(at(m), 100, 100).unwrap();
+    }
+    let s = b.status(at(60)).unwrap();
+    assert_eq!((s.budget.good, s.budget.total), (60, 60));
+    // A batch of failures arriving an hour late turns minute 5 bad (100/200 < 95%).
+    assert_eq!(b.record(at(5), 0, 100).unwrap(), Recorded::Counted);
+    let s = b.status(at(60)).unwrap();
+    assert_eq!((s.budget.good, s.budget.total), (59, 60));
+    // A late success batch for it brings it back over the slice target (1900/2000).
+    assert_eq!(b.record(at(5), 1800, 1800).unwrap(), Recorded::Counted);
+    let s = b.status(at(60)).unwrap();
+    assert_eq!((s.budget.good, s.budget.total), (60, 60));
+    // Events from the previous day cannot be placed: tallied, not counted.
+    assert_eq!(
+        b.record(ts("2023-12-31T23:59:00Z"), 3, 7).unwrap(),
+        Recorded::TooOld
+    );
+    assert_eq!(b.too_old(), Counts { good: 3, total: 7 });
+    let s = b.status(at(60)).unwrap();
+    assert_eq!((s.budget.good, s.budget.total), (60, 60));
+
+    // With only ten revisable slices, minute 5 is settled after an hour.
+    let mut small = CalendarBudget::with_method(o, w.clone(), method, minute)
+        .unwrap()
+        .with_late_slices(10)
+        .unwrap();
+    for m in 0..60 {
+        let _ = small.record(at(m), 100, 100).unwrap();
+    }
+    assert_eq!(small.record(at(5), 0, 100).unwrap(), Recorded::TooOld);
+    assert_eq!(small.record(at(55), 0, 100).unwrap(), Recorded::Counted);
+    let s = small.status(at(60)).unwrap();
+    assert_eq!((s.budget.good, s.budget.total), (59, 60));
+    assert_eq!(small.too_old().total, 100);
+    assert!(
+        CalendarBudget::with_method(o, w, method, minute)
+            .unwrap()
+            .with_late_slices(0)
+            .is_err()
+    );
+}
+
+#[test]
+fn calendar_slices_match_a_model_in_any_arrival_order() {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+    use steadfast_slo::BudgetingMethod;
+    use steadfast_slo::jiff::SignedDuration;
+
+    let w =
+        CalendarWindow::new(1, CalendarUnit::Day, "UTC", date(2024, 1, 1).at(0, 0, 0, 0)).unwrap();
+    let o = Objective::new(0.9).unwrap();
+    let t0 = ts("2024-01-01T00:00:00Z");
+    // A seeded shuffle of 500 batches over 50 minutes.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let batches: Vec<(i64, u64, u64)> = (0..500)
+        .map(|_| {
+            let total = 1 + next(20);
+            (next(3000) as i64, next(total + 1), total)
+        })
+        .collect();
+    for method in [
+        BudgetingMethod::Timeslices { slice_target: 0.8 },
+        BudgetingMethod::RatioTimeslices,
+    ] {
+        let mut b =
+            CalendarBudget::with_method(o, w.clone(), method, Duration::from_secs(60)).unwrap();
+        let mut model = BTreeMap::<i64, (u64, u64)>::new();
+        for &(s, g, t) in &batches {
+            assert_eq!(
+                b.record(t0 + SignedDuration::from_secs(s), g, t).unwrap(),
+                Recorded::Counted
+            );
+            let e = model.entry(s / 60).or_default();
+            e.0 += g;
+            e.1 += t;
+        }
+        let status = b.status(t0 + SignedDuration::from_secs(3000)).unwrap();
+        let n = model.len() as f64;
+        let expect = match method {
+            BudgetingMethod::Timeslices { slice_target } => {
+                model
+                    .values()
+                    .filter(|c| c.0 as f64 >= slice_target * c.1 as f64)
+                    .count() as f64
+                    / n
+            }
+            _ => model.values().map(|c| c.0 as f64 / c.1 as f64).sum::<f64>() / n,
+        };
+        assert!((status.budget.sli.unwrap() - expect).abs() < 1e-9);
+        assert_eq!(status.budget.total, model.len() as u64);
+    }
 }

@@ -164,7 +164,7 @@ proptest! {
             }
             latest = latest.max(t);
             let states = monitor.evaluate_at(Timestamp::from_secs(t)).to_vec();
-            let burn = |w: u64| {
+            let error_ratio = |w: u64| {
                 let width = w / 10;
                 let head = latest / width;
                 let (mut g, mut tot) = (0u64, 0u64);
@@ -175,15 +175,19 @@ proptest! {
                         tot += etot;
                     }
                 }
-                (tot > 0).then(|| (tot - g) as f64 / tot as f64 / 0.1)
+                (tot > 0).then(|| (tot - g) as f64 / tot as f64)
             };
+            let burn = |w: u64| error_ratio(w).map(|e| e / 0.1);
             for (s, tier) in states.iter().zip(&tiers) {
                 let l = burn(tier.long().as_secs());
                 let sh = burn(tier.short().as_secs());
                 prop_assert!(s.long_burn.zip(l).is_none_or(|(a, b)| (a - b).abs() < 1e-9));
                 prop_assert_eq!(s.long_burn.is_some(), l.is_some());
                 prop_assert_eq!(s.short_burn.is_some(), sh.is_some());
-                let active = l.is_some_and(|b| b >= tier.burn_rate()) && sh.is_some_and(|b| b >= tier.burn_rate());
+                // Strictly above the threshold, compared on the error ratio as the
+                // exported rules do: `error_ratio > burn_rate * 0.1`.
+                let over = |e: Option<f64>| e.is_some_and(|e| e > tier.burn_rate() * 0.1);
+                let active = over(error_ratio(tier.long().as_secs())) && over(error_ratio(tier.short().as_secs()));
                 prop_assert_eq!(s.firing, active);
             }
         }

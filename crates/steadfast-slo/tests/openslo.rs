@@ -176,12 +176,25 @@ fn errors_name_the_field() {
         let err = parse_slo(&yaml).unwrap_err();
         assert_eq!(err.path(), path, "{err}");
     }
-    // A rolling window needs a fixed length.
-    let rolling_month = example("ratio-timeslices.yaml").replace("duration: 2w", "duration: 1M");
-    assert_eq!(
-        parse_slo(&rolling_month).unwrap_err().path(),
-        "spec.timeWindow[0].duration"
-    );
+    // A rolling window takes every unit of the spec's shorthand: M, Q and Y
+    // roll over 30, 90 and 365 days, as the reference implementation reads them.
+    for (text, days) in [("1M", 30), ("1Q", 90), ("1Y", 365), ("4w", 28), ("36h", 0)] {
+        let yaml =
+            example("ratio-timeslices.yaml").replace("duration: 2w", &format!("duration: {text}"));
+        let expect = if days == 0 { 36 * 3600 } else { days * 86_400 };
+        assert_eq!(
+            parse_slo(&yaml).unwrap().time_window,
+            TimeWindow::Rolling(Duration::from_secs(expect)),
+            "{text}"
+        );
+    }
+    // Seconds are not in the spec's shorthand; nor are other units.
+    for text in ["30s", "5y", "1.5h", "0d", "h"] {
+        let yaml =
+            example("ratio-timeslices.yaml").replace("duration: 2w", &format!("duration: {text}"));
+        let err = parse_slo(&yaml).unwrap_err();
+        assert_eq!(err.path(), "spec.timeWindow[0].duration", "{text}: {err}");
+    }
     // targetPercent works in place of target.
     let pct = example("occurrences.yaml").replace("target: 0.99", "targetPercent: 99.9");
     assert!((parse_slo(&pct).unwrap().objectives[0].objective.target() - 0.999).abs() < 1e-12);

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use serde_yaml_ng::Value;
-use steadfast_slo::prometheus::{AlertStyle, PrometheusSlo, openmetrics, rules_yaml};
+use steadfast_slo::prometheus::{
+    AlertStyle, PrometheusSlo, RuleConvention, openmetrics, pyrra_metric_name, rules_yaml,
+    rules_yaml_as,
+};
 use steadfast_slo::{BudgetStatus, Counts, Objective, pyrra_tiers, sloth_tiers};
 
 fn slo() -> PrometheusSlo {
@@ -59,17 +62,17 @@ fn sloth_style_rules() {
     assert_eq!(alerts[0]["labels"]["severity"].as_str(), Some("page"));
     let page = alerts[0]["expr"].as_str().unwrap();
     assert!(
-        page.contains("slo:sli_error:ratio_rate1h{slo=\"checkout-api\"} >= (14.4 * 0.001)"),
+        page.contains("slo:sli_error:ratio_rate1h{slo=\"checkout-api\"} > (14.4 * 0.001)"),
         "{page}"
     );
     assert!(
-        page.contains("slo:sli_error:ratio_rate30m{slo=\"checkout-api\"} >= (6 * 0.001)"),
+        page.contains("slo:sli_error:ratio_rate30m{slo=\"checkout-api\"} > (6 * 0.001)"),
         "{page}"
     );
     assert_eq!(page.matches("\nor\n").count(), 1);
     let ticket = alerts[1]["expr"].as_str().unwrap();
     assert!(
-        ticket.contains("ratio_rate1d{slo=\"checkout-api\"} >= (3 * 0.001)"),
+        ticket.contains("ratio_rate1d{slo=\"checkout-api\"} > (3 * 0.001)"),
         "{ticket}"
     );
 }
@@ -94,7 +97,7 @@ fn pyrra_style_rules_have_holds() {
         alerts[0]["expr"]
             .as_str()
             .unwrap()
-            .contains(">= (14 * 0.001)")
+            .contains("> (14 * 0.001)")
     );
 }
 
@@ -142,4 +145,85 @@ fn openmetrics_exposition() {
     assert!(!text.contains("NaN"));
     assert_eq!(text.matches("# TYPE").count(), 7);
     assert!(text.ends_with("# EOF\n"));
+}
+
+#[test]
+fn pyrra_convention_uses_pyrra_names_and_labels() {
+    let mut s = slo();
+    s.period = Duration::from_secs(28 * 86_400);
+    let yaml = rules_yaml_as(&s, &pyrra_tiers(s.period), RuleConvention::Pyrra).unwrap();
+    let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let groups = doc["groups"].as_sequence().unwrap();
+    assert_eq!(groups[0]["name"].as_str(), Some("checkout-api"));
+    assert_eq!(groups[1]["name"].as_str(), Some("checkout-api-generic"));
+    let rules = rules(&yaml);
+    let records: Vec<&str> = rules.iter().filter_map(|r| r["record"].as_str()).collect();
+    // pyrra's windows for 28 days: 5m, 30m, 1h, 2h, 6h, 1d, 4d; named after the metric.
+    for w in ["5m", "30m", "1h", "2h", "6h", "1d", "4d"] {
+        assert!(
+            records.contains(&format!("http_requests:burnrate{w}").as_str()),
+            "{w}: {records:?}"
+        );
+    }
+    assert!(records.contains(&"pyrra_objective") && records.contains(&"pyrra_window"));
+    assert!(
+        !records.iter().any(|r| r.starts_with("slo:")),
+        "{records:?}"
+    );
+    let window = rules
+        .iter()
+        .find(|r| r["record"].as_str() == Some("pyrra_window"))
+        .unwrap();
+    assert_eq!(window["expr"].as_str(), Some("2419200"));
+    let alerts: Vec<&Value> = rules.iter().filter(|r| r["alert"].is_string()).collect();
+    assert_eq!(alerts.len(), 4);
+    for a in &alerts {
+        assert_eq!(a["alert"].as_str(), Some("ErrorBudgetBurn"));
+        assert_eq!(a["labels"]["slo"].as_str(), Some("checkout-api"));
+        assert_eq!(a["labels"]["team"].as_str(), Some("payments"));
+    }
+    let severities: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["labels"]["severity"].as_str().unwrap())
+        .collect();
+    assert_eq!(severities, ["critical", "critical", "warning", "warning"]);
+    assert_eq!(alerts[0]["for"].as_str(), Some("2m"));
+    assert_eq!(alerts[1]["for"].as_str(), Some("15m"));
+    assert_eq!(alerts[0]["labels"]["exhaustion"].as_str(), Some("2d"));
+    assert_eq!(alerts[3]["labels"]["exhaustion"].as_str(), Some("28d"));
+    assert_eq!(
+        alerts[0]["expr"].as_str(),
+        Some(
+            "http_requests:burnrate5m{slo=\"checkout-api\"} > (14 * (1-0.999)) and http_requests:burnrate1h{slo=\"checkout-api\"} > (14 * (1-0.999))"
+        )
+    );
+    // The sloth convention is the sloth-style file.
+    assert_eq!(
+        rules_yaml_as(&s, &sloth_tiers(s.period), RuleConvention::Sloth).unwrap(),
+        rules_yaml(&s, &sloth_tiers(s.period), AlertStyle::PerSeverity).unwrap()
+    );
+    // pyrra names rules after a metric: a query without one is a config error.
+    s.total_query = "vector({{window}})".into();
+    assert_eq!(
+        rules_yaml_as(&s, &pyrra_tiers(s.period), RuleConvention::Pyrra)
+            .unwrap_err()
+            .field(),
+        "prometheus.total_query"
+    );
+}
+
+#[test]
+fn pyrra_metric_names() {
+    for (q, m) in [
+        ("sum(rate(http_requests_total[5m]))", Some("http_requests")),
+        (
+            "sum by (le) (irate(rpc_duration_seconds_count{a=\"b\"}[1m]))",
+            Some("rpc_duration_seconds"),
+        ),
+        ("sum(increase( jobs_total [1h]))", Some("jobs")),
+        ("sum(up)", None),
+        ("rate()", None),
+    ] {
+        assert_eq!(pyrra_metric_name(q).as_deref(), m, "{q}");
+    }
 }

@@ -83,20 +83,24 @@ fn detection_times_and_budget_consumed_at_detection() {
             assert!(close(at, spent, 1e-9), "{} at {ratio}: {at}", t.name());
         }
     }
-    // Exactly the threshold ratio of the fast tier takes the whole hour.
+    // Exactly the threshold ratio of the fast tier never exceeds it (the rules
+    // compare with `>`); just above it takes (almost) the whole hour.
+    assert_eq!(tiers[0].detection_time(slo(), 0.0144), None);
     assert!(close(
         tiers[0]
-            .detection_time(slo(), 0.0144)
+            .detection_time(slo(), 0.0144 * 1.001)
             .unwrap()
             .as_secs_f64(),
-        3600.0,
+        3600.0 / 1.001,
         1e-6
     ));
-    // 0.1% (burn rate 1) is only caught by the 3-day tier, after 3 days.
+    // 0.11% (burn rate 1.1) is only caught by the 3-day tier, after 3 days / 1.1;
+    // 0.1% exactly (burn rate 1) never exceeds that tier's threshold.
     let policy = AlertPolicy::builder(slo(), days30()).build().unwrap();
-    let d = policy.detection(0.001).unwrap();
+    let d = policy.detection(0.0011).unwrap();
     assert_eq!(d.tier, 2);
-    assert!(close(d.after.as_secs_f64(), 3.0 * 86_400.0, 1e-3));
+    assert!(close(d.after.as_secs_f64(), 3.0 * 86_400.0 / 1.1, 1e-3));
+    assert_eq!(policy.detection(0.001), None);
     assert_eq!(policy.detection(0.0005), None);
 }
 
