@@ -1315,7 +1315,8 @@ mod loom_tests {
             clock.advance(Duration::from_secs(1));
             let attempt = |b: &CircuitBreaker<ManualClock>| match b.try_acquire() {
                 Ok(permit) => {
-                    assert!(permit.is_trial());
+                    // A trial, or a closed-state call once the other
+                    // thread's trial has closed the breaker.
                     permit.success();
                     true
                 }
