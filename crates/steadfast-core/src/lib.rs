@@ -43,6 +43,9 @@
 //! - `serde`: `Serialize`/`Deserialize` for [`Timestamp`] and [`NodeId`].
 //! - `quanta`: `QuantaClock`, a clock on the CPU's time-stamp counter, for hot
 //!   paths on machines where `Instant::now` is slow.
+//! - `coarse`: `CoarseClock`, the OS's coarse monotonic clock (millisecond
+//!   resolution, a few nanoseconds to read), for decisions at
+//!   millisecond-to-second scale.
 //!
 //! # Stability
 //!
@@ -61,6 +64,8 @@ mod observer;
 mod sync;
 mod timestamp;
 
+#[cfg(feature = "coarse")]
+pub use clock::CoarseClock;
 #[cfg(feature = "quanta")]
 pub use clock::QuantaClock;
 pub use clock::{Clock, ManualClock};
