@@ -32,9 +32,10 @@ fn clock_now(c: &mut Criterion) {
         b.iter(|| black_box(&quanta).now())
     });
     let coarse = CoarseClock::new();
-    group.bench_function("steadfast CoarseClock (feature coarse, ms resolution)", |b| {
-        b.iter(|| black_box(&coarse).now())
-    });
+    group.bench_function(
+        "steadfast CoarseClock (feature coarse, ms resolution)",
+        |b| b.iter(|| black_box(&coarse).now()),
+    );
     group.finish();
 }
 

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::CircuitBreaker as _;
-use steadfast_guard::backoff::{Backoff, Jitter};
 use steadfast_core::CoarseClock;
+use steadfast_guard::backoff::{Backoff, Jitter};
 use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker, Outcome};
 use steadfast_guard::budget::{PercentBudget, RetryBudget, RetryKind, TokenBucketBudget};
 use steadfast_guard::retry::RetryPolicy;

@@ -583,7 +583,10 @@ mod tests {
         // 50 ms of real time, give or take a tick of resolution (loose: the
         // machine may be loaded, so only the lower bound is firm).
         let moved = b.saturating_duration_since(a);
-        assert!(moved + CoarseClock::resolution() >= Duration::from_millis(50), "{moved:?}");
+        assert!(
+            moved + CoarseClock::resolution() >= Duration::from_millis(50),
+            "{moved:?}"
+        );
     }
 
     #[cfg(feature = "std")]

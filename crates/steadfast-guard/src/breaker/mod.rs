@@ -870,7 +870,11 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
     /// half-open with this call as the first trial, in one compare-and-swap
     /// of the state word, so no caller ever sees a half-published state.
     #[cold]
-    fn acquire_after_open_wait(&self, word: u64, now: Timestamp) -> Result<Permit<'_, K, O>, Rejected> {
+    fn acquire_after_open_wait(
+        &self,
+        word: u64,
+        now: Timestamp,
+    ) -> Result<Permit<'_, K, O>, Rejected> {
         let next_gen = generation(word).wrapping_add(1);
         let new = state_word(HALF_OPEN, false, 1, next_gen);
         match self
