@@ -3,13 +3,14 @@
 //! Every algorithm reads its injected `Clock` at most once per call, so the
 //! read is the floor of every hot path. `std::time::Instant::now` is the
 //! physical floor for the OS clock; `QuantaClock` reads the CPU's TSC instead;
+//! `CoarseClock` reads the OS's tick-resolution clock (milliseconds);
 //! `ManualClock` is one atomic load.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use steadfast_core::{Clock, ManualClock, MonotonicClock, QuantaClock, Timestamp};
+use steadfast_core::{Clock, CoarseClock, ManualClock, MonotonicClock, QuantaClock, Timestamp};
 
 fn clock_now(c: &mut Criterion) {
     let mut group = c.benchmark_group("core/clock_now");
@@ -30,6 +31,11 @@ fn clock_now(c: &mut Criterion) {
     group.bench_function("steadfast QuantaClock (feature quanta)", |b| {
         b.iter(|| black_box(&quanta).now())
     });
+    let coarse = CoarseClock::new();
+    group.bench_function(
+        "steadfast CoarseClock (feature coarse, ms resolution)",
+        |b| b.iter(|| black_box(&coarse).now()),
+    );
     group.finish();
 }
 

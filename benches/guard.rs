@@ -4,7 +4,9 @@
 //! Equalised configs: a breaker window of 100 calls and a failure-rate
 //! threshold of 0.5 (recloser's defaults; failsafe has no count window, so
 //! it runs its default policy and a consecutive-failures policy). Every
-//! breaker runs on the real monotonic clock.
+//! breaker and budget runs on the real monotonic clock, except the rows
+//! marked `CoarseClock` (feature `coarse` of steadfast-core: millisecond
+//! resolution), which show what the clock read costs.
 
 use std::hint::black_box;
 use std::sync::Barrier;
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::CircuitBreaker as _;
+use steadfast_core::CoarseClock;
 use steadfast_guard::backoff::{Backoff, Jitter};
 use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker, Outcome};
 use steadfast_guard::budget::{PercentBudget, RetryBudget, RetryKind, TokenBucketBudget};
@@ -172,6 +175,12 @@ fn breaker_open_reject(c: &mut Criterion) {
     group.bench_function("steadfast try_acquire (rejected)", |b| {
         b.iter(|| black_box(ours.try_acquire().is_err()))
     });
+    let ours_coarse = CircuitBreaker::with_clock(ours.config().clone(), CoarseClock::new());
+    ours_coarse.open();
+    assert!(ours_coarse.try_acquire().is_err());
+    group.bench_function("steadfast try_acquire (rejected), CoarseClock", |b| {
+        b.iter(|| black_box(ours_coarse.try_acquire().is_err()))
+    });
     let theirs = recloser::Recloser::custom()
         .closed_len(100)
         .error_rate(0.5)
@@ -270,6 +279,21 @@ fn budget(c: &mut Criterion) {
         b.iter(|| {
             ours.deposit();
             black_box(ours.try_withdraw(RetryKind::Error))
+        })
+    });
+    let ours_coarse = PercentBudget::with_clock(
+        PercentBudget::builder()
+            .ttl(Duration::from_secs(10))
+            .min_retries_per_sec(10)
+            .percent_can_retry(1.0)
+            .build()
+            .expect("valid config"),
+        CoarseClock::new(),
+    );
+    group.bench_function("steadfast PercentBudget, CoarseClock", |b| {
+        b.iter(|| {
+            ours_coarse.deposit();
+            black_box(ours_coarse.try_withdraw(RetryKind::Error))
         })
     });
     let theirs = TpsBudget::new(Duration::from_secs(10), 10, 1.0);

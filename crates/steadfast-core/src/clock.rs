@@ -102,6 +102,7 @@ impl MonotonicClock {
         MonotonicClock { _private: () }
     }
 
+    #[inline]
     fn origin() -> std::time::Instant {
         static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
         *ORIGIN.get_or_init(std::time::Instant::now)
@@ -126,15 +127,21 @@ impl MonotonicClock {
 
 #[cfg(feature = "std")]
 impl Clock for MonotonicClock {
+    #[inline]
     fn now(&self) -> Timestamp {
-        let origin = Self::origin();
-        let since = std::time::Instant::now().saturating_duration_since(origin);
-        // Cheaper than `as_nanos()` (a u128) and saturating all the same.
-        let nanos = since
-            .as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(since.subsec_nanos()));
-        Timestamp::from_nanos(nanos)
+        // Read the OS clock first: nothing before it delays the read, and an
+        // origin fixed just after it (first use) saturates to zero below.
+        let now = std::time::Instant::now();
+        match now.checked_duration_since(Self::origin()) {
+            // Cheaper than `as_nanos()` (a u128), and saturating all the same.
+            Some(since) => Timestamp::from_nanos(
+                since
+                    .as_secs()
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(u64::from(since.subsec_nanos())),
+            ),
+            None => Timestamp::ZERO,
+        }
     }
 }
 
@@ -198,6 +205,143 @@ impl Clock for QuantaClock {
         } else {
             Timestamp::from_nanos(clock.delta_as_nanos(*origin, raw))
         }
+    }
+}
+
+/// The OS's coarse monotonic clock (feature `coarse`): a few nanoseconds to
+/// read, at the resolution of the kernel's timer tick.
+///
+/// On Linux and Android it reads `CLOCK_MONOTONIC_COARSE` (through the
+/// `coarsetime` crate), which the kernel updates once per tick: its
+/// resolution is 1 to 10 ms (1 ms at `CONFIG_HZ=1000`, 4 ms at the common
+/// 250). FreeBSD and DragonFly read `CLOCK_MONOTONIC_FAST`, macOS
+/// `CLOCK_MONOTONIC_RAW_APPROX`, Windows `GetTickCount64` (10 to 16 ms).
+/// Elsewhere, where no coarse monotonic clock is known, it reads
+/// `std::time::Instant` like [`MonotonicClock`] (precise, not cheaper).
+///
+/// It suits components whose decisions are at millisecond-to-second scale
+/// and whose hot path would otherwise be dominated by the clock read:
+/// circuit breakers (open waits of seconds, time windows of seconds),
+/// retry budgets (slices of a second), rate limiters with periods of tens of
+/// milliseconds and more. The trade-offs:
+///
+/// - a reading lags real time by up to one tick, so a wait may last up to
+///   one tick longer than asked, and a time-window bucket may close up to
+///   one tick late;
+/// - calls closer together than a tick read the same time: durations
+///   shorter than a tick measure as zero or one tick, so it is **not** for
+///   slow-call thresholds or timeouts below ~50 ms, nor for latency
+///   measurement;
+/// - its timestamps share an origin with other `CoarseClock` values only:
+///   never compare them with [`MonotonicClock`] or [`QuantaClock`] ones.
+///
+/// Readings never go backwards. All `CoarseClock` values in a process share
+/// one origin (fixed the first time any of them is read).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::{Clock, CoarseClock};
+///
+/// let clock = CoarseClock::new();
+/// let a = clock.now();
+/// std::thread::sleep(Duration::from_millis(30));
+/// let b = CoarseClock::new().now();
+/// assert!(b >= a);
+/// assert!(CoarseClock::resolution() <= Duration::from_millis(20));
+/// ```
+#[cfg(feature = "coarse")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoarseClock {
+    _private: (),
+}
+
+#[cfg(feature = "coarse")]
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    windows
+))]
+mod coarse_source {
+    /// Nanoseconds on the coarse clock's own scale.
+    #[inline]
+    pub(super) fn nanos() -> u64 {
+        // Seconds in 32.32 fixed point, to nanoseconds (exact to under 1 ns).
+        let ticks = coarsetime::Instant::now_without_cache_update().as_ticks();
+        ((u128::from(ticks) * 1_000_000_000) >> 32) as u64
+    }
+
+    pub(super) const RESOLUTION_HINT: core::time::Duration = if cfg!(windows) {
+        core::time::Duration::from_millis(16)
+    } else {
+        core::time::Duration::from_millis(10)
+    };
+}
+
+#[cfg(feature = "coarse")]
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    windows
+)))]
+mod coarse_source {
+    /// No coarse monotonic clock known here: the precise one.
+    #[inline]
+    pub(super) fn nanos() -> u64 {
+        use crate::Clock;
+        super::MonotonicClock::new().now().as_nanos()
+    }
+
+    pub(super) const RESOLUTION_HINT: core::time::Duration = core::time::Duration::from_nanos(1);
+}
+
+#[cfg(feature = "coarse")]
+impl CoarseClock {
+    /// A handle to the process's coarse clock.
+    ///
+    /// ```
+    /// # use steadfast_core::{Clock, CoarseClock};
+    /// let _now = CoarseClock::new().now();
+    /// ```
+    #[must_use]
+    pub const fn new() -> CoarseClock {
+        CoarseClock { _private: () }
+    }
+
+    fn origin() -> u64 {
+        static ORIGIN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        *ORIGIN.get_or_init(coarse_source::nanos)
+    }
+
+    /// The largest step this clock is documented to take on this platform
+    /// (an upper bound, not a measurement): 10 ms on Linux, Android, macOS
+    /// and the BSDs (usually 1 to 4 ms), 16 ms on Windows, 1 ns where it
+    /// falls back to `Instant`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use steadfast_core::CoarseClock;
+    /// assert!(CoarseClock::resolution() > Duration::ZERO);
+    /// ```
+    #[must_use]
+    pub const fn resolution() -> Duration {
+        coarse_source::RESOLUTION_HINT
+    }
+}
+
+#[cfg(feature = "coarse")]
+impl Clock for CoarseClock {
+    #[inline]
+    fn now(&self) -> Timestamp {
+        let origin = Self::origin();
+        Timestamp::from_nanos(coarse_source::nanos().saturating_sub(origin))
     }
 }
 
@@ -421,6 +565,28 @@ mod tests {
         assert!(b > a);
         // Loose: the point is the scale (nanoseconds), not the precision.
         assert!(b.saturating_duration_since(a) >= Duration::from_millis(1));
+    }
+
+    #[cfg(feature = "coarse")]
+    #[test]
+    fn coarse_clock_follows_real_time_at_its_resolution() {
+        let clock = CoarseClock::new();
+        let a = clock.now();
+        let mut previous = a;
+        let real = std::time::Instant::now();
+        while real.elapsed() < Duration::from_millis(50) {
+            let t = clock.now();
+            assert!(t >= previous, "went backwards");
+            previous = t;
+        }
+        let b = clock.now();
+        // 50 ms of real time, give or take a tick of resolution (loose: the
+        // machine may be loaded, so only the lower bound is firm).
+        let moved = b.saturating_duration_since(a);
+        assert!(
+            moved + CoarseClock::resolution() >= Duration::from_millis(50),
+            "{moved:?}"
+        );
     }
 
     #[cfg(feature = "std")]

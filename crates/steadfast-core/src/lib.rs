@@ -46,6 +46,9 @@
 //!   paths on machines where `Instant::now` is slow.
 //! - `tracing`: [`TracingObserver`], an observer that emits every event as a
 //!   `tracing` event (target `steadfast`), for any component of any crate.
+//! - `coarse`: `CoarseClock`, the OS's coarse monotonic clock (millisecond
+//!   resolution, a few nanoseconds to read), for decisions at
+//!   millisecond-to-second scale.
 //!
 //! # Stability
 //!
@@ -66,6 +69,8 @@ mod timestamp;
 #[cfg(feature = "tracing")]
 mod tracing_observer;
 
+#[cfg(feature = "coarse")]
+pub use clock::CoarseClock;
 #[cfg(feature = "quanta")]
 pub use clock::QuantaClock;
 pub use clock::{Clock, ManualClock};

@@ -23,6 +23,44 @@
 //! Budgets are shared: clones of one budget (and `Arc`s or references to
 //! it) draw on the same account, across threads.
 //!
+//! # Sizing
+//!
+//! [`PercentBudget`]'s defaults are Finagle's (and tower's `TpsBudget`'s): a
+//! 10 s ttl, 20 % of requests retried, a floor of 10 retries per second.
+//! Like the breaker's Resilience4j defaults they suit **one large client**
+//! (all the traffic of a process to a dependency, hundreds of requests a
+//! second): the floor is then a small part of the traffic, and the 20 %
+//! share bounds the extra load a failing dependency sees to 1.2 times.
+//!
+//! A budget per client (per connection, per tenant, per caller) sees a
+//! small share of the traffic, and a floor of 10 retries a second may then
+//! be larger than the client's whole rate, so it bounds nothing: a client
+//! sending 2 requests a second could retry every one of them several times.
+//! Size the floor to a fraction of that client's rate (or 0, relying on the
+//! percentage alone), and keep the ttl long enough to hold a few dozen of
+//! its requests:
+//!
+//! ```
+//! use std::time::Duration;
+//! use steadfast_guard::budget::PercentBudget;
+//!
+//! // One client sending ~2 requests a second: up to 20 % of the requests
+//! // of the last 30 s (about 60) retried. No floor: the smallest one, a
+//! // retry per second, would be half the client's rate.
+//! let per_client = PercentBudget::builder()
+//!     .ttl(Duration::from_secs(30))
+//!     .min_retries_per_sec(0)
+//!     .percent_can_retry(0.2)
+//!     .build()?;
+//! let budget = PercentBudget::new(per_client);
+//! assert_eq!(budget.available_retries(), 0); // only its own traffic pays
+//! # Ok::<(), steadfast_core::ConfigError>(())
+//! ```
+//!
+//! The token buckets need no sizing by rate: [`TokenBucketBudget::aws`] is
+//! already per client in the AWS SDKs (one quota per client object), and
+//! [`TokenBucketBudget::grpc`] per channel.
+//!
 //! ```
 //! use std::time::Duration;
 //! use steadfast_core::ManualClock;

@@ -79,9 +79,41 @@ impl Attempt {
         self.number
     }
 
-    /// Time since the first attempt failed; zero for the first attempt.
-    /// (The clock is first read when an attempt fails, so a call that
-    /// succeeds at once costs no clock read.)
+    /// Time spent on the call up to the decision to make this attempt
+    /// (the delay waited just before it, [`last_delay`](Self::last_delay),
+    /// is not included); zero for the first attempt.
+    ///
+    /// With [`RetryPolicyBuilder::time_first_attempt`] it counts from the
+    /// start of the first attempt, so it includes how long the first
+    /// attempt took. By default it counts from the moment the first attempt
+    /// failed: the clock is first read then, so a call that succeeds at once
+    /// costs no clock read at all (the common case, and the reason for the
+    /// default).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast_core::ManualClock;
+    /// use steadfast_guard::backoff::Backoff;
+    /// use steadfast_guard::retry::RetryPolicy;
+    ///
+    /// let clock = ManualClock::new();
+    /// let policy = RetryPolicy::builder(Backoff::constant(Duration::from_secs(1)).build()?)
+    ///     .time_first_attempt(true)
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// let mut elapsed = Vec::new();
+    /// let _: Result<(), ()> = policy.retry_with_sleep(
+    ///     |attempt| {
+    ///         elapsed.push(attempt.elapsed());
+    ///         clock.advance(Duration::from_secs(2)); // each attempt takes 2 s
+    ///         Err(())
+    ///     },
+    ///     |delay| { clock.advance(delay); },
+    /// );
+    /// // Decided after the first attempt's 2 s; then after 1 s of delay and 2 s more.
+    /// assert_eq!(elapsed, [Duration::ZERO, Duration::from_secs(2), Duration::from_secs(5)]);
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
     #[must_use]
     pub fn elapsed(&self) -> Duration {
         self.elapsed
@@ -281,6 +313,7 @@ pub struct RetryPolicyBuilder<C = RetryErrors, B = Unlimited, O = ()> {
     budget: B,
     observer: O,
     clock: Arc<dyn Clock>,
+    time_first_attempt: bool,
 }
 
 impl<C, B: fmt::Debug, O> fmt::Debug for RetryPolicyBuilder<C, B, O> {
@@ -309,6 +342,7 @@ impl<C, B, O> RetryPolicyBuilder<C, B, O> {
             budget: self.budget,
             observer: self.observer,
             clock: self.clock,
+            time_first_attempt: self.time_first_attempt,
         }
     }
 
@@ -326,6 +360,7 @@ impl<C, B, O> RetryPolicyBuilder<C, B, O> {
             budget,
             observer: self.observer,
             clock: self.clock,
+            time_first_attempt: self.time_first_attempt,
         }
     }
 
@@ -338,12 +373,24 @@ impl<C, B, O> RetryPolicyBuilder<C, B, O> {
             budget: self.budget,
             observer,
             clock: self.clock,
+            time_first_attempt: self.time_first_attempt,
         }
     }
 
     /// Reads time from `clock` (default [`MonotonicClock`]).
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Reads the clock before the first attempt, so that
+    /// [`Attempt::elapsed`] counts from the start of the call (default
+    /// `false`: it counts from the first failure, and a call that succeeds
+    /// at once reads no clock). Turn it on when retries must respect a time
+    /// limit measured from the start of the call; it costs one clock read
+    /// per call, successful or not.
+    pub fn time_first_attempt(mut self, on: bool) -> Self {
+        self.time_first_attempt = on;
         self
     }
 
@@ -368,6 +415,7 @@ impl<C, B, O> RetryPolicyBuilder<C, B, O> {
             observer: self.observer,
             clock: self.clock,
             calls: AtomicU64::new(0),
+            time_first_attempt: self.time_first_attempt,
         })
     }
 }
@@ -403,6 +451,7 @@ pub struct RetryPolicy<C = RetryErrors, B = Unlimited, O = ()> {
     observer: O,
     clock: Arc<dyn Clock>,
     calls: AtomicU64,
+    time_first_attempt: bool,
 }
 
 impl<C, B: fmt::Debug, O> fmt::Debug for RetryPolicy<C, B, O> {
@@ -425,6 +474,7 @@ impl RetryPolicy {
             budget: Unlimited,
             observer: (),
             clock: Arc::new(MonotonicClock::new()),
+            time_first_attempt: false,
         }
     }
 }
@@ -451,6 +501,7 @@ pub fn retry<T, E>(backoff: Backoff, op: impl FnMut(Attempt) -> Result<T, E>) ->
         observer: (),
         clock: Arc::new(MonotonicClock::new()),
         calls: AtomicU64::new(0),
+        time_first_attempt: false,
     }
     .retry(op)
 }
@@ -476,10 +527,10 @@ const FIRST_ATTEMPT: Attempt = Attempt {
 };
 
 impl Run {
-    fn new() -> Run {
+    fn new(started: Option<Timestamp>) -> Run {
         Run {
             attempt: FIRST_ATTEMPT,
-            started: None,
+            started,
             backoff: None,
             last_kind: None,
         }
@@ -586,10 +637,21 @@ impl<C, B: RetryBudget, O: Observer<RetryEvent>> RetryPolicy<C, B, O> {
         C: Classify<T, E>,
     {
         self.budget.deposit();
+        let started = self.start();
         let first = op(FIRST_ATTEMPT);
         match self.first_verdict(&first) {
             None => first,
-            Some(verdict) => self.retry_after_first(op, sleep, first, verdict),
+            Some(verdict) => self.retry_after_first(op, sleep, first, verdict, started),
+        }
+    }
+
+    /// The start of the call, if the policy times the first attempt.
+    #[inline]
+    fn start(&self) -> Option<Timestamp> {
+        if self.time_first_attempt {
+            Some(self.clock.now())
+        } else {
+            None
         }
     }
 
@@ -618,11 +680,12 @@ impl<C, B: RetryBudget, O: Observer<RetryEvent>> RetryPolicy<C, B, O> {
         mut sleep: impl FnMut(Duration),
         first: Result<T, E>,
         verdict: Verdict,
+        started: Option<Timestamp>,
     ) -> Result<T, E>
     where
         C: Classify<T, E>,
     {
-        let mut run = Run::new();
+        let mut run = Run::new(started);
         let mut step = self.step(&mut run, first.is_ok(), verdict);
         let mut outcome = first;
         loop {
@@ -645,11 +708,12 @@ impl<C, B: RetryBudget, O: Observer<RetryEvent>> RetryPolicy<C, B, O> {
         S: Sleeper,
     {
         self.budget.deposit();
+        let started = self.start();
         let mut outcome = op(FIRST_ATTEMPT).await;
         let Some(verdict) = self.first_verdict(&outcome) else {
             return outcome;
         };
-        let mut run = Run::new();
+        let mut run = Run::new(started);
         let mut step = self.step(&mut run, outcome.is_ok(), verdict);
         loop {
             match step {

@@ -583,3 +583,154 @@ fn owned_permits_move_across_threads_and_release_on_drop() {
     std::thread::spawn(move || trial.success()).join().unwrap();
     assert_eq!(b.state(), BreakerState::Closed);
 }
+
+#[test]
+fn time_window_checks_thresholds_on_successes_too() {
+    // Two failures, then the success that completes the minimum of four
+    // calls: the rate (2/4) reaches the threshold on that success.
+    let config = BreakerConfig::builder()
+        .time_window(Duration::from_secs(10), 10)
+        .minimum_calls(4)
+        .failure_rate_threshold(0.5)
+        .build()
+        .unwrap();
+    let (b, _clock, events) = breaker(config);
+    fail(&b);
+    fail(&b);
+    succeed(&b);
+    assert_eq!(b.state(), BreakerState::Closed);
+    succeed(&b);
+    assert_eq!(b.state(), BreakerState::Open);
+    let e = &events.events()[0];
+    assert_eq!(e.reason, TransitionReason::FailureRateExceeded);
+    assert_eq!(e.figures, WindowFigures::new(4, 2, 0));
+}
+
+#[test]
+fn time_window_slow_success_opens() {
+    let config = BreakerConfig::builder()
+        .time_window(Duration::from_secs(10), 10)
+        .minimum_calls(2)
+        .slow_calls(Duration::from_millis(100), 1.0)
+        .build()
+        .unwrap();
+    let (b, clock, events) = breaker(config);
+    for _ in 0..2 {
+        let permit = b.try_acquire().unwrap();
+        clock.advance(Duration::from_millis(200));
+        permit.success();
+    }
+    assert_eq!(b.state(), BreakerState::Open);
+    assert_eq!(
+        events.events()[0].reason,
+        TransitionReason::SlowCallRateExceeded
+    );
+}
+
+#[test]
+fn time_window_opens_when_successes_expire_and_a_success_is_recorded() {
+    // Old successes keep the rate low; once they expire, the success that
+    // brings the window back to the minimum of calls opens it.
+    let config = BreakerConfig::builder()
+        .time_window(Duration::from_secs(4), 4)
+        .minimum_calls(4)
+        .failure_rate_threshold(0.5)
+        .build()
+        .unwrap();
+    let (b, clock, _) = breaker(config);
+    for _ in 0..3 {
+        succeed(&b);
+    }
+    fail(&b); // 1 failure out of 4
+    clock.advance(Duration::from_secs(3));
+    fail(&b);
+    succeed(&b); // 2 out of 6
+    clock.advance(Duration::from_secs(1)); // the first bucket expires
+    fail(&b); // 2 out of 3: under the minimum of calls
+    assert_eq!(b.state(), BreakerState::Closed);
+    succeed(&b); // 2 out of 4
+    assert_eq!(b.state(), BreakerState::Open);
+}
+
+#[test]
+fn open_to_half_open_never_rejects_with_zero_retry_after() {
+    // Many threads arrive as the open wait ends: each gets a trial, a
+    // rejection for a full half-open state, or the rest of the open wait;
+    // never a rejection saying "retry now".
+    for round in 0..50u64 {
+        let config = BreakerConfig::builder()
+            .count_window(1)
+            .wait_in_open(Duration::from_secs(1))
+            .half_open_trials(2)
+            .max_wait_in_half_open(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let clock = ManualClock::starting_at(Timestamp::from_secs(round));
+        let b = CircuitBreaker::with_clock(config, clock.clone());
+        fail(&b);
+        assert_eq!(b.state(), BreakerState::Open);
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let (b, clock, barrier) = (b.clone(), clock.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    if t == 0 {
+                        clock.advance(Duration::from_secs(1));
+                    }
+                    let mut trials = 0;
+                    for _ in 0..200 {
+                        match b.try_acquire() {
+                            Ok(permit) => {
+                                assert!(permit.is_trial());
+                                trials += 1;
+                                drop(permit); // gives the slot back
+                            }
+                            Err(r) => match r.state {
+                                BreakerState::Open => {
+                                    assert_ne!(r.retry_after, Some(Duration::ZERO))
+                                }
+                                BreakerState::HalfOpen => assert_eq!(r.retry_after, None),
+                                other => panic!("unexpected state {other:?}"),
+                            },
+                        }
+                    }
+                    trials
+                })
+            })
+            .collect();
+        let trials: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(trials > 0);
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert_eq!(b.metrics().trials_taken, 0);
+    }
+}
+
+#[test]
+fn half_open_results_start_from_zero_in_each_generation() {
+    // Trials of one half-open period do not count in the next.
+    let config = BreakerConfig::builder()
+        .count_window(1)
+        .wait_in_open(Duration::from_secs(1))
+        .half_open_trials(2)
+        .failure_rate_threshold(0.5)
+        .build()
+        .unwrap();
+    let (b, clock, events) = breaker(config);
+    fail(&b); // open
+    clock.advance(Duration::from_secs(1));
+    fail(&b); // trial 1 of 2: failed
+    assert_eq!(b.metrics().figures, WindowFigures::new(1, 1, 0));
+    let second = b.try_acquire().unwrap();
+    second.failure(); // 2 of 2 failed: open again (2 s)
+    assert_eq!(b.state(), BreakerState::Open);
+    clock.advance(Duration::from_secs(1));
+    succeed(&b);
+    assert_eq!(b.state(), BreakerState::HalfOpen);
+    assert_eq!(b.metrics().figures, WindowFigures::new(1, 0, 0));
+    succeed(&b);
+    assert_eq!(b.state(), BreakerState::Closed);
+    let last = events.events().last().unwrap().clone();
+    assert_eq!(last.reason, TransitionReason::TrialsPassed);
+    assert_eq!(last.figures, WindowFigures::new(2, 0, 0));
+}

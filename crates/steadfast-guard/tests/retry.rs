@@ -134,3 +134,104 @@ fn async_retry_on_tokio() {
     ));
     assert_eq!(out, Ok(2));
 }
+
+/// A clock that counts its reads, to show which paths read it.
+#[derive(Clone, Default)]
+struct CountingClock {
+    inner: ManualClock,
+    reads: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl steadfast_core::Clock for CountingClock {
+    fn now(&self) -> steadfast_core::Timestamp {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.now()
+    }
+}
+
+#[test]
+fn elapsed_counts_from_the_first_failure_by_default() {
+    let clock = CountingClock::default();
+    let policy = RetryPolicy::builder(constant(100))
+        .max_attempts(3)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    // A success at once reads no clock.
+    let ok: Result<(), ()> = policy.retry_with_sleep(|_| Ok(()), |_| {});
+    assert!(ok.is_ok());
+    assert_eq!(clock.reads.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let mut elapsed = Vec::new();
+    let _: Result<(), ()> = policy.retry_with_sleep(
+        |a| {
+            elapsed.push(a.elapsed());
+            clock.inner.advance(Duration::from_millis(30)); // the attempt's own time
+            Err(())
+        },
+        |d| {
+            clock.inner.advance(d);
+        },
+    );
+    // From the end of the first attempt to each retry decision: the
+    // second attempt's 30 ms and the 100 ms delay before it.
+    assert_eq!(
+        elapsed,
+        [Duration::ZERO, Duration::ZERO, Duration::from_millis(130)]
+    );
+}
+
+#[test]
+fn elapsed_counts_from_the_start_when_the_first_attempt_is_timed() {
+    let clock = CountingClock::default();
+    let policy = RetryPolicy::builder(constant(100))
+        .max_attempts(3)
+        .time_first_attempt(true)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let ok: Result<(), ()> = policy.retry_with_sleep(|_| Ok(()), |_| {});
+    assert!(ok.is_ok());
+    assert_eq!(clock.reads.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let mut elapsed = Vec::new();
+    let _: Result<(), ()> = policy.retry_with_sleep(
+        |a| {
+            elapsed.push(a.elapsed());
+            clock.inner.advance(Duration::from_millis(30));
+            Err(())
+        },
+        |d| {
+            clock.inner.advance(d);
+        },
+    );
+    assert_eq!(
+        elapsed,
+        [
+            Duration::ZERO,
+            Duration::from_millis(30),
+            Duration::from_millis(160)
+        ]
+    );
+    // The same through the async loop.
+    let mut elapsed = Vec::new();
+    let sleeper = |d: Duration| {
+        clock.inner.advance(d);
+        std::future::ready(())
+    };
+    let _: Result<(), ()> = futures::executor::block_on(policy.retry_async(
+        |a| {
+            elapsed.push(a.elapsed());
+            clock.inner.advance(Duration::from_millis(30));
+            std::future::ready(Err(()))
+        },
+        &sleeper,
+    ));
+    assert_eq!(
+        elapsed,
+        [
+            Duration::ZERO,
+            Duration::from_millis(30),
+            Duration::from_millis(160)
+        ]
+    );
+}

@@ -18,14 +18,61 @@
 //! - every permit carries the generation (state epoch) it was issued in,
 //!   and a result arriving after the state has changed is discarded;
 //! - the open -> half-open transition happens on the first call after the
-//!   wait (no timer thread).
+//!   wait (no timer thread), in one compare-and-swap: that call becomes the
+//!   first trial, and every other call sees either the open state (with the
+//!   rest of the wait) or the half-open one.
 //!
 //! Hot path: one atomic load to acquire in the closed state; to record, one
 //! atomic read-modify-write when the outcome equals the one it pushes out of
 //! the window (the healthy case), up to three otherwise; no lock, no
 //! allocation, and a clock read only where time matters (slow-call tracking,
-//! time windows, the open state). A transition is published in two steps; calls arriving in
-//! between (a few instructions) are rejected with `retry_after` of zero.
+//! time windows, the open state: at most one per call). With a count window
+//! and no slow-call threshold the closed path reads no clock at all; an open
+//! breaker rejects with one clock read and one compare. The other
+//! transitions (to open, to closed, and the operator's) are published in
+//! two steps; a call arriving in between (a few instructions) is rejected
+//! with `retry_after` of zero.
+//!
+//! # Sizing
+//!
+//! The defaults follow Resilience4j: a window of the last 100 calls, a 50 %
+//! failure-rate threshold, 60 s open, 10 half-open trials. They suit one
+//! large client that sends a dependency hundreds of calls a minute: 100
+//! calls are a few seconds of its traffic, and a minute without calls costs
+//! it little next to the load it keeps off a struggling dependency.
+//!
+//! A breaker per client (per connection, per tenant, per host a client
+//! talks to) sees a small share of the traffic: with 100-call windows it
+//! would take minutes to notice a failure, and 60 s open is a long outage
+//! for one client when the dependency recovered after two. Size it by that
+//! client's rate:
+//!
+//! - **window**: the calls of the last 5 to 30 s of that client's traffic
+//!   (a count window of 10 to 20 calls, or a time window with a
+//!   [`minimum_calls`](BreakerConfigBuilder::minimum_calls) so that a quiet
+//!   second does not decide on two calls);
+//! - **open wait**: about the time the dependency needs to recover, 1 to
+//!   5 s, growing on repeated openings ([`OpenWait::Exponential`]) rather
+//!   than a fixed minute;
+//! - **trials**: a few (1 to 3), since each trial is a real call of that one
+//!   client.
+//!
+//! ```
+//! use std::time::Duration;
+//! use steadfast_guard::breaker::BreakerConfig;
+//!
+//! // One client sending ~2 calls a second to a dependency.
+//! let per_client = BreakerConfig::builder()
+//!     .count_window(20)
+//!     .minimum_calls(10)
+//!     .failure_rate_threshold(0.5)
+//!     .wait_in_open_exponential(Duration::from_secs(1), 2.0, Duration::from_secs(30))
+//!     .half_open_trials(2)
+//!     .build()?;
+//! assert_eq!(per_client.minimum_calls(), 10);
+//! assert_eq!(per_client.open_wait().after_opening(3), Duration::from_secs(4));
+//! # Ok::<(), steadfast_core::ConfigError>(())
+//! ```
 //!
 //! ```
 //! use std::time::Duration;
@@ -246,8 +293,9 @@ pub struct Rejected {
     /// The state that rejected the call.
     pub state: BreakerState,
     /// When the breaker may admit again, if known: the rest of the open
-    /// wait, zero while a transition is in flight, `None` when forced open
-    /// or when every half-open trial slot is taken.
+    /// wait, zero while a transition to another state than half-open is
+    /// being published, `None` when forced open or when every half-open
+    /// trial slot is taken.
     pub retry_after: Option<Duration>,
 }
 
@@ -326,9 +374,15 @@ impl BreakerMetrics {
 
 struct Inner<K, O> {
     state: Padded<AtomicU64>,
-    /// Open: when half-open may begin. Half-open: when to give up and reopen.
-    /// Written only by the thread publishing a transition.
-    deadline: AtomicU64,
+    /// When an open breaker may admit trials. Written only by the thread
+    /// publishing a transition to open, before the state word.
+    open_until: AtomicU64,
+    /// When a half-open breaker gives up and reopens, valid for the
+    /// generation in `half_open_gen` (written after it, by the thread that
+    /// entered half-open, so the move from open to half-open is one
+    /// compare-and-swap of the state word).
+    half_open_until: AtomicU64,
+    half_open_gen: AtomicU32,
     consecutive_opens: AtomicU32,
     results: AtomicU64,
     rejected: Padded<AtomicU64>,
@@ -339,6 +393,8 @@ struct Inner<K, O> {
     slow_nanos: u64,
     /// Whether a call's start time is needed (slow-call tracking).
     timed_calls: bool,
+    /// Whether recording reads the clock (slow calls or a time window).
+    record_reads_clock: bool,
     clock: K,
     observer: O,
 }
@@ -573,7 +629,9 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
         CircuitBreaker {
             inner: Arc::new(Inner {
                 state: Padded(AtomicU64::new(state_word(CLOSED, false, 0, 0))),
-                deadline: AtomicU64::new(u64::MAX),
+                open_until: AtomicU64::new(u64::MAX),
+                half_open_until: AtomicU64::new(u64::MAX),
+                half_open_gen: AtomicU32::new(u32::MAX),
                 consecutive_opens: AtomicU32::new(0),
                 results: AtomicU64::new(0),
                 rejected: Padded(AtomicU64::new(0)),
@@ -582,6 +640,8 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
                 slow_q32,
                 slow_nanos,
                 timed_calls: config.slow_call.is_some(),
+                record_reads_clock: config.slow_call.is_some()
+                    || matches!(config.window, WindowKind::Time { .. }),
                 config,
                 clock,
                 observer,
@@ -614,12 +674,14 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
             });
         }
         if word & (KIND_MASK | BUSY) == OPEN {
-            // The reject path of an open breaker, kept inline: one clock read.
-            let now = inner.clock.now();
-            let deadline = Timestamp::from_nanos(inner.deadline.load(Ordering::Acquire));
-            if now < deadline {
-                return Err(inner.reject(BreakerState::Open, Some(deadline - now)));
+            // The reject path of an open breaker, kept inline: one clock
+            // read, one compare.
+            let now = inner.clock.now().as_nanos();
+            let until = inner.open_until.load(Ordering::Acquire);
+            if now < until {
+                return Err(inner.reject_open(until - now));
             }
+            return inner.acquire_after_open_wait(word, Timestamp::from_nanos(now));
         }
         inner.acquire_slow(word)
     }
@@ -795,6 +857,69 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
         Rejected { state, retry_after }
     }
 
+    #[inline]
+    fn reject_open(&self, remaining_nanos: u64) -> Rejected {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        Rejected {
+            state: BreakerState::Open,
+            retry_after: Some(Duration::from_nanos(remaining_nanos)),
+        }
+    }
+
+    /// The open wait is over at `now`: moves from `word` (open) to
+    /// half-open with this call as the first trial, in one compare-and-swap
+    /// of the state word, so no caller ever sees a half-published state.
+    #[cold]
+    fn acquire_after_open_wait(
+        &self,
+        word: u64,
+        now: Timestamp,
+    ) -> Result<Permit<'_, K, O>, Rejected> {
+        let next_gen = generation(word).wrapping_add(1);
+        let new = state_word(HALF_OPEN, false, 1, next_gen);
+        match self
+            .state
+            .compare_exchange(word, new, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                // The trial results of `next_gen` start from zero lazily
+                // (see `record_trial`); only the half-open deadline and the
+                // event remain, and neither gates admission.
+                if let Some(wait) = self.config.max_wait_in_half_open {
+                    self.half_open_until
+                        .store(now.saturating_add(wait).as_nanos(), Ordering::Relaxed);
+                    self.half_open_gen.store(next_gen, Ordering::Release);
+                }
+                self.observer.on_event(&BreakerEvent {
+                    at: now,
+                    from: BreakerState::Open,
+                    to: BreakerState::HalfOpen,
+                    reason: TransitionReason::WaitElapsed,
+                    figures: self.window.figures(now),
+                    open_for: None,
+                });
+                Ok(self.permit(new, PermitKind::Trial, now))
+            }
+            // Another call moved first (it took the first trial, or an
+            // operator changed the state): decide again on what it published.
+            Err(actual) => self.acquire_slow(actual),
+        }
+    }
+
+    /// When the current half-open generation `gen` gives up, if it does.
+    fn half_open_deadline(&self, generation_now: u32) -> Option<Timestamp> {
+        // The generation is written after the deadline: a match means the
+        // deadline is this generation's (or a later one's, in which case the
+        // caller's compare-and-swap on the stale state word fails anyway).
+        if self.half_open_gen.load(Ordering::Acquire) == generation_now {
+            let until = self.half_open_until.load(Ordering::Relaxed);
+            (until != u64::MAX).then_some(Timestamp::from_nanos(until))
+        } else {
+            // Not written yet (the state began an instant ago) or no limit.
+            None
+        }
+    }
+
     #[cold]
     fn acquire_slow<'a>(&'a self, mut word: u64) -> Result<Permit<'a, K, O>, Rejected> {
         let mut now = None;
@@ -816,25 +941,17 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
                 FORCED_OPEN => return Err(self.reject(BreakerState::ForcedOpen, None)),
                 OPEN => {
                     let t = now();
-                    let deadline = Timestamp::from_nanos(self.deadline.load(Ordering::Acquire));
-                    if t < deadline {
-                        return Err(self.reject(
-                            BreakerState::Open,
-                            Some(deadline.saturating_duration_since(t)),
-                        ));
+                    let until = self.open_until.load(Ordering::Acquire);
+                    if t.as_nanos() < until {
+                        return Err(self.reject_open(until - t.as_nanos()));
                     }
-                    if let Some(new) =
-                        self.transition(word, HALF_OPEN, TransitionReason::WaitElapsed, t, true)
-                    {
-                        return Ok(self.permit(new, PermitKind::Trial, t));
-                    }
+                    return self.acquire_after_open_wait(word, t);
                 }
                 _ => {
                     // Half-open.
-                    let deadline = self.deadline.load(Ordering::Acquire);
-                    if deadline != u64::MAX {
+                    if let Some(deadline) = self.half_open_deadline(generation(word)) {
                         let t = now();
-                        if t >= Timestamp::from_nanos(deadline) {
+                        if t >= deadline {
                             self.transition(
                                 word,
                                 OPEN,
@@ -872,7 +989,6 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
                     }
                 }
             }
-            word = self.state.load(Ordering::Acquire);
         }
     }
 
@@ -921,17 +1037,15 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
                     .saturating_add(1);
                 let wait = self.config.open_wait.after_opening(opening);
                 open_for = Some(wait);
-                self.deadline
+                self.open_until
                     .store(now.saturating_add(wait).as_nanos(), Ordering::Release);
             }
             HALF_OPEN => {
-                self.results
-                    .store(results_word(next_gen, 0, 0, 0), Ordering::Release);
-                let deadline = self
-                    .config
-                    .max_wait_in_half_open
-                    .map_or(u64::MAX, |w| now.saturating_add(w).as_nanos());
-                self.deadline.store(deadline, Ordering::Release);
+                if let Some(wait) = self.config.max_wait_in_half_open {
+                    self.half_open_until
+                        .store(now.saturating_add(wait).as_nanos(), Ordering::Relaxed);
+                    self.half_open_gen.store(next_gen, Ordering::Release);
+                }
             }
             CLOSED => {
                 self.window.reset();
@@ -1012,8 +1126,7 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
                 return;
             }
         };
-        let needs_time = self.timed_calls || matches!(self.window, Window::Time(_));
-        let now = if needs_time {
+        let now = if self.record_reads_clock {
             self.clock.now()
         } else {
             Timestamp::ZERO
@@ -1044,10 +1157,10 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
                 None => return,
             },
             Window::Time(w) => {
+                // Every outcome is checked, successes too (as Resilience4j
+                // does): a success can complete the minimum number of calls,
+                // or be slow.
                 w.record(now, bits);
-                if bits & (FAIL | SLOW) == 0 {
-                    return;
-                }
                 w.figures(now)
             }
         };
@@ -1061,13 +1174,10 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
         } else {
             return;
         };
-        let now = if now == Timestamp::ZERO
-            && !matches!(self.window, Window::Time(_))
-            && !self.timed_calls
-        {
-            self.clock.now()
-        } else {
+        let now = if self.record_reads_clock {
             now
+        } else {
+            self.clock.now()
         };
         self.transition(word, OPEN, reason, now, false);
     }
@@ -1076,7 +1186,21 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
         let mut current = self.results.load(Ordering::Acquire);
         let (total, failures, slow) = loop {
             let (g, total, failures, slow) = unpack_results(current);
-            if g != generation_of_permit || total >= self.config.half_open_trials {
+            // The results word is reset lazily: one from another generation
+            // counts as zero while the permit's generation is still the
+            // current half-open one.
+            let (total, failures, slow) = if g == generation_of_permit {
+                (total, failures, slow)
+            } else {
+                let word = self.state.load(Ordering::Acquire);
+                if word & (KIND_MASK | BUSY) != HALF_OPEN
+                    || generation(word) != generation_of_permit
+                {
+                    return; // A late result from an earlier state.
+                }
+                (0, 0, 0)
+            };
+            if total >= self.config.half_open_trials {
                 return; // A late result from an earlier state.
             }
             let next = (
@@ -1086,7 +1210,7 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
             );
             match self.results.compare_exchange_weak(
                 current,
-                results_word(g, next.0, next.1, next.2),
+                results_word(generation_of_permit, next.0, next.1, next.2),
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
@@ -1176,6 +1300,42 @@ mod loom_tests {
             t.join().unwrap();
             assert_eq!(breaker.metrics().trials_taken, 0, "a released slot leaked");
             assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        });
+    }
+
+    #[test]
+    fn loom_open_to_half_open_is_one_step() {
+        loom::model(|| {
+            let config = BreakerConfig::builder()
+                .count_window(1)
+                .wait_in_open(Duration::from_secs(1))
+                .half_open_trials(1)
+                .max_wait_in_half_open(Duration::from_secs(5))
+                .build()
+                .unwrap();
+            let clock = ManualClock::new();
+            let breaker = CircuitBreaker::with_clock(config, clock.clone());
+            breaker.open();
+            clock.advance(Duration::from_secs(1));
+            let attempt = |b: &CircuitBreaker<ManualClock>| match b.try_acquire() {
+                Ok(permit) => {
+                    assert!(permit.is_trial());
+                    // Give the slot back: recording would publish another
+                    // transition (to closed), which this model is not about.
+                    drop(permit);
+                    true
+                }
+                Err(r) => {
+                    // Never "retry now" from a half-published state.
+                    assert_ne!(r.retry_after, Some(Duration::ZERO));
+                    false
+                }
+            };
+            let b = breaker.clone();
+            let t = loom::thread::spawn(move || attempt(&b));
+            let mine = attempt(&breaker);
+            let theirs = t.join().unwrap();
+            assert!(mine || theirs, "the wait was over: one call is the trial");
         });
     }
 
