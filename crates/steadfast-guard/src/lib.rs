@@ -62,7 +62,7 @@
 //! | module | what it gives |
 //! |---|---|
 //! | [`backoff`] | [`Backoff`](backoff::Backoff), an iterator of delays (constant, linear, exponential, Fibonacci) with [`Jitter`](backoff::Jitter) (none, full, equal, decorrelated, Polly's decorrelated v2); the cap holds after jitter; seedable |
-//! | [`retry`] | [`RetryPolicy`](retry::RetryPolicy) and [`retry()`](retry::retry): sync and async retry, classification of errors and successful results, `Retry-After` delays, attempt context, events |
+//! | [`retry`] | [`RetryPolicy`](retry::RetryPolicy) and [`retry()`](retry::retry): sync and async retry, classification of errors and successful results, `Retry-After` delays, attempt context (`time_first_attempt` makes `Attempt::elapsed` count from the start of the call, for one clock read per call), events |
 //! | [`budget`] | the [`RetryBudget`](budget::RetryBudget) trait with [`PercentBudget`](budget::PercentBudget) (Finagle), [`TokenBucketBudget::aws`](budget::TokenBucketBudget::aws) (the AWS SDK retry quota) and [`TokenBucketBudget::grpc`](budget::TokenBucketBudget::grpc) (gRPC retry throttling) |
 //! | [`breaker`] | [`CircuitBreaker`](breaker::CircuitBreaker) with Resilience4j semantics: count or time windows, failure and slow-call rates, bounded half-open trials, generations, forced states, events and metrics; lock-free |
 //! | [`bulkhead`] | a cap on concurrent calls: lock-free admission, FIFO bounded wait (sync and async), permits released on drop |
