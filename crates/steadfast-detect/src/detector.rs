@@ -49,6 +49,34 @@ pub trait FailureDetector: Send + Sync {
     /// Records a heartbeat that arrived at `at`.
     fn heartbeat(&mut self, at: Timestamp) -> HeartbeatOutcome;
 
+    /// Records a heartbeat that arrived at `at` carrying the sender's
+    /// sequence number.
+    ///
+    /// Detectors that use sequence numbers ([`ChenDetector`](crate::ChenDetector))
+    /// estimate arrivals from the sender's schedule, so lost heartbeats leave
+    /// gaps rather than long intervals, and ignore (and count) a number not
+    /// above the highest one seen with [`HeartbeatOutcome::OutOfOrder`]. The
+    /// others ignore the number: by default this is
+    /// [`heartbeat`](FailureDetector::heartbeat).
+    ///
+    /// ```
+    /// use steadfast_core::Timestamp;
+    /// use steadfast_detect::{FailureDetector, ChenConfig, ChenDetector, HeartbeatOutcome};
+    ///
+    /// let mut chen = ChenDetector::new(ChenConfig::builder().build()?);
+    /// let s = Timestamp::from_secs;
+    /// assert_eq!(chen.heartbeat_with_sequence(s(1), 1), HeartbeatOutcome::First);
+    /// assert_eq!(
+    ///     chen.heartbeat_with_sequence(s(2), 1),
+    ///     HeartbeatOutcome::OutOfOrder { sequence: 1, latest: 1 }
+    /// );
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    fn heartbeat_with_sequence(&mut self, at: Timestamp, sequence: u64) -> HeartbeatOutcome {
+        let _ = sequence;
+        self.heartbeat(at)
+    }
+
     /// The suspicion level at `at`: phi for the accrual detectors, the ratio
     /// of elapsed time to timeout for the timeout detectors. Never NaN.
     fn suspicion(&self, at: Timestamp) -> f64;
@@ -114,6 +142,14 @@ pub enum HeartbeatOutcome {
     Backwards {
         /// How far before the previous heartbeat it was stamped.
         by: Duration,
+    },
+    /// The heartbeat's sequence number was not above the highest one seen
+    /// (a duplicate, or a heartbeat overtaken by a later one); it was ignored.
+    OutOfOrder {
+        /// Its sequence number.
+        sequence: u64,
+        /// The highest sequence number seen.
+        latest: u64,
     },
 }
 
