@@ -174,6 +174,9 @@ pub(crate) struct IntervalHistory {
     /// At most 2^16 samples below 2^48 each: fits in 64 bits.
     sum: u64,
     sum_sq: u128,
+    /// `1 / len`, kept with the length: the window is full in the steady
+    /// state, so reading the statistics divides nothing.
+    inverse: f64,
 }
 
 impl IntervalHistory {
@@ -186,6 +189,7 @@ impl IntervalHistory {
             next: 0,
             sum: 0,
             sum_sq: 0,
+            inverse: 0.0,
         }
     }
 
@@ -193,6 +197,7 @@ impl IntervalHistory {
         let x = interval_nanos.min(MAX_INTERVAL_NANOS);
         if self.samples.len() < self.capacity {
             self.samples.push(x);
+            self.inverse = 1.0 / self.samples.len() as f64;
         } else {
             let old = self.samples[self.next];
             self.sum -= old;
@@ -216,6 +221,7 @@ impl IntervalHistory {
         self.next = 0;
         self.sum = 0;
         self.sum_sq = 0;
+        self.inverse = 0.0;
     }
 
     /// Mean interval in nanoseconds; 0 for an empty history.
@@ -226,21 +232,33 @@ impl IntervalHistory {
         self.sum as f64 / self.samples.len() as f64
     }
 
-    /// Mean and population standard deviation in nanoseconds, the deviation
-    /// from the exact integer numerator `n * sum_sq - sum^2` (never negative).
-    pub(crate) fn mean_and_std_deviation(&self) -> (f64, f64) {
-        let n = self.samples.len() as u128;
-        if n == 0 {
-            return (0.0, 0.0);
-        }
-        let inverse = 1.0 / n as f64;
-        let sum = u128::from(self.sum);
+    /// Mean and population variance in nanoseconds (squared), the variance
+    /// from the exact integer numerator `n * sum_sq - sum^2` (never
+    /// negative). No division: the window keeps `1 / n`.
+    #[inline]
+    pub(crate) fn mean_and_variance(&self) -> (f64, f64) {
+        let n = self.samples.len() as u64;
         // n <= 2^16 and every sample < 2^48, so n * sum_sq < 2^128.
-        let numerator = n * self.sum_sq - sum * sum;
+        let numerator = u128::from(n) * self.sum_sq - u128::from(self.sum) * u128::from(self.sum);
         // Two 64-bit halves convert with hardware instructions.
         let high = (numerator >> 64) as u64 as f64 * 18_446_744_073_709_551_616.0;
         let low = numerator as u64 as f64;
-        (self.sum as f64 * inverse, (high + low).sqrt() * inverse)
+        let inverse = self.inverse;
+        (
+            self.sum as f64 * inverse,
+            (high + low) * (inverse * inverse),
+        )
+    }
+
+    /// Mean and population standard deviation in nanoseconds, the deviation
+    /// from the exact integer numerator `n * sum_sq - sum^2` (never negative).
+    #[cfg(test)]
+    pub(crate) fn mean_and_std_deviation(&self) -> (f64, f64) {
+        if self.samples.is_empty() {
+            return (0.0, 0.0);
+        }
+        let (mean, variance) = self.mean_and_variance();
+        (mean, variance.sqrt())
     }
 }
 

@@ -42,7 +42,7 @@
 //! | [`ChenDetector`] | expected arrival from a window, plus a safety margin |
 //! | [`PhiAccrual`] | phi accrual, Akka/Pekko-compatible or exact ([`PhiMode`]) |
 //! | [`ExponentialPhi`] | phi as Cassandra computes it (exponential model, `PHI_FACTOR`) |
-//! | [`Monitor`] | many peers, sharded, `sweep`, `next_deadline`, pause guard, events |
+//! | [`Monitor`], [`FlapControl`] | many peers, sharded, `sweep`, `next_deadline`, pause guard, events; flap control per monitor |
 //! | [`PeerState`], [`FailureClass`], [`OutageHistory`] | Healthy/Suspect/Unreachable/Down; Transient/Intermittent/Permanent |
 //! | [`Hysteresis`], [`ConsecutiveChecks`], [`FlapDamper`] | flap damping: two thresholds, N of M, BGP-style penalties |
 //! | [`SuspicionTimeout`], [`Suspicion`], [`LocalHealth`] | SWIM/Lifeguard suspicion timeouts and local health (memberlist) |
@@ -104,7 +104,7 @@ pub use health::{
 };
 pub use lifeguard::{LocalHealth, Suspicion, SuspicionTimeout};
 pub use monitor::{
-    Monitor, MonitorConfig, MonitorConfigBuilder, MonitorEvent, PeerStatus, Transition,
+    FlapControl, Monitor, MonitorConfig, MonitorConfigBuilder, MonitorEvent, PeerStatus, Transition,
     TransitionReason,
 };
 pub use phi::{PhiAccrual, PhiAccrualConfig, PhiAccrualConfigBuilder, PhiMode, phi_of_y};

@@ -246,12 +246,20 @@ pub struct PhiAccrual {
     shifted_mean: f64,
     /// max(std deviation, minimum), in nanoseconds (cached per heartbeat).
     std_deviation: f64,
+    /// `1 / std_deviation`, so a query multiplies instead of dividing.
+    inverse_std: f64,
+    /// The closed-form crossing (elapsed nanoseconds), cached per heartbeat.
+    approximate: f64,
     /// The standardized delay at which phi reaches the threshold.
     y_threshold: f64,
     /// The acceptable pause and the deviation floor in nanoseconds,
     /// converted once (128-bit conversions are not free).
     pause_nanos: f64,
     min_std_nanos: f64,
+    /// The floor squared and inverted: most windows vary less than the
+    /// floor, and then the refresh needs neither a square root nor a division.
+    min_variance: f64,
+    inverse_min_std: f64,
     /// Cache of the exact crossing (elapsed nanoseconds), computed on first
     /// demand after each heartbeat: [`UNKNOWN`] or an encoded `Option<u64>`.
     crossing: AtomicU64,
@@ -275,9 +283,13 @@ impl Clone for PhiAccrual {
             backwards: self.backwards,
             shifted_mean: self.shifted_mean,
             std_deviation: self.std_deviation,
+            inverse_std: self.inverse_std,
+            approximate: self.approximate,
             y_threshold: self.y_threshold,
             pause_nanos: self.pause_nanos,
             min_std_nanos: self.min_std_nanos,
+            min_variance: self.min_variance,
+            inverse_min_std: self.inverse_min_std,
             crossing: AtomicU64::new(self.crossing.load(Ordering::Relaxed)),
         }
     }
@@ -296,9 +308,13 @@ impl PhiAccrual {
             backwards: 0,
             shifted_mean: 0.0,
             std_deviation: 0.0,
+            inverse_std: 0.0,
+            approximate: 0.0,
             y_threshold,
             pause_nanos,
             min_std_nanos,
+            min_variance: min_std_nanos * min_std_nanos,
+            inverse_min_std: 1.0 / min_std_nanos,
             crossing: AtomicU64::new(UNKNOWN),
         };
         detector.bootstrap();
@@ -341,18 +357,30 @@ impl PhiAccrual {
         self.refresh();
     }
 
+    #[inline]
     fn refresh(&mut self) {
-        let (mean, std_deviation) = self.history.mean_and_std_deviation();
+        let (mean, variance) = self.history.mean_and_variance();
         self.shifted_mean = mean + self.pause_nanos;
-        self.std_deviation = std_deviation.max(self.min_std_nanos);
+        // max(sqrt(variance), floor), computed without the root when the
+        // floor wins (the comparison is exact up to rounding).
+        if variance > self.min_variance {
+            let std_deviation = variance.sqrt();
+            self.std_deviation = std_deviation;
+            self.inverse_std = 1.0 / std_deviation;
+        } else {
+            self.std_deviation = self.min_std_nanos;
+            self.inverse_std = self.inverse_min_std;
+        }
+        self.approximate = self.shifted_mean + self.y_threshold * self.std_deviation;
         // The exact crossing costs a few evaluations of phi; most heartbeats
         // never need it, so it is computed on demand.
         *self.crossing.get_mut() = UNKNOWN;
     }
 
     /// The closed-form crossing, within a nanosecond or so of the exact one.
+    #[inline]
     fn approximate_crossing(&self) -> f64 {
-        self.shifted_mean + self.y_threshold * self.std_deviation
+        self.approximate
     }
 
     /// The exact elapsed time at which the peer is suspected.
@@ -373,6 +401,7 @@ impl PhiAccrual {
 
     /// Whether the peer is suspected `elapsed` after `last`, exactly as
     /// [`FailureDetector::suspect_at`] says, usually without the search.
+    #[inline]
     fn suspected_after(&self, last: Timestamp, elapsed: u64) -> bool {
         let cached = self.crossing.load(Ordering::Relaxed);
         if cached == UNKNOWN {
@@ -388,13 +417,15 @@ impl PhiAccrual {
         self.crossing(last).is_some_and(|c| elapsed >= c)
     }
 
+    #[inline]
     fn phi_of_elapsed(&self, elapsed: u64) -> f64 {
-        let y = (elapsed as f64 - self.shifted_mean) / self.std_deviation;
+        let y = (elapsed as f64 - self.shifted_mean) * self.inverse_std;
         phi_of_y(self.config.mode, y)
     }
 }
 
 impl FailureDetector for PhiAccrual {
+    #[inline]
     fn heartbeat(&mut self, at: Timestamp) -> HeartbeatOutcome {
         let interval = match classify_interval(self.last, at) {
             Err(outcome) => {
@@ -425,6 +456,7 @@ impl FailureDetector for PhiAccrual {
         outcome
     }
 
+    #[inline]
     fn suspicion(&self, at: Timestamp) -> f64 {
         match self.last {
             None => 0.0,
@@ -440,6 +472,7 @@ impl FailureDetector for PhiAccrual {
         self.last.map(|last| deadline(last, self.crossing(last)))
     }
 
+    #[inline]
     fn is_available(&self, at: Timestamp) -> bool {
         match self.last {
             None => true,
@@ -477,6 +510,7 @@ impl FailureDetector for PhiAccrual {
 /// assert!(phi_of_y(PhiMode::Exact, 40.0) > 300.0);
 /// assert!(phi_of_y(PhiMode::AkkaCompatible, 1e6).is_finite());
 /// ```
+#[inline]
 pub fn phi_of_y(mode: PhiMode, y: f64) -> f64 {
     if y.is_nan() {
         return 0.0;
@@ -502,6 +536,7 @@ pub fn phi_of_y(mode: PhiMode, y: f64) -> f64 {
 }
 
 /// `ln(1 + e^z)`, without overflow or loss of precision.
+#[inline]
 fn softplus(z: f64) -> f64 {
     if z > 40.0 {
         z

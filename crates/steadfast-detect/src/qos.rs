@@ -106,7 +106,7 @@ impl QosReport {
     ) -> QosReport {
         let arrivals = trace.arrivals();
         let sequences = trace.sequences().filter(|_| numbered);
-        let mut feed = |detector: &mut D, i: usize| match sequences {
+        let feed = |detector: &mut D, i: usize| match sequences {
             Some(numbers) => detector.heartbeat_with_sequence(arrivals[i], numbers[i]),
             None => detector.heartbeat(arrivals[i]),
         };
