@@ -193,6 +193,7 @@ impl IntervalHistory {
         }
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, interval_nanos: u64) {
         let x = interval_nanos.min(MAX_INTERVAL_NANOS);
         if self.samples.len() < self.capacity {

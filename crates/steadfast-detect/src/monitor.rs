@@ -538,6 +538,10 @@ struct Shard<K, D> {
     keys: Vec<K>,
     peers: Vec<Peer<D>>,
     next: Vec<u64>,
+    /// A lower bound on every entry of `next`: exact after a sweep scanned
+    /// the shard, lowered by heartbeats. A sweep skips the shard without
+    /// reading `next` while this lies in the future.
+    earliest: u64,
 }
 
 impl<K: Hash + Eq + Clone, D> Shard<K, D> {
@@ -547,6 +551,7 @@ impl<K: Hash + Eq + Clone, D> Shard<K, D> {
             keys: Vec::new(),
             peers: Vec::new(),
             next: Vec::new(),
+            earliest: u64::MAX,
         }
     }
 
@@ -559,6 +564,7 @@ impl<K: Hash + Eq + Clone, D> Shard<K, D> {
         self.keys.push(key);
         self.peers.push(peer);
         self.next.push(next.as_nanos());
+        self.earliest = self.earliest.min(next.as_nanos());
     }
 
     fn remove(&mut self, key: &K) -> bool {
@@ -688,6 +694,7 @@ where
             Some(i) => {
                 let (transition, next) = self.heartbeat_entry(&peer, &mut shard.peers[i], at);
                 shard.next[i] = next.as_nanos();
+                shard.earliest = shard.earliest.min(next.as_nanos());
                 (transition, next)
             }
             None => {
@@ -857,12 +864,20 @@ where
         for shard in self.shards.iter() {
             let mut guard = lock(shard);
             let shard = &mut *guard;
-            // A branch-free pass first: most sweeps find nothing due.
+            // Most sweeps find nothing due in most shards: skip a shard
+            // whose lower bound lies ahead without reading its deadlines,
+            // then try a branch-free pass for the exact minimum.
+            if shard.earliest > now_nanos {
+                earliest = earliest.min(shard.earliest);
+                continue;
+            }
             let shard_earliest = shard.next.iter().copied().min().unwrap_or(u64::MAX);
             if shard_earliest > now_nanos {
+                shard.earliest = shard_earliest;
                 earliest = earliest.min(shard_earliest);
                 continue;
             }
+            let mut exact = u64::MAX;
             for (i, slot) in shard.next.iter_mut().enumerate() {
                 let mut next = *slot;
                 if next <= now_nanos {
@@ -872,13 +887,17 @@ where
                         .compute_next(self.config.unreachable_after, self.config.down_after)
                         .as_nanos();
                     *slot = next;
+                    exact = exact.min(next);
                     if holding && next <= now_nanos {
                         // Held convictions become due when the hold ends.
                         next = held_until;
                     }
+                } else {
+                    exact = exact.min(next);
                 }
                 earliest = earliest.min(next);
             }
+            shard.earliest = exact;
         }
         self.next_deadline.fetch_min(earliest, Ordering::AcqRel);
         transitions.sort_by_key(|t| t.at);

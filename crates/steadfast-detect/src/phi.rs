@@ -364,9 +364,7 @@ impl PhiAccrual {
         // max(sqrt(variance), floor), computed without the root when the
         // floor wins (the comparison is exact up to rounding).
         if variance > self.min_variance {
-            let std_deviation = variance.sqrt();
-            self.std_deviation = std_deviation;
-            self.inverse_std = 1.0 / std_deviation;
+            (self.std_deviation, self.inverse_std) = root_and_inverse(variance);
         } else {
             self.std_deviation = self.min_std_nanos;
             self.inverse_std = self.inverse_min_std;
@@ -494,6 +492,14 @@ impl FailureDetector for PhiAccrual {
         self.backwards = 0;
         self.bootstrap();
     }
+}
+
+/// `(sqrt(v), 1 / sqrt(v))`, out of line: inlined, the compiler would
+/// compute the root on every refresh, even when the floor wins.
+#[inline(never)]
+fn root_and_inverse(variance: f64) -> (f64, f64) {
+    let root = variance.sqrt();
+    (root, 1.0 / root)
 }
 
 /// Phi for a standardized delay `y = (elapsed - mean) / std_deviation`.
