@@ -538,10 +538,12 @@ struct Shard<K, D> {
     keys: Vec<K>,
     peers: Vec<Peer<D>>,
     next: Vec<u64>,
-    /// A lower bound on every entry of `next`: exact after a sweep scanned
-    /// the shard, lowered by heartbeats. A sweep skips the shard without
-    /// reading `next` while this lies in the future.
+    /// A lower bound on every entry of `next`, and the minimum itself when
+    /// `exact`. A sweep skips an exact shard whose minimum lies in the
+    /// future without reading `next`; it becomes inexact only when the peer
+    /// holding the minimum moves its deadline later or leaves.
     earliest: u64,
+    exact: bool,
 }
 
 impl<K: Hash + Eq + Clone, D> Shard<K, D> {
@@ -552,6 +554,18 @@ impl<K: Hash + Eq + Clone, D> Shard<K, D> {
             peers: Vec::new(),
             next: Vec::new(),
             earliest: u64::MAX,
+            exact: true,
+        }
+    }
+
+    /// Sets peer `i`'s deadline, keeping `earliest` a lower bound (exact
+    /// unless the minimum itself moved later).
+    fn set_next(&mut self, i: usize, next: u64) {
+        let old = core::mem::replace(&mut self.next[i], next);
+        if next < self.earliest {
+            self.earliest = next;
+        } else if old == self.earliest && next != old {
+            self.exact = false;
         }
     }
 
@@ -573,7 +587,9 @@ impl<K: Hash + Eq + Clone, D> Shard<K, D> {
         };
         self.keys.swap_remove(i);
         self.peers.swap_remove(i);
-        self.next.swap_remove(i);
+        if self.next.swap_remove(i) == self.earliest {
+            self.exact = false;
+        }
         if let Some(moved) = self.keys.get(i) {
             self.index.insert(moved.clone(), i);
         }
@@ -588,7 +604,10 @@ impl<K: Hash + Eq + Clone, D> Shard<K, D> {
 /// for different peers rarely contend; a sweep locks one shard at a time.
 /// Each shard keeps its peers' next deadlines in one contiguous array, so a
 /// sweep reads 8 bytes per peer and touches a peer's state only when it is
-/// due: its cost is linear in the number of peers with a small constant.
+/// due: its cost is linear in the number of peers with a small constant. A
+/// shard also remembers its earliest deadline, so a sweep skips (in O(1)) a
+/// shard with nothing due whose earliest peer has not moved since the last
+/// scan.
 ///
 /// Memory: a peer costs its detector (for [`PhiAccrual`](crate::PhiAccrual),
 /// 8 bytes per interval in its window, allocated as the window fills) plus
@@ -693,8 +712,7 @@ where
         let (transition, next) = match shard.position(&peer) {
             Some(i) => {
                 let (transition, next) = self.heartbeat_entry(&peer, &mut shard.peers[i], at);
-                shard.next[i] = next.as_nanos();
-                shard.earliest = shard.earliest.min(next.as_nanos());
+                shard.set_next(i, next.as_nanos());
                 (transition, next)
             }
             None => {
@@ -867,11 +885,12 @@ where
             // Most sweeps find nothing due in most shards: skip a shard
             // whose lower bound lies ahead without reading its deadlines,
             // then try a branch-free pass for the exact minimum.
-            if shard.earliest > now_nanos {
+            if shard.exact && shard.earliest > now_nanos {
                 earliest = earliest.min(shard.earliest);
                 continue;
             }
             let shard_earliest = shard.next.iter().copied().min().unwrap_or(u64::MAX);
+            shard.exact = true;
             if shard_earliest > now_nanos {
                 shard.earliest = shard_earliest;
                 earliest = earliest.min(shard_earliest);

@@ -645,10 +645,11 @@ proptest! {
     /// whose detectors stopped trusting them.
     #[test]
     fn next_deadline_never_misses_a_conviction(
+        shards in 1usize..4,
         ops in proptest::collection::vec((0u8..6, 0u64..3_000), 1..120)
     ) {
         let monitor = Monitor::new(
-            MonitorConfig::builder().pause_threshold(None).damping(None).build().unwrap(),
+            MonitorConfig::builder().shards(shards).pause_threshold(None).damping(None).build().unwrap(),
             FixedTimeout::new(Duration::from_millis(700)).unwrap(),
         );
         let mut models: Vec<Option<FixedTimeout>> = vec![None; 6];
@@ -674,6 +675,29 @@ proptest! {
                 got.sort_unstable();
                 prop_assert_eq!(&got, &expected);
                 for p in got { suspected[p as usize] = true; }
+                // Right after a sweep the deadline is exact: the earliest
+                // pending suspicion or escalation.
+                let pending = (0..6)
+                    .filter_map(|p| {
+                        let model = models[p].as_ref()?;
+                        let deadline = model.suspect_at()?;
+                        Some(if suspected[p] {
+                            // Unreachable 5 s after the suspicion, Down 30 s after.
+                            let unreachable = deadline + Duration::from_secs(5);
+                            if unreachable > at { unreachable } else { deadline + Duration::from_secs(30) }
+                        } else {
+                            deadline
+                        })
+                    })
+                    .filter(|&t| t > at)
+                    .min();
+                if let Some(pending) = pending {
+                    prop_assert_eq!(monitor.next_deadline(), Some(pending));
+                }
+            } else if step % 7 == 1 {
+                let _ = monitor.remove(&peer);
+                models[peer as usize] = None;
+                suspected[peer as usize] = false;
             } else {
                 let _ = monitor.heartbeat(peer, at);
                 let model = models[peer as usize].get_or_insert_with(|| FixedTimeout::new(Duration::from_millis(700)).unwrap());
