@@ -104,8 +104,8 @@ pub use health::{
 };
 pub use lifeguard::{LocalHealth, Suspicion, SuspicionTimeout};
 pub use monitor::{
-    FlapControl, Monitor, MonitorConfig, MonitorConfigBuilder, MonitorEvent, PeerStatus, Transition,
-    TransitionReason,
+    FlapControl, Monitor, MonitorConfig, MonitorConfigBuilder, MonitorEvent, PeerStatus,
+    Transition, TransitionReason,
 };
 pub use phi::{PhiAccrual, PhiAccrualConfig, PhiAccrualConfigBuilder, PhiMode, phi_of_y};
 pub use qos::QosReport;

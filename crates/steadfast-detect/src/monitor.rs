@@ -426,8 +426,9 @@ enum Flap {
 impl Flap {
     fn new(control: &FlapControl) -> Flap {
         match control {
-            FlapControl::Hysteresis { enter, exit } => Hysteresis::new(*enter, *exit)
-                .map_or(Flap::None, Flap::Hysteresis),
+            FlapControl::Hysteresis { enter, exit } => {
+                Hysteresis::new(*enter, *exit).map_or(Flap::None, Flap::Hysteresis)
+            }
             FlapControl::ConsecutiveSweeps {
                 n,
                 m,

@@ -122,10 +122,7 @@ impl QosReport {
         let _ = feed(&mut detector, 0);
         for (i, &arrival) in arrivals.iter().enumerate().skip(1) {
             let suspect = detector.suspect_at();
-            if matches!(
-                feed(&mut detector, i),
-                HeartbeatOutcome::OutOfOrder { .. }
-            ) {
+            if matches!(feed(&mut detector, i), HeartbeatOutcome::OutOfOrder { .. }) {
                 // Ignored: the detector's output did not change.
                 continue;
             }

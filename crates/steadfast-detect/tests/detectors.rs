@@ -583,7 +583,10 @@ fn chen_sequence_numbers_out_of_order_duplicates_and_restarts() {
     assert_eq!(chen.out_of_order_heartbeats(), 0);
     assert_eq!(chen.latest_sequence(), None);
     // After a reset a restarted sender is accepted from 0 again.
-    assert_eq!(chen.heartbeat_with_sequence(ms(2000), 0), HeartbeatOutcome::First);
+    assert_eq!(
+        chen.heartbeat_with_sequence(ms(2000), 0),
+        HeartbeatOutcome::First
+    );
 }
 
 #[test]
@@ -623,7 +626,10 @@ fn chen_a_very_late_heartbeat_is_suspected_one_nanosecond_after_it_arrives() {
     // long before it arrived. The original suspects at once; here the
     // heartbeat itself is trusted and the suspicion starts 1 ns later.
     let _ = chen.heartbeat_with_sequence(ms(10_000), 1);
-    assert_eq!(chen.suspect_at(), Some(ms(10_000) + Duration::from_nanos(1)));
+    assert_eq!(
+        chen.suspect_at(),
+        Some(ms(10_000) + Duration::from_nanos(1))
+    );
     assert!(!chen.is_available(ms(10_000) + Duration::from_nanos(1)));
     assert!(chen.is_available(ms(10_000)));
     assert_eq!(chen.suspicion(ms(10_000)), 0.0);

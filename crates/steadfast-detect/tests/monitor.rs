@@ -365,10 +365,16 @@ fn flap_control_hysteresis_enters_at_its_threshold_and_needs_a_timely_heartbeat(
     let start = clock.now();
     monitor.heartbeat("p", start);
     // Past the detector's own threshold, not past the enter threshold.
-    assert_eq!(monitor.next_deadline(), Some(start + Duration::from_secs(3)));
+    assert_eq!(
+        monitor.next_deadline(),
+        Some(start + Duration::from_secs(3))
+    );
     clock.advance(Duration::from_millis(2500));
     assert!(monitor.sweep(clock.now()).is_empty());
-    assert_eq!(monitor.status(&"p", clock.now()).unwrap().state, PeerState::Healthy);
+    assert_eq!(
+        monitor.status(&"p", clock.now()).unwrap().state,
+        PeerState::Healthy
+    );
     clock.advance(Duration::from_millis(600));
     let changes = monitor.sweep(clock.now());
     assert_eq!(
@@ -386,7 +392,11 @@ fn flap_control_hysteresis_enters_at_its_threshold_and_needs_a_timely_heartbeat(
     let status = monitor.status(&"p", clock.now()).unwrap();
     assert_eq!((status.state, status.flapping), (PeerState::Suspect, true));
     assert_eq!(status.held_until, None);
-    assert!(monitor.sweep(clock.now() + Duration::from_millis(500)).is_empty());
+    assert!(
+        monitor
+            .sweep(clock.now() + Duration::from_millis(500))
+            .is_empty()
+    );
     // Late again (1.2 s, suspicion 0.6): still held.
     clock.advance(Duration::from_millis(1200));
     assert!(monitor.heartbeat("p", clock.now()).is_none());
@@ -395,7 +405,12 @@ fn flap_control_hysteresis_enters_at_its_threshold_and_needs_a_timely_heartbeat(
     let back = monitor.heartbeat("p", clock.now()).unwrap();
     assert_eq!(
         (back.from, back.to, back.reason, back.flapping),
-        (PeerState::Suspect, PeerState::Healthy, TransitionReason::HeartbeatResumed, false)
+        (
+            PeerState::Suspect,
+            PeerState::Healthy,
+            TransitionReason::HeartbeatResumed,
+            false
+        )
     );
     // Once trusted, a late heartbeat below the enter threshold changes nothing.
     clock.advance(Duration::from_millis(2900));
@@ -451,7 +466,10 @@ fn flap_control_consecutive_sweeps_counts_failed_checks() {
     let second = Duration::from_secs(1);
     let start = clock.now();
     monitor.heartbeat("p", start);
-    assert_eq!(monitor.next_deadline(), Some(start + Duration::from_millis(1500)));
+    assert_eq!(
+        monitor.next_deadline(),
+        Some(start + Duration::from_millis(1500))
+    );
     // One blip: a single failed sweep, then heartbeats again.
     clock.advance(second * 2);
     assert!(monitor.sweep(clock.now()).is_empty());
@@ -473,7 +491,10 @@ fn flap_control_consecutive_sweeps_counts_failed_checks() {
     let decided = clock.now();
     let changes = monitor.sweep(decided);
     assert_eq!(changes.len(), 1);
-    assert_eq!((changes[0].to, changes[0].at), (PeerState::Suspect, decided));
+    assert_eq!(
+        (changes[0].to, changes[0].at),
+        (PeerState::Suspect, decided)
+    );
     assert!(matches!(
         changes[0].reason,
         TransitionReason::ThresholdCrossed { suspicion } if suspicion == 2.0
@@ -495,7 +516,11 @@ fn flap_control_consecutive_sweeps_counts_failed_checks() {
     let changes = monitor.sweep(clock.now());
     assert_eq!(
         summary(&changes),
-        vec![(PeerState::Healthy, clock.now(), TransitionReason::DampingReleased)]
+        vec![(
+            PeerState::Healthy,
+            clock.now(),
+            TransitionReason::DampingReleased
+        )]
     );
     assert!(!monitor.status(&"p", clock.now()).unwrap().flapping);
     assert_eq!(
@@ -548,7 +573,11 @@ fn flap_control_damping_is_the_default_and_the_damping_shorthand() {
     }
     assert_eq!(
         summary(&released),
-        vec![(PeerState::Healthy, release, TransitionReason::DampingReleased)]
+        vec![(
+            PeerState::Healthy,
+            release,
+            TransitionReason::DampingReleased
+        )]
     );
 }
 

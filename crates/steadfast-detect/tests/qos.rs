@@ -201,7 +201,9 @@ proptest! {
 #[test]
 fn sequenced_evaluation_without_numbers_is_plain_evaluation() {
     let trace = HeartbeatTrace::new(
-        (0..50).map(|i| Timestamp::from_millis(i * 100 + (i % 7) * 13)).collect(),
+        (0..50)
+            .map(|i| Timestamp::from_millis(i * 100 + (i % 7) * 13))
+            .collect(),
         None,
         Timestamp::from_secs(6),
     );
