@@ -535,7 +535,13 @@ pub fn phi_of_y(mode: PhiMode, y: f64) -> f64 {
                 0.0
             } else {
                 let upper = 0.5 * erfc(-x);
-                -(-upper).ln_1p() * core::f64::consts::LOG10_E
+                // ln(1 - u) = -u in floating point once u < 2^-54.
+                let ln_lower = if upper < f64::EPSILON * 0.25 {
+                    -upper
+                } else {
+                    (-upper).ln_1p()
+                };
+                -ln_lower * core::f64::consts::LOG10_E
             }
         }
     }
