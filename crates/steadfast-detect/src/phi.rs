@@ -788,7 +788,10 @@ mod tests {
         while x < 30.0 {
             let (a, c) = (ln_erfc(x), chebyshev(x));
             assert!((a - c).abs() <= 1e-13 * c.abs(), "x={x} {a} {c}");
-            assert!((erfc(x).ln() - c).abs() <= 1e-12 * c.abs() || x > 26.0, "x={x}");
+            assert!(
+                (erfc(x).ln() - c).abs() <= 1e-12 * c.abs() || x > 26.0,
+                "x={x}"
+            );
             x += 0.173;
         }
         // Monotone across the switch, to the last bit that matters.
