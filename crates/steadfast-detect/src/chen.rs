@@ -58,7 +58,8 @@ impl ChenConfig {
         }
     }
 
-    /// How many intervals the estimate averages.
+    /// How many intervals (or, with sequence numbers, heartbeats) the
+    /// estimate averages.
     pub fn window(&self) -> usize {
         self.window
     }
@@ -87,7 +88,8 @@ pub struct ChenConfigBuilder {
 }
 
 impl ChenConfigBuilder {
-    /// How many intervals the estimate averages (default 1000).
+    /// How many intervals (or numbered heartbeats) the estimate averages
+    /// (default 1000).
     pub fn window(mut self, window: usize) -> Self {
         self.config.window = window;
         self
@@ -305,7 +307,10 @@ impl ChenDetector {
         detector
     }
 
-    /// The current timeout: estimated interval plus safety margin.
+    /// The current timeout: how long after the last heartbeat the peer is
+    /// suspected. Without sequence numbers, the estimated interval plus the
+    /// safety margin; with them, the freshness point `EA_{ℓ+1} + α` minus the
+    /// last arrival (at least 1 ns).
     pub fn timeout(&self) -> Duration {
         Duration::from_nanos(self.timeout)
     }
