@@ -420,6 +420,35 @@ fn flap_control_hysteresis_enters_at_its_threshold_and_needs_a_timely_heartbeat(
 }
 
 #[test]
+fn flap_control_hysteresis_can_enter_below_the_detector_threshold() {
+    let clock = ManualClock::new();
+    let monitor = monitor_with(
+        FlapControl::Hysteresis {
+            enter: 0.5,
+            exit: 0.1,
+        },
+        Duration::from_secs(2),
+    );
+    clock.advance(Duration::from_secs(7));
+    let start = clock.now();
+    monitor.heartbeat("p", start);
+    // Suspicion is elapsed / 2 s: it reaches 0.5 after exactly 1 s.
+    assert_eq!(
+        monitor.next_deadline(),
+        Some(start + Duration::from_secs(1))
+    );
+    let changes = monitor.sweep(start + Duration::from_millis(1200));
+    assert_eq!(
+        summary(&changes),
+        vec![(
+            PeerState::Suspect,
+            start + Duration::from_secs(1),
+            TransitionReason::ThresholdCrossed { suspicion: 0.5 }
+        )]
+    );
+}
+
+#[test]
 fn flap_control_hysteresis_held_peer_escalates_when_silent_again() {
     let clock = ManualClock::new();
     let monitor = monitor_with(
