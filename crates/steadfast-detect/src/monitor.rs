@@ -426,14 +426,18 @@ enum Flap {
 impl Flap {
     fn new(control: &FlapControl) -> Flap {
         match control {
-            FlapControl::Hysteresis { enter, exit } => {
-                Hysteresis::new(*enter, *exit).map_or(Flap::None, Flap::Hysteresis)
-            }
+            FlapControl::Hysteresis { enter, exit } => Flap::Hysteresis(
+                Hysteresis::new(*enter, *exit)
+                    .unwrap_or_else(|_| unreachable!("validated by MonitorConfigBuilder::build")),
+            ),
             FlapControl::ConsecutiveSweeps {
                 n,
                 m,
                 recover_after,
-            } => ConsecutiveChecks::new(*n, *m, *recover_after).map_or(Flap::None, Flap::Checks),
+            } => Flap::Checks(
+                ConsecutiveChecks::new(*n, *m, *recover_after)
+                    .unwrap_or_else(|_| unreachable!("validated by MonitorConfigBuilder::build")),
+            ),
             FlapControl::Damping(config) => Flap::Damping(FlapDamper::new(config.clone())),
             FlapControl::None => Flap::None,
         }
