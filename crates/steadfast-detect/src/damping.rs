@@ -75,6 +75,16 @@ impl Hysteresis {
     pub fn is_active(&self) -> bool {
         self.active
     }
+
+    /// The threshold at and above which the condition becomes active.
+    pub fn enter(&self) -> f64 {
+        self.enter
+    }
+
+    /// The threshold below which an active condition becomes inactive.
+    pub fn exit(&self) -> f64 {
+        self.exit
+    }
 }
 
 /// N failures among the last M checks make a target fail; a run of
@@ -164,6 +174,11 @@ impl ConsecutiveChecks {
     /// Whether the target is failing.
     pub fn is_failing(&self) -> bool {
         self.failing
+    }
+
+    /// How many of the last `m` checks failed (since the last recovery).
+    pub fn recent_failures(&self) -> u32 {
+        self.window.count_ones()
     }
 }
 

@@ -49,6 +49,34 @@ pub trait FailureDetector: Send + Sync {
     /// Records a heartbeat that arrived at `at`.
     fn heartbeat(&mut self, at: Timestamp) -> HeartbeatOutcome;
 
+    /// Records a heartbeat that arrived at `at` carrying the sender's
+    /// sequence number.
+    ///
+    /// Detectors that use sequence numbers ([`ChenDetector`](crate::ChenDetector))
+    /// estimate arrivals from the sender's schedule, so lost heartbeats leave
+    /// gaps rather than long intervals, and ignore (and count) a number not
+    /// above the highest one seen with [`HeartbeatOutcome::OutOfOrder`]. The
+    /// others ignore the number: by default this is
+    /// [`heartbeat`](FailureDetector::heartbeat).
+    ///
+    /// ```
+    /// use steadfast_core::Timestamp;
+    /// use steadfast_detect::{FailureDetector, ChenConfig, ChenDetector, HeartbeatOutcome};
+    ///
+    /// let mut chen = ChenDetector::new(ChenConfig::builder().build()?);
+    /// let s = Timestamp::from_secs;
+    /// assert_eq!(chen.heartbeat_with_sequence(s(1), 1), HeartbeatOutcome::First);
+    /// assert_eq!(
+    ///     chen.heartbeat_with_sequence(s(2), 1),
+    ///     HeartbeatOutcome::OutOfOrder { sequence: 1, latest: 1 }
+    /// );
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    fn heartbeat_with_sequence(&mut self, at: Timestamp, sequence: u64) -> HeartbeatOutcome {
+        let _ = sequence;
+        self.heartbeat(at)
+    }
+
     /// The suspicion level at `at`: phi for the accrual detectors, the ratio
     /// of elapsed time to timeout for the timeout detectors. Never NaN.
     fn suspicion(&self, at: Timestamp) -> f64;
@@ -115,6 +143,14 @@ pub enum HeartbeatOutcome {
         /// How far before the previous heartbeat it was stamped.
         by: Duration,
     },
+    /// The heartbeat's sequence number was not above the highest one seen
+    /// (a duplicate, or a heartbeat overtaken by a later one); it was ignored.
+    OutOfOrder {
+        /// Its sequence number.
+        sequence: u64,
+        /// The highest sequence number seen.
+        latest: u64,
+    },
 }
 
 /// Longest interval kept in a history, in nanoseconds (about 3.26 days).
@@ -138,6 +174,9 @@ pub(crate) struct IntervalHistory {
     /// At most 2^16 samples below 2^48 each: fits in 64 bits.
     sum: u64,
     sum_sq: u128,
+    /// `1 / len`, kept with the length: the window is full in the steady
+    /// state, so reading the statistics divides nothing.
+    inverse: f64,
 }
 
 impl IntervalHistory {
@@ -150,13 +189,16 @@ impl IntervalHistory {
             next: 0,
             sum: 0,
             sum_sq: 0,
+            inverse: 0.0,
         }
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, interval_nanos: u64) {
         let x = interval_nanos.min(MAX_INTERVAL_NANOS);
         if self.samples.len() < self.capacity {
             self.samples.push(x);
+            self.inverse = 1.0 / self.samples.len() as f64;
         } else {
             let old = self.samples[self.next];
             self.sum -= old;
@@ -180,6 +222,7 @@ impl IntervalHistory {
         self.next = 0;
         self.sum = 0;
         self.sum_sq = 0;
+        self.inverse = 0.0;
     }
 
     /// Mean interval in nanoseconds; 0 for an empty history.
@@ -190,21 +233,33 @@ impl IntervalHistory {
         self.sum as f64 / self.samples.len() as f64
     }
 
-    /// Mean and population standard deviation in nanoseconds, the deviation
-    /// from the exact integer numerator `n * sum_sq - sum^2` (never negative).
-    pub(crate) fn mean_and_std_deviation(&self) -> (f64, f64) {
-        let n = self.samples.len() as u128;
-        if n == 0 {
-            return (0.0, 0.0);
-        }
-        let inverse = 1.0 / n as f64;
-        let sum = u128::from(self.sum);
+    /// Mean and population variance in nanoseconds (squared), the variance
+    /// from the exact integer numerator `n * sum_sq - sum^2` (never
+    /// negative). No division: the window keeps `1 / n`.
+    #[inline]
+    pub(crate) fn mean_and_variance(&self) -> (f64, f64) {
+        let n = self.samples.len() as u64;
         // n <= 2^16 and every sample < 2^48, so n * sum_sq < 2^128.
-        let numerator = n * self.sum_sq - sum * sum;
+        let numerator = u128::from(n) * self.sum_sq - u128::from(self.sum) * u128::from(self.sum);
         // Two 64-bit halves convert with hardware instructions.
         let high = (numerator >> 64) as u64 as f64 * 18_446_744_073_709_551_616.0;
         let low = numerator as u64 as f64;
-        (self.sum as f64 * inverse, (high + low).sqrt() * inverse)
+        let inverse = self.inverse;
+        (
+            self.sum as f64 * inverse,
+            (high + low) * (inverse * inverse),
+        )
+    }
+
+    /// Mean and population standard deviation in nanoseconds, the deviation
+    /// from the exact integer numerator `n * sum_sq - sum^2` (never negative).
+    #[cfg(test)]
+    pub(crate) fn mean_and_std_deviation(&self) -> (f64, f64) {
+        if self.samples.is_empty() {
+            return (0.0, 0.0);
+        }
+        let (mean, variance) = self.mean_and_variance();
+        (mean, variance.sqrt())
     }
 }
 

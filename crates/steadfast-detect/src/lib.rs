@@ -39,15 +39,15 @@
 //! |---|---|
 //! | [`FailureDetector`] | the trait: heartbeat, suspicion, availability and the exact `suspect_at` |
 //! | [`FixedTimeout`] | suspect after a fixed silence |
-//! | [`ChenDetector`] | expected arrival from a window, plus a safety margin |
+//! | [`ChenDetector`] | expected arrival from a window, plus a safety margin; with sequence numbers ([`FailureDetector::heartbeat_with_sequence`]) or without |
 //! | [`PhiAccrual`] | phi accrual, Akka/Pekko-compatible or exact ([`PhiMode`]) |
 //! | [`ExponentialPhi`] | phi as Cassandra computes it (exponential model, `PHI_FACTOR`) |
-//! | [`Monitor`] | many peers, sharded, `sweep`, `next_deadline`, pause guard, events |
+//! | [`Monitor`], [`FlapControl`] | many peers, sharded, `sweep`, `next_deadline`, pause guard, events; flap control per monitor |
 //! | [`PeerState`], [`FailureClass`], [`OutageHistory`] | Healthy/Suspect/Unreachable/Down; Transient/Intermittent/Permanent |
 //! | [`Hysteresis`], [`ConsecutiveChecks`], [`FlapDamper`] | flap damping: two thresholds, N of M, BGP-style penalties |
 //! | [`SuspicionTimeout`], [`Suspicion`], [`LocalHealth`] | SWIM/Lifeguard suspicion timeouts and local health (memberlist) |
 //! | [`HealthChecks`], [`HealthReport`] | liveness/readiness checks rolled up for a `/health` endpoint |
-//! | [`QosReport`] | detection time, mistake duration/recurrence/rate, query accuracy |
+//! | [`QosReport`] | detection time, mistake duration/recurrence/rate, query accuracy (numbered traces too) |
 //! | [`TraceConfig`], [`HeartbeatTrace`] | seeded traces: jitter, heavy tails, bursty loss, pauses, delay steps |
 //!
 //! # Numerical corners
@@ -104,8 +104,8 @@ pub use health::{
 };
 pub use lifeguard::{LocalHealth, Suspicion, SuspicionTimeout};
 pub use monitor::{
-    Monitor, MonitorConfig, MonitorConfigBuilder, MonitorEvent, PeerStatus, Transition,
-    TransitionReason,
+    FlapControl, Monitor, MonitorConfig, MonitorConfigBuilder, MonitorEvent, PeerStatus,
+    Transition, TransitionReason,
 };
 pub use phi::{PhiAccrual, PhiAccrualConfig, PhiAccrualConfigBuilder, PhiMode, phi_of_y};
 pub use qos::QosReport;

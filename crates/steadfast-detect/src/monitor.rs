@@ -22,8 +22,8 @@ use std::sync::PoisonError;
 use steadfast_core::{ConfigError, Observer, Timestamp};
 
 use crate::classification::{ClassificationConfig, FailureClass, OutageHistory, PeerState};
-use crate::damping::{FlapDamper, FlapDampingConfig};
-use crate::detector::FailureDetector;
+use crate::damping::{ConsecutiveChecks, FlapDamper, FlapDampingConfig, Hysteresis};
+use crate::detector::{FailureDetector, first_crossing};
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// Settings of a [`Monitor`].
@@ -48,8 +48,81 @@ pub struct MonitorConfig {
     unreachable_after: Duration,
     down_after: Duration,
     pause_threshold: Option<Duration>,
-    damping: Option<FlapDampingConfig>,
+    flap_control: FlapControl,
     classification: ClassificationConfig,
+}
+
+/// How a [`Monitor`] keeps a peer that goes up and down from toggling its
+/// state with every blip. Chosen per monitor with
+/// [`MonitorConfigBuilder::flap_control`]; BGP-style damping is the default.
+///
+/// - [`None`](FlapControl::None): Suspect when the detector crosses its
+///   threshold, Healthy again at the next heartbeat.
+/// - [`Hysteresis`](FlapControl::Hysteresis): Suspect when the detector's
+///   suspicion reaches `enter` (at that exact instant, found by search when
+///   `enter` differs from the detector's threshold); Healthy again only at a
+///   heartbeat that ends a silence whose suspicion stayed below `exit`, that
+///   is, a heartbeat on time. The heartbeat that ends an outage is late by
+///   definition, so a peer needs one timely heartbeat after it to recover.
+/// - [`ConsecutiveSweeps`](FlapControl::ConsecutiveSweeps): each sweep is a
+///   check of every peer it visits (a peer is visited at its detector's
+///   deadline, then at every sweep while it has failed checks in its
+///   window); Suspect once `n` of the last `m` checks found the detector
+///   suspecting, Healthy again after `recover_after` passing checks in a row.
+///   Transitions take effect at the sweep that decides them. Since a peer with
+///   recent failures is due at every sweep, [`Monitor::next_deadline`] then
+///   lies in the past: sweep on a fixed period with this control.
+/// - [`Damping`](FlapControl::Damping): BGP route-flap dampening
+///   ([`FlapDamper`]): every outage adds a decaying penalty; above the
+///   suppress limit a recovered peer is held Suspect until the penalty decays
+///   below the reuse limit.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::Timestamp;
+/// use steadfast_detect::{FixedTimeout, FlapControl, Monitor, MonitorConfig, PeerState};
+///
+/// let monitor = Monitor::new(
+///     MonitorConfig::builder()
+///         .flap_control(FlapControl::ConsecutiveSweeps { n: 2, m: 3, recover_after: 2 })
+///         .pause_threshold(None)
+///         .build()?,
+///     FixedTimeout::new(Duration::from_secs(2))?,
+/// );
+/// let s = Timestamp::from_secs;
+/// monitor.heartbeat("a", s(0));
+/// assert!(monitor.sweep(s(2)).is_empty()); // one failed check
+/// let changes = monitor.sweep(s(3)); // two of the last three
+/// assert_eq!((changes[0].to, changes[0].at), (PeerState::Suspect, s(3)));
+/// monitor.heartbeat("a", s(4));
+/// assert!(monitor.sweep(s(4)).is_empty()); // one passing check
+/// assert_eq!(monitor.sweep(s(5))[0].to, PeerState::Healthy);
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum FlapControl {
+    /// No flap control.
+    None,
+    /// Enter and exit thresholds on the detector's suspicion.
+    Hysteresis {
+        /// The suspicion at which the peer becomes Suspect (finite).
+        enter: f64,
+        /// A heartbeat ending a silence whose suspicion stayed below this
+        /// brings the peer back (finite, at most `enter`).
+        exit: f64,
+    },
+    /// `n` failed checks among the last `m` sweeps.
+    ConsecutiveSweeps {
+        /// Failed checks that make the peer Suspect, in [1, m].
+        n: u32,
+        /// Checks remembered, in [1, 64].
+        m: u32,
+        /// Passing checks in a row that make it Healthy again, at least 1.
+        recover_after: u32,
+    },
+    /// BGP-style damping with these settings.
+    Damping(FlapDampingConfig),
 }
 
 impl MonitorConfig {
@@ -63,7 +136,7 @@ impl MonitorConfig {
                 unreachable_after: Duration::from_secs(5),
                 down_after: Duration::from_secs(30),
                 pause_threshold: Some(Duration::from_secs(5)),
-                damping: Some(
+                flap_control: FlapControl::Damping(
                     FlapDampingConfig::builder()
                         .build()
                         .unwrap_or_else(|_| unreachable!("the damping defaults are valid")),
@@ -93,6 +166,11 @@ impl MonitorConfig {
     /// Gap between sweeps that counts as a local pause (`None`: no guard).
     pub fn pause_threshold(&self) -> Option<Duration> {
         self.pause_threshold
+    }
+
+    /// How flapping peers are handled.
+    pub fn flap_control(&self) -> &FlapControl {
+        &self.flap_control
     }
 }
 
@@ -127,9 +205,18 @@ impl MonitorConfigBuilder {
         self
     }
 
-    /// Flap damping, or `None` to disable it (default on).
+    /// Flap damping, or `None` to disable it (default on). Shorthand for
+    /// [`flap_control`](Self::flap_control) with [`FlapControl::Damping`] or
+    /// [`FlapControl::None`].
     pub fn damping(mut self, damping: Option<FlapDampingConfig>) -> Self {
-        self.config.damping = damping;
+        self.config.flap_control = damping.map_or(FlapControl::None, FlapControl::Damping);
+        self
+    }
+
+    /// How flapping peers are handled (default [`FlapControl::Damping`]
+    /// with the default [`FlapDampingConfig`]).
+    pub fn flap_control(mut self, control: FlapControl) -> Self {
+        self.config.flap_control = control;
         self
     }
 
@@ -144,7 +231,10 @@ impl MonitorConfigBuilder {
     /// # Errors
     ///
     /// Shards in [1, 4096]; `down_after >= unreachable_after`; a pause
-    /// threshold, when set, greater than zero.
+    /// threshold, when set, greater than zero; for [`FlapControl::Hysteresis`]
+    /// both thresholds finite and `exit <= enter`; for
+    /// [`FlapControl::ConsecutiveSweeps`] `m` in [1, 64], `n` in [1, m] and
+    /// `recover_after` at least 1.
     pub fn build(self) -> Result<MonitorConfig, ConfigError> {
         let c = self.config;
         ConfigError::ensure(
@@ -166,6 +256,47 @@ impl MonitorConfigBuilder {
                 format_args!("{p:?}"),
                 "greater than 0",
             )?;
+        }
+        match c.flap_control {
+            FlapControl::Hysteresis { enter, exit } => {
+                ConfigError::ensure(
+                    enter.is_finite(),
+                    "monitor.flap_control.enter",
+                    enter,
+                    "finite",
+                )?;
+                ConfigError::ensure(
+                    exit.is_finite() && exit <= enter,
+                    "monitor.flap_control.exit",
+                    exit,
+                    "finite and at most monitor.flap_control.enter",
+                )?;
+            }
+            FlapControl::ConsecutiveSweeps {
+                n,
+                m,
+                recover_after,
+            } => {
+                ConfigError::ensure(
+                    (1..=64).contains(&m),
+                    "monitor.flap_control.m",
+                    m,
+                    "in [1, 64]",
+                )?;
+                ConfigError::ensure(
+                    (1..=m).contains(&n),
+                    "monitor.flap_control.n",
+                    n,
+                    "in [1, monitor.flap_control.m]",
+                )?;
+                ConfigError::ensure(
+                    recover_after >= 1,
+                    "monitor.flap_control.recover_after",
+                    recover_after,
+                    "at least 1",
+                )?;
+            }
+            FlapControl::None | FlapControl::Damping(_) => {}
         }
         Ok(c)
     }
@@ -215,7 +346,8 @@ pub enum TransitionReason {
     },
     /// A heartbeat arrived.
     HeartbeatResumed,
-    /// Flap damping released a peer that had been heartbeating while held.
+    /// The flap control released a peer that had been heartbeating while
+    /// held: the damping penalty decayed, or enough checks passed in a row.
     DampingReleased,
 }
 
@@ -237,7 +369,7 @@ pub struct Transition<K> {
     pub observed: Timestamp,
     /// Why.
     pub reason: TransitionReason,
-    /// Whether flap damping holds the peer.
+    /// Whether the flap control holds the peer.
     pub flapping: bool,
 }
 
@@ -267,9 +399,10 @@ pub enum MonitorEvent<K> {
 pub struct PeerStatus {
     /// The state.
     pub state: PeerState,
-    /// Whether flap damping holds it.
+    /// Whether the flap control holds it.
     pub flapping: bool,
-    /// When flap damping releases it, while it is held.
+    /// When flap damping releases it, while it is held (`None` for the
+    /// other flap controls, which release on heartbeats or checks).
     pub held_until: Option<Timestamp>,
     /// The class of its recent outages at the time asked.
     pub class: Option<FailureClass>,
@@ -281,22 +414,102 @@ pub struct PeerStatus {
     pub last_heartbeat: Option<Timestamp>,
 }
 
+/// The flap control state of one peer.
+#[derive(Debug, Clone)]
+enum Flap {
+    None,
+    Hysteresis(Hysteresis),
+    Checks(ConsecutiveChecks),
+    Damping(FlapDamper),
+}
+
+impl Flap {
+    fn new(control: &FlapControl) -> Flap {
+        match control {
+            FlapControl::Hysteresis { enter, exit } => Flap::Hysteresis(
+                Hysteresis::new(*enter, *exit)
+                    .unwrap_or_else(|_| unreachable!("validated by MonitorConfigBuilder::build")),
+            ),
+            FlapControl::ConsecutiveSweeps {
+                n,
+                m,
+                recover_after,
+            } => Flap::Checks(
+                ConsecutiveChecks::new(*n, *m, *recover_after)
+                    .unwrap_or_else(|_| unreachable!("validated by MonitorConfigBuilder::build")),
+            ),
+            FlapControl::Damping(config) => Flap::Damping(FlapDamper::new(config.clone())),
+            FlapControl::None => Flap::None,
+        }
+    }
+
+    fn damper(&self) -> Option<&FlapDamper> {
+        match self {
+            Flap::Damping(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Peer<D> {
     detector: D,
     state: PeerState,
     outage_start: Option<Timestamp>,
-    damper: Option<FlapDamper>,
+    flap: Flap,
     outages: OutageHistory,
 }
 
 impl<D: FailureDetector> Peer<D> {
+    /// Whether the flap control holds the peer at `at`: for damping, while
+    /// it is suppressed; for the others, while it heartbeats but has not
+    /// yet met the condition to be trusted again.
     fn flapping(&self, at: Timestamp) -> bool {
-        self.damper.as_ref().is_some_and(|d| d.is_suppressed(at))
+        match &self.flap {
+            Flap::None => false,
+            Flap::Hysteresis(h) => h.is_active() && self.outage_start.is_none(),
+            Flap::Checks(c) => c.is_failing() && self.outage_start.is_none(),
+            Flap::Damping(d) => d.is_suppressed(at),
+        }
+    }
+
+    /// When the monitor starts suspecting the peer if it stays silent: the
+    /// detector's deadline, or for hysteresis the exact instant its suspicion
+    /// reaches the enter threshold; `None` before the first heartbeat, and
+    /// for the sweep-counting control (whose checks are the sweeps).
+    fn suspect_deadline(&self) -> Option<Timestamp> {
+        match &self.flap {
+            Flap::Checks(_) => None,
+            Flap::Hysteresis(h) if h.enter() != self.detector.threshold() => {
+                let last = self.detector.last_heartbeat()?;
+                let candidate = self
+                    .detector
+                    .suspect_at()?
+                    .as_nanos()
+                    .saturating_sub(last.as_nanos());
+                let limit = u64::MAX - last.as_nanos();
+                let enter = h.enter();
+                let elapsed = first_crossing(candidate as f64, limit, |e| {
+                    self.detector
+                        .suspicion(Timestamp::from_nanos(last.as_nanos() + e))
+                        >= enter
+                });
+                Some(elapsed.map_or(Timestamp::MAX, |e| {
+                    Timestamp::from_nanos(last.as_nanos() + e)
+                }))
+            }
+            _ => self.detector.suspect_at(),
+        }
     }
 
     /// The next instant at which a sweep can change this peer.
     fn compute_next(&self, unreachable_after: Duration, down_after: Duration) -> Timestamp {
+        if let Flap::Checks(c) = &self.flap
+            && (c.is_failing() || c.recent_failures() > 0)
+        {
+            // Every sweep is a check that matters.
+            return Timestamp::ZERO;
+        }
         match self.outage_start {
             Some(start) => match self.state {
                 PeerState::Healthy | PeerState::Suspect => start.saturating_add(unreachable_after),
@@ -304,14 +517,16 @@ impl<D: FailureDetector> Peer<D> {
                 _ => Timestamp::MAX,
             },
             None => {
-                let suspect = self.detector.suspect_at().unwrap_or(Timestamp::MAX);
-                let release = if self.state == PeerState::Healthy {
-                    Timestamp::MAX
-                } else {
-                    self.damper
-                        .as_ref()
-                        .and_then(FlapDamper::reuse_at)
-                        .unwrap_or(Timestamp::ZERO)
+                let suspect = match &self.flap {
+                    Flap::Checks(_) => self.detector.suspect_at(),
+                    _ => self.suspect_deadline(),
+                }
+                .unwrap_or(Timestamp::MAX);
+                let release = match &self.flap {
+                    Flap::Damping(d) if self.state != PeerState::Healthy => {
+                        d.reuse_at().unwrap_or(Timestamp::ZERO)
+                    }
+                    _ => Timestamp::MAX,
                 };
                 suspect.min(release)
             }
@@ -328,6 +543,12 @@ struct Shard<K, D> {
     keys: Vec<K>,
     peers: Vec<Peer<D>>,
     next: Vec<u64>,
+    /// A lower bound on every entry of `next`, and the minimum itself when
+    /// `exact`. A sweep skips an exact shard whose minimum lies in the
+    /// future without reading `next`; it becomes inexact only when the peer
+    /// holding the minimum moves its deadline later or leaves.
+    earliest: u64,
+    exact: bool,
 }
 
 impl<K: Hash + Eq + Clone, D> Shard<K, D> {
@@ -337,6 +558,19 @@ impl<K: Hash + Eq + Clone, D> Shard<K, D> {
             keys: Vec::new(),
             peers: Vec::new(),
             next: Vec::new(),
+            earliest: u64::MAX,
+            exact: true,
+        }
+    }
+
+    /// Sets peer `i`'s deadline, keeping `earliest` a lower bound (exact
+    /// unless the minimum itself moved later).
+    fn set_next(&mut self, i: usize, next: u64) {
+        let old = core::mem::replace(&mut self.next[i], next);
+        if next < self.earliest {
+            self.earliest = next;
+        } else if old == self.earliest && next != old {
+            self.exact = false;
         }
     }
 
@@ -349,6 +583,7 @@ impl<K: Hash + Eq + Clone, D> Shard<K, D> {
         self.keys.push(key);
         self.peers.push(peer);
         self.next.push(next.as_nanos());
+        self.earliest = self.earliest.min(next.as_nanos());
     }
 
     fn remove(&mut self, key: &K) -> bool {
@@ -357,7 +592,9 @@ impl<K: Hash + Eq + Clone, D> Shard<K, D> {
         };
         self.keys.swap_remove(i);
         self.peers.swap_remove(i);
-        self.next.swap_remove(i);
+        if self.next.swap_remove(i) == self.earliest {
+            self.exact = false;
+        }
         if let Some(moved) = self.keys.get(i) {
             self.index.insert(moved.clone(), i);
         }
@@ -372,7 +609,10 @@ impl<K: Hash + Eq + Clone, D> Shard<K, D> {
 /// for different peers rarely contend; a sweep locks one shard at a time.
 /// Each shard keeps its peers' next deadlines in one contiguous array, so a
 /// sweep reads 8 bytes per peer and touches a peer's state only when it is
-/// due: its cost is linear in the number of peers with a small constant.
+/// due: its cost is linear in the number of peers with a small constant. A
+/// shard also remembers its earliest deadline, so a sweep skips (in O(1)) a
+/// shard with nothing due whose earliest peer has not moved since the last
+/// scan.
 ///
 /// Memory: a peer costs its detector (for [`PhiAccrual`](crate::PhiAccrual),
 /// 8 bytes per interval in its window, allocated as the window fills) plus
@@ -463,7 +703,7 @@ where
             detector: self.prototype.clone(),
             state: PeerState::Healthy,
             outage_start: None,
-            damper: self.config.damping.clone().map(FlapDamper::new),
+            flap: Flap::new(&self.config.flap_control),
             outages: OutageHistory::new(self.config.classification.clone()),
         }
     }
@@ -477,7 +717,7 @@ where
         let (transition, next) = match shard.position(&peer) {
             Some(i) => {
                 let (transition, next) = self.heartbeat_entry(&peer, &mut shard.peers[i], at);
-                shard.next[i] = next.as_nanos();
+                shard.set_next(i, next.as_nanos());
                 (transition, next)
             }
             None => {
@@ -515,17 +755,36 @@ where
         }
         // A silence that crossed the threshold but was not swept yet still
         // counts as an outage, so damping and classification see it; not
-        // while the monitor recovers from its own pause.
+        // while the monitor recovers from its own pause. (Sweep-counted
+        // checks only happen in sweeps.)
+        let holding = self.is_holding_back(at);
+        let silent_too_long = match &entry.flap {
+            Flap::Checks(_) => false,
+            Flap::Hysteresis(h) => entry.detector.suspicion(at) >= h.enter(),
+            Flap::None | Flap::Damping(_) => !entry.detector.is_available(at),
+        };
         if entry.outage_start.is_none()
-            && !entry.detector.is_available(at)
-            && !self.is_holding_back(at)
-            && let Some(deadline) = entry.detector.suspect_at()
+            && silent_too_long
+            && !holding
+            && let Some(deadline) = entry.suspect_deadline()
         {
             entry.outage_start = Some(deadline);
             entry.outages.begin(deadline);
-            if let Some(d) = entry.damper.as_mut() {
+            if let Flap::Damping(d) = &mut entry.flap {
                 d.record_flap(deadline);
             }
+        }
+        // How late this heartbeat is: the suspicion it puts an end to.
+        if let Flap::Hysteresis(h) = &mut entry.flap
+            && !holding
+        {
+            let lateness = entry.detector.suspicion(at);
+            if entry.outage_start.is_some() {
+                // At or past the enter threshold, even if the detector's
+                // own scale says otherwise at this instant.
+                let _ = h.update(h.enter());
+            }
+            let _ = h.update(lateness);
         }
         let _ = entry.detector.heartbeat(at);
         let mut transition = None;
@@ -544,7 +803,8 @@ where
             });
             entry.state = PeerState::Healthy;
         } else if entry.state != PeerState::Healthy {
-            // Held by damping: it stays Suspect (even if it had escalated).
+            // Held by the flap control: it stays Suspect (even if it had
+            // escalated).
             if entry.state != PeerState::Suspect {
                 transition = Some(Transition {
                     peer: key.clone(),
@@ -587,8 +847,8 @@ where
                 state: p.state,
                 flapping: p.flapping(now),
                 held_until: p
-                    .damper
-                    .as_ref()
+                    .flap
+                    .damper()
                     .filter(|d| d.is_suppressed(now))
                     .and_then(FlapDamper::reuse_at),
                 class: p.outages.classify(now),
@@ -627,12 +887,21 @@ where
         for shard in self.shards.iter() {
             let mut guard = lock(shard);
             let shard = &mut *guard;
-            // A branch-free pass first: most sweeps find nothing due.
+            // Most sweeps find nothing due in most shards: skip a shard
+            // whose lower bound lies ahead without reading its deadlines,
+            // then try a branch-free pass for the exact minimum.
+            if shard.exact && shard.earliest > now_nanos {
+                earliest = earliest.min(shard.earliest);
+                continue;
+            }
             let shard_earliest = shard.next.iter().copied().min().unwrap_or(u64::MAX);
+            shard.exact = true;
             if shard_earliest > now_nanos {
+                shard.earliest = shard_earliest;
                 earliest = earliest.min(shard_earliest);
                 continue;
             }
+            let mut exact = u64::MAX;
             for (i, slot) in shard.next.iter_mut().enumerate() {
                 let mut next = *slot;
                 if next <= now_nanos {
@@ -642,13 +911,17 @@ where
                         .compute_next(self.config.unreachable_after, self.config.down_after)
                         .as_nanos();
                     *slot = next;
+                    exact = exact.min(next);
                     if holding && next <= now_nanos {
                         // Held convictions become due when the hold ends.
                         next = held_until;
                     }
+                } else {
+                    exact = exact.min(next);
                 }
                 earliest = earliest.min(next);
             }
+            shard.earliest = exact;
         }
         self.next_deadline.fetch_min(earliest, Ordering::AcqRel);
         transitions.sort_by_key(|t| t.at);
@@ -685,21 +958,54 @@ where
         holding: bool,
         out: &mut Vec<Transition<K>>,
     ) {
+        if let Flap::Checks(checks) = &mut entry.flap {
+            if holding {
+                return;
+            }
+            let ok = entry.detector.is_available(now);
+            let failing = checks.record(ok);
+            if failing && !ok && entry.outage_start.is_none() {
+                entry.outage_start = Some(now);
+                entry.outages.begin(now);
+            }
+            if failing && entry.state == PeerState::Healthy {
+                out.push(Transition {
+                    peer: key.clone(),
+                    from: PeerState::Healthy,
+                    to: PeerState::Suspect,
+                    at: now,
+                    observed: now,
+                    reason: TransitionReason::ThresholdCrossed {
+                        suspicion: entry.detector.suspicion(now),
+                    },
+                    flapping: false,
+                });
+                entry.state = PeerState::Suspect;
+            } else if !failing && entry.state != PeerState::Healthy {
+                out.push(Transition {
+                    peer: key.clone(),
+                    from: entry.state,
+                    to: PeerState::Healthy,
+                    at: now,
+                    observed: now,
+                    reason: TransitionReason::DampingReleased,
+                    flapping: false,
+                });
+                entry.state = PeerState::Healthy;
+            }
+        }
         // Flap damping releases a held peer that kept heartbeating.
-        if entry.outage_start.is_none()
+        if let Flap::Damping(damper) = &entry.flap
+            && entry.outage_start.is_none()
             && entry.state != PeerState::Healthy
-            && !entry.flapping(now)
+            && !damper.is_suppressed(now)
             && entry.detector.is_available(now)
         {
             out.push(Transition {
                 peer: key.clone(),
                 from: entry.state,
                 to: PeerState::Healthy,
-                at: entry
-                    .damper
-                    .as_ref()
-                    .and_then(FlapDamper::reuse_at)
-                    .unwrap_or(now),
+                at: damper.reuse_at().unwrap_or(now),
                 observed: now,
                 reason: TransitionReason::DampingReleased,
                 flapping: false,
@@ -710,7 +1016,7 @@ where
             return;
         }
         if entry.outage_start.is_none() {
-            let Some(deadline) = entry.detector.suspect_at() else {
+            let Some(deadline) = entry.suspect_deadline() else {
                 return;
             };
             if deadline > now {
@@ -718,8 +1024,15 @@ where
             }
             entry.outage_start = Some(deadline);
             entry.outages.begin(deadline);
-            if let Some(d) = entry.damper.as_mut() {
-                d.record_flap(deadline);
+            match &mut entry.flap {
+                Flap::Damping(d) => {
+                    d.record_flap(deadline);
+                }
+                Flap::Hysteresis(h) => {
+                    // The suspicion reached the enter threshold.
+                    let _ = h.update(h.enter());
+                }
+                Flap::None | Flap::Checks(_) => {}
             }
             if entry.state == PeerState::Healthy {
                 out.push(Transition {
@@ -745,7 +1058,7 @@ where
             (PeerState::Unreachable, self.config.unreachable_after),
             (PeerState::Down, self.config.down_after),
         ] {
-            if silence >= limit && target > entry.state {
+            if silence >= limit && target > entry.state && entry.state != PeerState::Healthy {
                 out.push(Transition {
                     peer: key.clone(),
                     from: entry.state,

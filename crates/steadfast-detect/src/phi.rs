@@ -246,12 +246,20 @@ pub struct PhiAccrual {
     shifted_mean: f64,
     /// max(std deviation, minimum), in nanoseconds (cached per heartbeat).
     std_deviation: f64,
+    /// `1 / std_deviation`, so a query multiplies instead of dividing.
+    inverse_std: f64,
+    /// The closed-form crossing (elapsed nanoseconds), cached per heartbeat.
+    approximate: f64,
     /// The standardized delay at which phi reaches the threshold.
     y_threshold: f64,
     /// The acceptable pause and the deviation floor in nanoseconds,
     /// converted once (128-bit conversions are not free).
     pause_nanos: f64,
     min_std_nanos: f64,
+    /// The floor squared and inverted: most windows vary less than the
+    /// floor, and then the refresh needs neither a square root nor a division.
+    min_variance: f64,
+    inverse_min_std: f64,
     /// Cache of the exact crossing (elapsed nanoseconds), computed on first
     /// demand after each heartbeat: [`UNKNOWN`] or an encoded `Option<u64>`.
     crossing: AtomicU64,
@@ -275,9 +283,13 @@ impl Clone for PhiAccrual {
             backwards: self.backwards,
             shifted_mean: self.shifted_mean,
             std_deviation: self.std_deviation,
+            inverse_std: self.inverse_std,
+            approximate: self.approximate,
             y_threshold: self.y_threshold,
             pause_nanos: self.pause_nanos,
             min_std_nanos: self.min_std_nanos,
+            min_variance: self.min_variance,
+            inverse_min_std: self.inverse_min_std,
             crossing: AtomicU64::new(self.crossing.load(Ordering::Relaxed)),
         }
     }
@@ -296,9 +308,13 @@ impl PhiAccrual {
             backwards: 0,
             shifted_mean: 0.0,
             std_deviation: 0.0,
+            inverse_std: 0.0,
+            approximate: 0.0,
             y_threshold,
             pause_nanos,
             min_std_nanos,
+            min_variance: min_std_nanos * min_std_nanos,
+            inverse_min_std: 1.0 / min_std_nanos,
             crossing: AtomicU64::new(UNKNOWN),
         };
         detector.bootstrap();
@@ -341,18 +357,28 @@ impl PhiAccrual {
         self.refresh();
     }
 
+    #[inline]
     fn refresh(&mut self) {
-        let (mean, std_deviation) = self.history.mean_and_std_deviation();
+        let (mean, variance) = self.history.mean_and_variance();
         self.shifted_mean = mean + self.pause_nanos;
-        self.std_deviation = std_deviation.max(self.min_std_nanos);
+        // max(sqrt(variance), floor), computed without the root when the
+        // floor wins (the comparison is exact up to rounding).
+        if variance > self.min_variance {
+            (self.std_deviation, self.inverse_std) = root_and_inverse(variance);
+        } else {
+            self.std_deviation = self.min_std_nanos;
+            self.inverse_std = self.inverse_min_std;
+        }
+        self.approximate = self.shifted_mean + self.y_threshold * self.std_deviation;
         // The exact crossing costs a few evaluations of phi; most heartbeats
         // never need it, so it is computed on demand.
         *self.crossing.get_mut() = UNKNOWN;
     }
 
     /// The closed-form crossing, within a nanosecond or so of the exact one.
+    #[inline]
     fn approximate_crossing(&self) -> f64 {
-        self.shifted_mean + self.y_threshold * self.std_deviation
+        self.approximate
     }
 
     /// The exact elapsed time at which the peer is suspected.
@@ -373,6 +399,7 @@ impl PhiAccrual {
 
     /// Whether the peer is suspected `elapsed` after `last`, exactly as
     /// [`FailureDetector::suspect_at`] says, usually without the search.
+    #[inline]
     fn suspected_after(&self, last: Timestamp, elapsed: u64) -> bool {
         let cached = self.crossing.load(Ordering::Relaxed);
         if cached == UNKNOWN {
@@ -388,13 +415,15 @@ impl PhiAccrual {
         self.crossing(last).is_some_and(|c| elapsed >= c)
     }
 
+    #[inline]
     fn phi_of_elapsed(&self, elapsed: u64) -> f64 {
-        let y = (elapsed as f64 - self.shifted_mean) / self.std_deviation;
+        let y = (elapsed as f64 - self.shifted_mean) * self.inverse_std;
         phi_of_y(self.config.mode, y)
     }
 }
 
 impl FailureDetector for PhiAccrual {
+    #[inline]
     fn heartbeat(&mut self, at: Timestamp) -> HeartbeatOutcome {
         let interval = match classify_interval(self.last, at) {
             Err(outcome) => {
@@ -425,6 +454,7 @@ impl FailureDetector for PhiAccrual {
         outcome
     }
 
+    #[inline]
     fn suspicion(&self, at: Timestamp) -> f64 {
         match self.last {
             None => 0.0,
@@ -440,6 +470,7 @@ impl FailureDetector for PhiAccrual {
         self.last.map(|last| deadline(last, self.crossing(last)))
     }
 
+    #[inline]
     fn is_available(&self, at: Timestamp) -> bool {
         match self.last {
             None => true,
@@ -463,6 +494,14 @@ impl FailureDetector for PhiAccrual {
     }
 }
 
+/// `(sqrt(v), 1 / sqrt(v))`, out of line: inlined, the compiler would
+/// compute the root on every refresh, even when the floor wins.
+#[inline(never)]
+fn root_and_inverse(variance: f64) -> (f64, f64) {
+    let root = variance.sqrt();
+    (root, 1.0 / root)
+}
+
 /// Phi for a standardized delay `y = (elapsed - mean) / std_deviation`.
 ///
 /// Finite for every finite `y`, never NaN for non-NaN input, and
@@ -477,6 +516,7 @@ impl FailureDetector for PhiAccrual {
 /// assert!(phi_of_y(PhiMode::Exact, 40.0) > 300.0);
 /// assert!(phi_of_y(PhiMode::AkkaCompatible, 1e6).is_finite());
 /// ```
+#[inline]
 pub fn phi_of_y(mode: PhiMode, y: f64) -> f64 {
     if y.is_nan() {
         return 0.0;
@@ -494,14 +534,21 @@ pub fn phi_of_y(mode: PhiMode, y: f64) -> f64 {
             } else if y < -40.0 {
                 0.0
             } else {
-                let upper = 0.5 * ln_erfc(-x).exp();
-                -(-upper).ln_1p() * core::f64::consts::LOG10_E
+                let upper = 0.5 * erfc(-x);
+                // ln(1 - u) = -u in floating point once u < 2^-54.
+                let ln_lower = if upper < f64::EPSILON * 0.25 {
+                    -upper
+                } else {
+                    (-upper).ln_1p()
+                };
+                -ln_lower * core::f64::consts::LOG10_E
             }
         }
     }
 }
 
 /// `ln(1 + e^z)`, without overflow or loss of precision.
+#[inline]
 fn softplus(z: f64) -> f64 {
     if z > 40.0 {
         z
@@ -548,8 +595,54 @@ const ERFC_COEFFICIENTS: [f64; 28] = [
     -2.8e-17,
 ];
 
-/// `ln(erfc(x))` for `x >= 0`, finite for every finite `x`.
+/// Where the asymptotic series takes over from the Chebyshev expansion: at
+/// `x >= 12` its first eleven terms are exact to about 1e-17 relative.
+const ASYMPTOTIC_FROM: f64 = 12.0;
+
+/// `(-1)^k (2k - 1)!!`: the coefficients of the asymptotic series
+/// `erfc(x) = exp(-x²) / (x √π) · Σ c_k u^k`, `u = 1 / (2x²)`.
+const ASYMPTOTIC_COEFFICIENTS: [f64; 11] = [
+    1.0,
+    -1.0,
+    3.0,
+    -15.0,
+    105.0,
+    -945.0,
+    10_395.0,
+    -135_135.0,
+    2_027_025.0,
+    -34_459_425.0,
+    654_729_075.0,
+];
+
+/// `Σ c_k u^k - 1` for `x >= ASYMPTOTIC_FROM` (small: at most ~3.5e-3).
+fn asymptotic_series_minus_one(x: f64) -> f64 {
+    let u = 0.5 / (x * x);
+    let mut sum = 0.0;
+    for &c in ASYMPTOTIC_COEFFICIENTS[1..].iter().rev() {
+        sum = (sum + c) * u;
+    }
+    sum
+}
+
+/// `erfc(x)` for `x >= 0`; one `exp` (no `ln`) far in the tail, where the
+/// phi of an early query (a negative delay) is a tiny number.
+fn erfc(x: f64) -> f64 {
+    if x >= ASYMPTOTIC_FROM {
+        let s = 1.0 + asymptotic_series_minus_one(x);
+        (-x * x).exp() * s / (x * core::f64::consts::PI.sqrt())
+    } else {
+        ln_erfc(x).exp()
+    }
+}
+
+/// `ln(erfc(x))` for `x >= 0`, finite for every finite `x`: a Chebyshev
+/// expansion, or the asymptotic series far in the tail (a quarter of the work).
 fn ln_erfc(x: f64) -> f64 {
+    if x >= ASYMPTOTIC_FROM {
+        return -x * x - (x * core::f64::consts::PI.sqrt()).ln()
+            + asymptotic_series_minus_one(x).ln_1p();
+    }
     let t = 2.0 / (2.0 + x);
     let ty = 4.0 * t - 2.0;
     let mut d = 0.0;
@@ -674,6 +767,37 @@ mod tests {
                 "y={y} phi={phi} expected={expected}"
             );
         }
+    }
+
+    #[test]
+    fn the_asymptotic_tail_joins_the_chebyshev_expansion() {
+        let chebyshev = |x: f64| {
+            // The Chebyshev branch alone, past the switch.
+            let t = 2.0 / (2.0 + x);
+            let ty = 4.0 * t - 2.0;
+            let mut d = 0.0;
+            let mut dd = 0.0;
+            for &c in ERFC_COEFFICIENTS[1..].iter().rev() {
+                let previous = d;
+                d = ty * d - dd + c;
+                dd = previous;
+            }
+            t.ln() - x * x + 0.5 * (ERFC_COEFFICIENTS[0] + ty * d) - dd
+        };
+        let mut x = ASYMPTOTIC_FROM;
+        while x < 30.0 {
+            let (a, c) = (ln_erfc(x), chebyshev(x));
+            assert!((a - c).abs() <= 1e-13 * c.abs(), "x={x} {a} {c}");
+            assert!(
+                (erfc(x).ln() - c).abs() <= 1e-12 * c.abs() || x > 26.0,
+                "x={x}"
+            );
+            x += 0.173;
+        }
+        // Monotone across the switch, to the last bit that matters.
+        let below = ln_erfc(ASYMPTOTIC_FROM - 1e-9);
+        assert!(ln_erfc(ASYMPTOTIC_FROM) <= below);
+        assert!(erfc(ASYMPTOTIC_FROM) <= erfc(ASYMPTOTIC_FROM - 1e-9));
     }
 
     #[test]

@@ -23,6 +23,8 @@ use steadfast_core::{ConfigError, Timestamp};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeartbeatTrace {
     arrivals: Vec<Timestamp>,
+    /// The sender's sequence number of each arrival, when known.
+    sequences: Option<Vec<u64>>,
     crash: Option<Timestamp>,
     end: Timestamp,
 }
@@ -36,6 +38,46 @@ impl HeartbeatTrace {
         end: Timestamp,
     ) -> HeartbeatTrace {
         arrivals.sort_unstable();
+        let end = Self::end_of(&arrivals, crash, end);
+        HeartbeatTrace {
+            arrivals,
+            sequences: None,
+            crash,
+            end,
+        }
+    }
+
+    /// A trace of numbered heartbeats: `(arrival, sequence number)` pairs,
+    /// sorted here by arrival (ties keep their given order), so a heartbeat
+    /// overtaken in the network shows up with a lower number after a higher
+    /// one.
+    ///
+    /// ```
+    /// use steadfast_core::Timestamp;
+    /// use steadfast_detect::HeartbeatTrace;
+    ///
+    /// let s = Timestamp::from_secs;
+    /// let trace = HeartbeatTrace::with_sequences(vec![(s(1), 0), (s(3), 1), (s(2), 2)], None, s(5));
+    /// assert_eq!(trace.arrivals(), &[s(1), s(2), s(3)]);
+    /// assert_eq!(trace.sequences(), Some(&[0, 2, 1][..]));
+    /// ```
+    pub fn with_sequences(
+        mut heartbeats: Vec<(Timestamp, u64)>,
+        crash: Option<Timestamp>,
+        end: Timestamp,
+    ) -> HeartbeatTrace {
+        heartbeats.sort_by_key(|&(at, _)| at);
+        let (arrivals, sequences): (Vec<_>, Vec<_>) = heartbeats.into_iter().unzip();
+        let end = Self::end_of(&arrivals, crash, end);
+        HeartbeatTrace {
+            arrivals,
+            sequences: Some(sequences),
+            crash,
+            end,
+        }
+    }
+
+    fn end_of(arrivals: &[Timestamp], crash: Option<Timestamp>, end: Timestamp) -> Timestamp {
         let mut end = end;
         if let Some(&last) = arrivals.last() {
             end = end.max(last);
@@ -43,16 +85,19 @@ impl HeartbeatTrace {
         if let Some(c) = crash {
             end = end.max(c);
         }
-        HeartbeatTrace {
-            arrivals,
-            crash,
-            end,
-        }
+        end
     }
 
     /// Arrival times, ascending.
     pub fn arrivals(&self) -> &[Timestamp] {
         &self.arrivals
+    }
+
+    /// The sequence number of each arrival (same order as
+    /// [`arrivals`](Self::arrivals)), when the trace has them. Generated
+    /// traces number heartbeats from 0 in the order they were scheduled.
+    pub fn sequences(&self) -> Option<&[u64]> {
+        self.sequences.as_deref()
     }
 
     /// When the sender crashed, if it did.
@@ -254,10 +299,10 @@ impl TraceConfig {
             };
             let delay = (self.base_delay.as_secs_f64() + extra).max(0.0);
             let delay = Duration::try_from_secs_f64(delay).unwrap_or(Duration::MAX);
-            arrivals.push(sent.saturating_add(delay).saturating_add(step));
+            arrivals.push((sent.saturating_add(delay).saturating_add(step), k as u64));
         }
         let end = end.saturating_add(self.interval);
-        HeartbeatTrace::new(arrivals, self.crash_at, end)
+        HeartbeatTrace::with_sequences(arrivals, self.crash_at, end)
     }
 
     /// Extra delay in seconds (may be negative for normal jitter).
@@ -430,6 +475,11 @@ mod tests {
         let lost = 20_000 - trace.arrivals().len();
         // Stationary bad share 0.01 / 0.21 ≈ 4.8%.
         assert!((600..1400).contains(&lost), "lost {lost}");
+        // The numbers show which were lost: gaps, never repeats.
+        let sequences = trace.sequences().unwrap();
+        assert_eq!(sequences.len(), trace.arrivals().len());
+        assert!(sequences.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(sequences.len() as u64 + lost as u64, 20_000);
         // Losses come in runs: some gaps span several intervals.
         let long_gaps = trace
             .arrivals()

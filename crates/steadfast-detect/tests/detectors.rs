@@ -66,7 +66,56 @@ fn all_detectors() -> Vec<(&'static str, Box<dyn FailureDetector>, bool)> {
             )),
             true,
         ),
+        (
+            "chen-sequenced",
+            Box::new(Numbered {
+                chen: ChenDetector::new(
+                    ChenConfig::builder()
+                        .window(5)
+                        .sending_interval(Duration::from_millis(700))
+                        .safety_margin(Duration::from_millis(50))
+                        .build()
+                        .unwrap(),
+                ),
+                next: 0,
+            }),
+            false,
+        ),
     ]
+}
+
+/// Chen's detector fed with sequence numbers that skip (lost heartbeats)
+/// and repeat (duplicates), derived from the arrival times.
+struct Numbered {
+    chen: ChenDetector,
+    next: u64,
+}
+
+impl FailureDetector for Numbered {
+    fn heartbeat(&mut self, at: Timestamp) -> HeartbeatOutcome {
+        let jump = at.as_nanos() % 4;
+        self.next += jump;
+        self.chen.heartbeat_with_sequence(at, self.next)
+    }
+    fn suspicion(&self, at: Timestamp) -> f64 {
+        self.chen.suspicion(at)
+    }
+    fn threshold(&self) -> f64 {
+        self.chen.threshold()
+    }
+    fn suspect_at(&self) -> Option<Timestamp> {
+        self.chen.suspect_at()
+    }
+    fn last_heartbeat(&self) -> Option<Timestamp> {
+        self.chen.last_heartbeat()
+    }
+    fn backwards_heartbeats(&self) -> u64 {
+        self.chen.backwards_heartbeats()
+    }
+    fn reset(&mut self) {
+        self.next = 0;
+        self.chen.reset();
+    }
 }
 
 fn check_laws(
@@ -383,4 +432,221 @@ fn fixed_timeout_handles_time_at_the_end_of_the_range() {
     assert!(fixed.is_available(Timestamp::MAX - Duration::from_nanos(1)));
     assert!(FixedTimeout::new(Duration::ZERO).is_err());
     assert!(FixedTimeout::new(Duration::MAX).is_err());
+}
+
+/// Chen et al.'s estimate, computed the obvious way: the mean over the window
+/// of `A_i - η s_i`, plus `(ℓ + 1) η`, plus α; at least 1 ns after the last
+/// arrival.
+fn chen_reference(window: &[(u64, u64)], eta: u64, alpha: u64) -> u64 {
+    let n = window.len() as i128;
+    let sum: i128 = window
+        .iter()
+        .map(|&(a, s)| i128::from(a) - i128::from(eta) * i128::from(s))
+        .sum();
+    let (a_last, latest) = *window.last().unwrap();
+    // Round the mean to the nearest nanosecond, halves up.
+    let mean = (2 * sum + n).div_euclid(2 * n);
+    let freshness = mean + i128::from(eta) * (i128::from(latest) + 1) + i128::from(alpha);
+    freshness.clamp(i128::from(a_last) + 1, i128::from(u64::MAX)) as u64
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The O(1) running estimate equals the formula over the window, for
+    /// any mix of delays, losses, duplicates and reordering.
+    #[test]
+    fn chen_sequenced_matches_the_formula(
+        window in 1usize..8,
+        eta in 1u64..2_000_000_000,
+        alpha in 0u64..1_000_000_000,
+        beats in proptest::collection::vec((0u64..3_000_000_000, -2i64..4), 1..60),
+    ) {
+        let mut chen = ChenDetector::new(
+            ChenConfig::builder()
+                .window(window)
+                .sending_interval(Duration::from_nanos(eta))
+                .safety_margin(Duration::from_nanos(alpha))
+                .build()
+                .unwrap(),
+        );
+        let mut accepted: Vec<(u64, u64)> = Vec::new();
+        let mut now = 1_000_000_000u64;
+        let mut sequence = 10u64;
+        let mut ignored = 0;
+        for (step, jump) in beats {
+            now += step;
+            sequence = sequence.saturating_add_signed(jump);
+            let outcome = chen.heartbeat_with_sequence(Timestamp::from_nanos(now), sequence);
+            match accepted.last() {
+                Some(&(_, latest)) if sequence <= latest => {
+                    ignored += 1;
+                    prop_assert_eq!(outcome, HeartbeatOutcome::OutOfOrder { sequence, latest });
+                    continue;
+                }
+                _ => accepted.push((now, sequence)),
+            }
+            let start = accepted.len().saturating_sub(window);
+            let expected = chen_reference(&accepted[start..], eta, alpha);
+            prop_assert_eq!(chen.suspect_at(), Some(Timestamp::from_nanos(expected)));
+            prop_assert_eq!(chen.latest_sequence(), Some(sequence));
+        }
+        prop_assert_eq!(chen.out_of_order_heartbeats(), ignored);
+    }
+}
+
+#[test]
+fn chen_sequence_numbers_make_losses_harmless() {
+    let config = ChenConfig::builder()
+        .window(10)
+        .sending_interval(Duration::from_millis(100))
+        .safety_margin(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let mut numbered = ChenDetector::new(config.clone());
+    let mut unnumbered = ChenDetector::new(config);
+    // Sent every 100 ms, arriving 5 ms later; every third heartbeat is lost.
+    for k in (0..30u64).filter(|k| k % 3 != 2) {
+        let at = ms(100 * k + 5);
+        let _ = numbered.heartbeat_with_sequence(at, k);
+        let _ = unnumbered.heartbeat(at);
+    }
+    // The last one received is number 28 (at 2805 ms): number 29 is due at
+    // 2905 ms, suspected 150 ms later.
+    assert_eq!(numbered.suspect_at(), Some(ms(2905 + 150)));
+    assert_eq!(numbered.timeout(), Duration::from_millis(250));
+    assert_eq!(numbered.out_of_order_heartbeats(), 0);
+    // Without the numbers the gaps stretch the mean interval to 150 ms.
+    assert_eq!(unnumbered.suspect_at(), Some(ms(2805 + 150 + 150)));
+}
+
+#[test]
+fn chen_sequence_numbers_out_of_order_duplicates_and_restarts() {
+    let mut chen = ChenDetector::new(
+        ChenConfig::builder()
+            .window(4)
+            .sending_interval(Duration::from_millis(100))
+            .safety_margin(Duration::ZERO)
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(chen.latest_sequence(), None);
+    assert_eq!(
+        chen.heartbeat_with_sequence(ms(1000), 7),
+        HeartbeatOutcome::First
+    );
+    assert_eq!(chen.suspect_at(), Some(ms(1100)));
+    // Heartbeat 9 overtakes 8; 8 and a duplicate of 9 are then ignored.
+    assert_eq!(
+        chen.heartbeat_with_sequence(ms(1190), 9),
+        HeartbeatOutcome::Recorded {
+            interval: Duration::from_millis(190)
+        }
+    );
+    // x = 1000 - 700 = 300 and 1190 - 900 = 290: mean 295, EA(10) = 1295.
+    assert_eq!(chen.suspect_at(), Some(ms(1295)));
+    for (at, seq) in [(1195, 8), (1200, 9)] {
+        assert_eq!(
+            chen.heartbeat_with_sequence(ms(at), seq),
+            HeartbeatOutcome::OutOfOrder {
+                sequence: seq,
+                latest: 9
+            }
+        );
+    }
+    assert_eq!(chen.out_of_order_heartbeats(), 2);
+    assert_eq!(chen.last_heartbeat(), Some(ms(1190)));
+    assert_eq!(chen.suspect_at(), Some(ms(1295)));
+    // Time going backwards is counted as such, whatever the number.
+    assert!(matches!(
+        chen.heartbeat_with_sequence(ms(1100), 50),
+        HeartbeatOutcome::Backwards { .. }
+    ));
+    assert_eq!(chen.backwards_heartbeats(), 1);
+    // An unnumbered heartbeat now counts as number 10.
+    let _ = chen.heartbeat(ms(1290));
+    assert_eq!(chen.latest_sequence(), Some(10));
+    // A jump beyond the whole time range restarts the window.
+    assert!(matches!(
+        chen.heartbeat_with_sequence(ms(1400), u64::MAX),
+        HeartbeatOutcome::NotRecorded { .. }
+    ));
+    assert_eq!(chen.timeout(), Duration::from_millis(100));
+    assert_eq!(
+        chen.heartbeat_with_sequence(ms(1500), u64::MAX),
+        HeartbeatOutcome::OutOfOrder {
+            sequence: u64::MAX,
+            latest: u64::MAX
+        }
+    );
+    chen.reset();
+    assert_eq!(chen.out_of_order_heartbeats(), 0);
+    assert_eq!(chen.latest_sequence(), None);
+    // After a reset a restarted sender is accepted from 0 again.
+    assert_eq!(
+        chen.heartbeat_with_sequence(ms(2000), 0),
+        HeartbeatOutcome::First
+    );
+}
+
+#[test]
+fn chen_switching_to_sequence_numbers_drops_the_interval_history() {
+    let mut chen = ChenDetector::new(
+        ChenConfig::builder()
+            .sending_interval(Duration::from_millis(200))
+            .safety_margin(Duration::from_millis(10))
+            .build()
+            .unwrap(),
+    );
+    for t in [0, 50, 100] {
+        let _ = chen.heartbeat(ms(t));
+    }
+    assert_eq!(chen.timeout(), Duration::from_millis(60));
+    assert_eq!(
+        chen.heartbeat_with_sequence(ms(150), 3),
+        HeartbeatOutcome::NotRecorded {
+            interval: Duration::from_millis(50)
+        }
+    );
+    assert_eq!(chen.timeout(), Duration::from_millis(210));
+}
+
+#[test]
+fn chen_a_very_late_heartbeat_is_suspected_one_nanosecond_after_it_arrives() {
+    let mut chen = ChenDetector::new(
+        ChenConfig::builder()
+            .window(2)
+            .sending_interval(Duration::from_millis(100))
+            .safety_margin(Duration::ZERO)
+            .build()
+            .unwrap(),
+    );
+    let _ = chen.heartbeat_with_sequence(ms(0), 0);
+    // Number 1 arrives 10 s late: EA(2) = mean(0, 9900) + 200 = 5150 ms,
+    // long before it arrived. The original suspects at once; here the
+    // heartbeat itself is trusted and the suspicion starts 1 ns later.
+    let _ = chen.heartbeat_with_sequence(ms(10_000), 1);
+    assert_eq!(
+        chen.suspect_at(),
+        Some(ms(10_000) + Duration::from_nanos(1))
+    );
+    assert!(!chen.is_available(ms(10_000) + Duration::from_nanos(1)));
+    assert!(chen.is_available(ms(10_000)));
+    assert_eq!(chen.suspicion(ms(10_000)), 0.0);
+    assert!(chen.suspicion(ms(10_001)) >= 1.0);
+}
+
+#[test]
+fn chen_rejects_a_bad_sending_interval() {
+    for eta in [Duration::ZERO, Duration::from_nanos((1 << 48) + 1)] {
+        let err = ChenConfig::builder()
+            .sending_interval(eta)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "chen.sending_interval");
+    }
+    assert_eq!(
+        ChenConfig::builder().build().unwrap().sending_interval(),
+        Duration::from_secs(1)
+    );
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use steadfast_core::{Recorder, Timestamp};
+use steadfast_core::{Clock, ManualClock, Recorder, Timestamp};
 use steadfast_detect::{
-    FailureClass, FailureDetector, FixedTimeout, FlapDampingConfig, Monitor, MonitorConfig,
-    MonitorEvent, PeerState, PhiAccrual, PhiAccrualConfig, TransitionReason,
+    FailureClass, FailureDetector, FixedTimeout, FlapControl, FlapDampingConfig, Monitor,
+    MonitorConfig, MonitorEvent, PeerState, PhiAccrual, PhiAccrualConfig, Transition,
+    TransitionReason,
 };
 
 fn s(secs: u64) -> Timestamp {
@@ -249,41 +250,449 @@ fn config_errors_name_the_field() {
 
 #[test]
 fn many_threads_share_one_monitor() {
-    let monitor = Arc::new(Monitor::new(
+    for control in [
+        FlapControl::None,
+        FlapControl::Hysteresis {
+            enter: 8.0,
+            exit: 1.0,
+        },
+        FlapControl::ConsecutiveSweeps {
+            n: 1,
+            m: 1,
+            recover_after: 1,
+        },
+        FlapControl::Damping(FlapDampingConfig::builder().build().unwrap()),
+    ] {
+        let counted = matches!(control, FlapControl::ConsecutiveSweeps { .. });
+        let monitor = Arc::new(Monitor::new(
+            MonitorConfig::builder()
+                .shards(8)
+                .pause_threshold(None)
+                .flap_control(control.clone())
+                .build()
+                .unwrap(),
+            PhiAccrual::new(PhiAccrualConfig::builder().build().unwrap()),
+        ));
+        let threads: Vec<_> = (0..4u64)
+            .map(|thread| {
+                let monitor = Arc::clone(&monitor);
+                std::thread::spawn(move || {
+                    for round in 0..50u64 {
+                        for peer in 0..100u64 {
+                            monitor.heartbeat(thread * 1000 + peer, s(round));
+                        }
+                        // Sweeps race with heartbeats; at time zero they convict nobody.
+                        let _ = monitor.sweep(s(0));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(monitor.len(), 400);
+        // Nobody was suspected while everyone heartbeated every second.
+        assert!(monitor.sweep(s(49)).is_empty(), "{control:?}");
+        // Then everyone goes silent: all 400 are suspected, each at its own
+        // exact deadline (at the deciding sweep when sweeps are counted).
+        let changes = monitor.sweep(s(100));
+        assert!(changes.windows(2).all(|w| w[0].at <= w[1].at));
+        let count = |state| changes.iter().filter(|c| c.to == state).count();
+        assert_eq!(count(PeerState::Suspect), 400, "{control:?}");
+        let escalated = if counted { 0 } else { 400 };
+        assert_eq!(count(PeerState::Unreachable), escalated, "{control:?}");
+        assert_eq!(count(PeerState::Down), escalated, "{control:?}");
+        if counted {
+            let later = monitor.sweep(s(140));
+            assert_eq!(later.len(), 800, "{control:?}");
+        }
+    }
+}
+
+fn monitor_with(control: FlapControl, timeout: Duration) -> Monitor<&'static str, FixedTimeout> {
+    Monitor::new(
         MonitorConfig::builder()
-            .shards(8)
             .pause_threshold(None)
+            .flap_control(control)
             .build()
             .unwrap(),
-        PhiAccrual::new(PhiAccrualConfig::builder().build().unwrap()),
-    ));
-    let threads: Vec<_> = (0..4u64)
-        .map(|thread| {
-            let monitor = Arc::clone(&monitor);
-            std::thread::spawn(move || {
-                for round in 0..50u64 {
-                    for peer in 0..100u64 {
-                        monitor.heartbeat(thread * 1000 + peer, s(round));
-                    }
-                    // Sweeps race with heartbeats; at time zero they convict nobody.
-                    let _ = monitor.sweep(s(0));
-                }
+        FixedTimeout::new(timeout).unwrap(),
+    )
+}
+
+fn summary(changes: &[Transition<&'static str>]) -> Vec<(PeerState, Timestamp, TransitionReason)> {
+    changes.iter().map(|c| (c.to, c.at, c.reason)).collect()
+}
+
+#[test]
+fn flap_control_none_follows_every_blip() {
+    let clock = ManualClock::new();
+    let monitor = monitor_with(FlapControl::None, Duration::from_secs(2));
+    for _ in 0..5 {
+        monitor.heartbeat("p", clock.now());
+        let outage_at = clock.now() + Duration::from_secs(2);
+        clock.advance(Duration::from_secs(3));
+        let changes = monitor.sweep(clock.now());
+        assert_eq!(
+            summary(&changes),
+            vec![(
+                PeerState::Suspect,
+                outage_at,
+                TransitionReason::ThresholdCrossed { suspicion: 1.0 }
+            )]
+        );
+        assert!(!changes[0].flapping);
+        // Back at once, however often it flaps.
+        let back = monitor.heartbeat("p", clock.now()).unwrap();
+        assert_eq!((back.to, back.flapping), (PeerState::Healthy, false));
+        assert!(!monitor.status(&"p", clock.now()).unwrap().flapping);
+    }
+}
+
+#[test]
+fn flap_control_hysteresis_enters_at_its_threshold_and_needs_a_timely_heartbeat() {
+    let clock = ManualClock::new();
+    // Timeout 2 s: suspicion is elapsed / 2 s. Suspect at 1.5 (3 s of
+    // silence); trusted again after a heartbeat that ends a silence below
+    // 0.5 (1 s).
+    let monitor = monitor_with(
+        FlapControl::Hysteresis {
+            enter: 1.5,
+            exit: 0.5,
+        },
+        Duration::from_secs(2),
+    );
+    let start = clock.now();
+    monitor.heartbeat("p", start);
+    // Past the detector's own threshold, not past the enter threshold.
+    assert_eq!(
+        monitor.next_deadline(),
+        Some(start + Duration::from_secs(3))
+    );
+    clock.advance(Duration::from_millis(2500));
+    assert!(monitor.sweep(clock.now()).is_empty());
+    assert_eq!(
+        monitor.status(&"p", clock.now()).unwrap().state,
+        PeerState::Healthy
+    );
+    clock.advance(Duration::from_millis(600));
+    let changes = monitor.sweep(clock.now());
+    assert_eq!(
+        summary(&changes),
+        vec![(
+            PeerState::Suspect,
+            start + Duration::from_secs(3),
+            TransitionReason::ThresholdCrossed { suspicion: 1.5 }
+        )]
+    );
+    assert!(!changes[0].flapping);
+    // The heartbeat that ends the outage is late: held Suspect.
+    clock.advance(Duration::from_millis(900));
+    assert!(monitor.heartbeat("p", clock.now()).is_none());
+    let status = monitor.status(&"p", clock.now()).unwrap();
+    assert_eq!((status.state, status.flapping), (PeerState::Suspect, true));
+    assert_eq!(status.held_until, None);
+    assert!(
+        monitor
+            .sweep(clock.now() + Duration::from_millis(500))
+            .is_empty()
+    );
+    // Late again (1.2 s, suspicion 0.6): still held.
+    clock.advance(Duration::from_millis(1200));
+    assert!(monitor.heartbeat("p", clock.now()).is_none());
+    // On time (0.8 s, suspicion 0.4): trusted again.
+    clock.advance(Duration::from_millis(800));
+    let back = monitor.heartbeat("p", clock.now()).unwrap();
+    assert_eq!(
+        (back.from, back.to, back.reason, back.flapping),
+        (
+            PeerState::Suspect,
+            PeerState::Healthy,
+            TransitionReason::HeartbeatResumed,
+            false
+        )
+    );
+    // Once trusted, a late heartbeat below the enter threshold changes nothing.
+    clock.advance(Duration::from_millis(2900));
+    assert!(monitor.heartbeat("p", clock.now()).is_none());
+    assert!(monitor.sweep(clock.now()).is_empty());
+    assert!(!monitor.status(&"p", clock.now()).unwrap().flapping);
+}
+
+#[test]
+fn flap_control_hysteresis_can_enter_below_the_detector_threshold() {
+    let clock = ManualClock::new();
+    let monitor = monitor_with(
+        FlapControl::Hysteresis {
+            enter: 0.5,
+            exit: 0.1,
+        },
+        Duration::from_secs(2),
+    );
+    clock.advance(Duration::from_secs(7));
+    let start = clock.now();
+    monitor.heartbeat("p", start);
+    // Suspicion is elapsed / 2 s: it reaches 0.5 after exactly 1 s.
+    assert_eq!(
+        monitor.next_deadline(),
+        Some(start + Duration::from_secs(1))
+    );
+    let changes = monitor.sweep(start + Duration::from_millis(1200));
+    assert_eq!(
+        summary(&changes),
+        vec![(
+            PeerState::Suspect,
+            start + Duration::from_secs(1),
+            TransitionReason::ThresholdCrossed { suspicion: 0.5 }
+        )]
+    );
+}
+
+#[test]
+fn flap_control_hysteresis_held_peer_escalates_when_silent_again() {
+    let clock = ManualClock::new();
+    let monitor = monitor_with(
+        FlapControl::Hysteresis {
+            enter: 1.0,
+            exit: 0.25,
+        },
+        Duration::from_secs(2),
+    );
+    monitor.heartbeat("p", clock.now());
+    clock.advance(Duration::from_secs(3));
+    assert_eq!(monitor.sweep(clock.now()).len(), 1);
+    assert!(monitor.heartbeat("p", clock.now()).is_none());
+    // Silent again: it was held Suspect, so only the escalations follow.
+    let silent_from = clock.now();
+    clock.advance(Duration::from_secs(40));
+    let changes = monitor.sweep(clock.now());
+    assert_eq!(
+        changes.iter().map(|c| (c.to, c.at)).collect::<Vec<_>>(),
+        vec![
+            (PeerState::Unreachable, silent_from + Duration::from_secs(7)),
+            (PeerState::Down, silent_from + Duration::from_secs(32)),
+        ]
+    );
+}
+
+#[test]
+fn flap_control_consecutive_sweeps_counts_failed_checks() {
+    let clock = ManualClock::new();
+    let recorder = Recorder::new();
+    let monitor = Monitor::with_observer(
+        MonitorConfig::builder()
+            .pause_threshold(None)
+            .flap_control(FlapControl::ConsecutiveSweeps {
+                n: 2,
+                m: 3,
+                recover_after: 2,
             })
+            .build()
+            .unwrap(),
+        FixedTimeout::new(Duration::from_millis(1500)).unwrap(),
+        recorder.clone(),
+    );
+    let second = Duration::from_secs(1);
+    let start = clock.now();
+    monitor.heartbeat("p", start);
+    assert_eq!(
+        monitor.next_deadline(),
+        Some(start + Duration::from_millis(1500))
+    );
+    // One blip: a single failed sweep, then heartbeats again.
+    clock.advance(second * 2);
+    assert!(monitor.sweep(clock.now()).is_empty());
+    monitor.heartbeat("p", clock.now());
+    for _ in 0..3 {
+        clock.advance(second);
+        monitor.heartbeat("p", clock.now());
+        assert!(monitor.sweep(clock.now()).is_empty());
+    }
+    // The failure has left the window: the peer is due at its deadline again.
+    assert_eq!(
+        monitor.next_deadline(),
+        Some(clock.now() + Duration::from_millis(1500))
+    );
+    // A real outage: suspected at the second failed sweep.
+    clock.advance(second * 2);
+    assert!(monitor.sweep(clock.now()).is_empty());
+    clock.advance(second);
+    let decided = clock.now();
+    let changes = monitor.sweep(decided);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(
+        (changes[0].to, changes[0].at),
+        (PeerState::Suspect, decided)
+    );
+    assert!(matches!(
+        changes[0].reason,
+        TransitionReason::ThresholdCrossed { suspicion } if suspicion == 2.0
+    ));
+    // Escalation counts from that sweep.
+    clock.advance(second * 5);
+    let changes = monitor.sweep(clock.now());
+    assert_eq!(
+        changes.iter().map(|c| (c.to, c.at)).collect::<Vec<_>>(),
+        vec![(PeerState::Unreachable, decided + second * 5)]
+    );
+    // Heartbeats resume: held Suspect until two checks pass in a row.
+    let back = monitor.heartbeat("p", clock.now()).unwrap();
+    assert_eq!((back.to, back.flapping), (PeerState::Suspect, true));
+    assert!(monitor.status(&"p", clock.now()).unwrap().flapping);
+    assert!(monitor.sweep(clock.now()).is_empty());
+    clock.advance(second);
+    monitor.heartbeat("p", clock.now());
+    let changes = monitor.sweep(clock.now());
+    assert_eq!(
+        summary(&changes),
+        vec![(
+            PeerState::Healthy,
+            clock.now(),
+            TransitionReason::DampingReleased
+        )]
+    );
+    assert!(!monitor.status(&"p", clock.now()).unwrap().flapping);
+    assert_eq!(
+        monitor.status(&"p", clock.now()).unwrap().class,
+        Some(FailureClass::Transient)
+    );
+    let seen = recorder
+        .events()
+        .iter()
+        .filter(|e| matches!(e, MonitorEvent::Transition(_)))
+        .count();
+    assert_eq!(seen, 4);
+}
+
+#[test]
+fn flap_control_damping_is_the_default_and_the_damping_shorthand() {
+    let default = MonitorConfig::builder().build().unwrap();
+    let damping = FlapDampingConfig::builder().build().unwrap();
+    assert_eq!(
+        default.flap_control(),
+        &FlapControl::Damping(damping.clone())
+    );
+    let explicit = MonitorConfig::builder()
+        .flap_control(FlapControl::Damping(damping.clone()))
+        .build()
+        .unwrap();
+    assert_eq!(explicit, default);
+    let none = MonitorConfig::builder().damping(None).build().unwrap();
+    assert_eq!(none.flap_control(), &FlapControl::None);
+    // Held after three quick flaps, released when the penalty decays.
+    let clock = ManualClock::new();
+    let monitor = monitor_with(FlapControl::Damping(damping), Duration::from_secs(1));
+    let mut held = false;
+    for _ in 0..3 {
+        monitor.heartbeat("p", clock.now());
+        clock.advance(Duration::from_secs(2));
+        let _ = monitor.sweep(clock.now());
+        held = monitor.heartbeat("p", clock.now()).is_none();
+    }
+    assert!(held);
+    let status = monitor.status(&"p", clock.now()).unwrap();
+    assert!(status.flapping);
+    let release = status.held_until.unwrap();
+    let mut released = Vec::new();
+    while clock.now() < release + Duration::from_secs(1) {
+        clock.advance(Duration::from_millis(500));
+        // The sweep comes first: it releases the peer at the exact instant.
+        released.extend(monitor.sweep(clock.now()));
+        assert!(monitor.heartbeat("p", clock.now()).is_none());
+    }
+    assert_eq!(
+        summary(&released),
+        vec![(
+            PeerState::Healthy,
+            release,
+            TransitionReason::DampingReleased
+        )]
+    );
+}
+
+#[test]
+fn flap_control_settings_are_validated_by_name() {
+    let bad = [
+        (
+            FlapControl::Hysteresis {
+                enter: f64::NAN,
+                exit: 0.0,
+            },
+            "monitor.flap_control.enter",
+        ),
+        (
+            FlapControl::Hysteresis {
+                enter: 1.0,
+                exit: 2.0,
+            },
+            "monitor.flap_control.exit",
+        ),
+        (
+            FlapControl::Hysteresis {
+                enter: 1.0,
+                exit: f64::NEG_INFINITY,
+            },
+            "monitor.flap_control.exit",
+        ),
+        (
+            FlapControl::ConsecutiveSweeps {
+                n: 1,
+                m: 0,
+                recover_after: 1,
+            },
+            "monitor.flap_control.m",
+        ),
+        (
+            FlapControl::ConsecutiveSweeps {
+                n: 1,
+                m: 65,
+                recover_after: 1,
+            },
+            "monitor.flap_control.m",
+        ),
+        (
+            FlapControl::ConsecutiveSweeps {
+                n: 4,
+                m: 3,
+                recover_after: 1,
+            },
+            "monitor.flap_control.n",
+        ),
+        (
+            FlapControl::ConsecutiveSweeps {
+                n: 0,
+                m: 3,
+                recover_after: 1,
+            },
+            "monitor.flap_control.n",
+        ),
+        (
+            FlapControl::ConsecutiveSweeps {
+                n: 1,
+                m: 3,
+                recover_after: 0,
+            },
+            "monitor.flap_control.recover_after",
+        ),
+    ];
+    for (control, field) in bad {
+        let err = MonitorConfig::builder()
+            .flap_control(control.clone())
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), field, "{control:?}");
+    }
+    let err = MonitorConfig::builder()
+        .flap_control(FlapControl::Hysteresis {
+            enter: 1.0,
+            exit: 2.0,
         })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    assert_eq!(monitor.len(), 400);
-    // Nobody was suspected while everyone heartbeated every second.
-    assert!(monitor.sweep(s(49)).is_empty());
-    // Then everyone goes silent: all 400 are suspected, each at its own
-    // exact deadline.
-    let changes = monitor.sweep(s(100));
-    assert!(changes.windows(2).all(|w| w[0].at <= w[1].at));
-    for state in [PeerState::Suspect, PeerState::Unreachable, PeerState::Down] {
-        assert_eq!(changes.iter().filter(|c| c.to == state).count(), 400);
-    }
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "monitor.flap_control.exit must be finite and at most monitor.flap_control.enter, got 2"
+    );
 }
 
 proptest! {
@@ -294,10 +703,11 @@ proptest! {
     /// whose detectors stopped trusting them.
     #[test]
     fn next_deadline_never_misses_a_conviction(
+        shards in 1usize..4,
         ops in proptest::collection::vec((0u8..6, 0u64..3_000), 1..120)
     ) {
         let monitor = Monitor::new(
-            MonitorConfig::builder().pause_threshold(None).damping(None).build().unwrap(),
+            MonitorConfig::builder().shards(shards).pause_threshold(None).damping(None).build().unwrap(),
             FixedTimeout::new(Duration::from_millis(700)).unwrap(),
         );
         let mut models: Vec<Option<FixedTimeout>> = vec![None; 6];
@@ -323,6 +733,29 @@ proptest! {
                 got.sort_unstable();
                 prop_assert_eq!(&got, &expected);
                 for p in got { suspected[p as usize] = true; }
+                // Right after a sweep the deadline is exact: the earliest
+                // pending suspicion or escalation.
+                let pending = (0..6)
+                    .filter_map(|p| {
+                        let model = models[p].as_ref()?;
+                        let deadline = model.suspect_at()?;
+                        Some(if suspected[p] {
+                            // Unreachable 5 s after the suspicion, Down 30 s after.
+                            let unreachable = deadline + Duration::from_secs(5);
+                            if unreachable > at { unreachable } else { deadline + Duration::from_secs(30) }
+                        } else {
+                            deadline
+                        })
+                    })
+                    .filter(|&t| t > at)
+                    .min();
+                if let Some(pending) = pending {
+                    prop_assert_eq!(monitor.next_deadline(), Some(pending));
+                }
+            } else if step % 7 == 1 {
+                let _ = monitor.remove(&peer);
+                models[peer as usize] = None;
+                suspected[peer as usize] = false;
             } else {
                 let _ = monitor.heartbeat(peer, at);
                 let model = models[peer as usize].get_or_insert_with(|| FixedTimeout::new(Duration::from_millis(700)).unwrap());

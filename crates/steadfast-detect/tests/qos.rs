@@ -16,15 +16,29 @@ fn sampled_suspect_time<D: FailureDetector + Clone>(
     trace: &HeartbeatTrace,
     step: Duration,
 ) -> Duration {
+    sampled_replay(detector, trace, step, false)
+}
+
+/// The sampled replay, optionally feeding the trace's sequence numbers.
+fn sampled_replay<D: FailureDetector + Clone>(
+    detector: &D,
+    trace: &HeartbeatTrace,
+    step: Duration,
+    numbered: bool,
+) -> Duration {
     let mut detector = detector.clone();
     let arrivals = trace.arrivals();
+    let sequences = trace.sequences().filter(|_| numbered);
     let end = trace.crash().unwrap_or(trace.end());
     let mut next = 0;
     let mut t = arrivals[0];
     let mut suspect = Duration::ZERO;
     while t < end {
         while next < arrivals.len() && arrivals[next] <= t {
-            let _ = detector.heartbeat(arrivals[next]);
+            let _ = match sequences {
+                Some(numbers) => detector.heartbeat_with_sequence(arrivals[next], numbers[next]),
+                None => detector.heartbeat(arrivals[next]),
+            };
             next += 1;
         }
         if !detector.is_available(t) {
@@ -147,4 +161,56 @@ proptest! {
         prop_assert!(sampled.abs_diff(report.mistaken_time()) <= slack);
         prop_assert!((0.0..=1.0).contains(&report.query_accuracy()));
     }
+
+    /// Numbered heartbeats, reordered by jitter larger than the interval:
+    /// the exact metrics still agree with sampling, and duplicated numbers
+    /// (out of order) end no mistake.
+    #[test]
+    fn exact_metrics_agree_with_sampling_for_numbered_chen(seed in 0u64..1000, loss in 0.0f64..0.3) {
+        let trace = TraceConfig::builder()
+            .interval(Duration::from_millis(50))
+            .heartbeats(400)
+            .jitter(Jitter::Normal { std_deviation: Duration::from_millis(40) })
+            .loss(Loss::Independent { probability: loss })
+            .seed(seed)
+            .build()
+            .unwrap()
+            .generate();
+        prop_assume!(trace.arrivals().len() > 2);
+        let chen = ChenDetector::new(
+            ChenConfig::builder()
+                .sending_interval(Duration::from_millis(50))
+                .safety_margin(Duration::from_millis(20))
+                .window(16)
+                .build()
+                .unwrap(),
+        );
+        let report = QosReport::evaluate_sequenced(chen.clone(), &trace);
+        let step = Duration::from_micros(200);
+        let sampled = sampled_replay(&chen, &trace, step, true);
+        let slack = step * (2 * report.mistake_count() as u32 + 2);
+        prop_assert!(sampled.abs_diff(report.mistaken_time()) <= slack,
+            "sampled {:?} exact {:?}", sampled, report.mistaken_time());
+        // Mistakes never overlap.
+        for pair in report.mistakes.windows(2) {
+            prop_assert!(pair[0].0 + pair[0].1 <= pair[1].0);
+        }
+    }
+}
+
+#[test]
+fn sequenced_evaluation_without_numbers_is_plain_evaluation() {
+    let trace = HeartbeatTrace::new(
+        (0..50)
+            .map(|i| Timestamp::from_millis(i * 100 + (i % 7) * 13))
+            .collect(),
+        None,
+        Timestamp::from_secs(6),
+    );
+    assert_eq!(trace.sequences(), None);
+    let chen = ChenDetector::new(ChenConfig::builder().build().unwrap());
+    assert_eq!(
+        QosReport::evaluate_sequenced(chen.clone(), &trace),
+        QosReport::evaluate(chen, &trace)
+    );
 }
