@@ -93,6 +93,10 @@ pub(crate) struct TourArgs {
     /// Threads for many runs (default: the machine's available parallelism).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
+    /// Play a 75-minute day with the same acts (crash at 00:04:05, partition
+    /// at 00:20, 5 minutes each) instead of 24 hours.
+    #[arg(long)]
+    short: bool,
     /// Where to write report.html, the CSVs and the SVG plots [default: target/steadfast/tour].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -183,6 +187,15 @@ fn describe(config: &TourConfig, out: &mut dyn Write) -> io::Result<()> {
     )
 }
 
+fn config(args: &TourArgs) -> io::Result<TourConfig> {
+    let builder = if args.short {
+        TourConfig::short()
+    } else {
+        TourConfig::builder()
+    };
+    builder.build().map_err(io::Error::other)
+}
+
 fn output_dir(args: &TourArgs) -> PathBuf {
     args.out
         .clone()
@@ -191,7 +204,7 @@ fn output_dir(args: &TourArgs) -> PathBuf {
 
 /// The scripted day: every crate together, narrated, with its report written to disk.
 fn day(args: &TourArgs, out: &mut dyn Write) -> io::Result<()> {
-    let config = TourConfig::builder().build().map_err(io::Error::other)?;
+    let config = config(args)?;
     let result = scenario::tour::run(&config, args.seed);
     describe(&config, out)?;
     writeln!(out, "The day, seed {}:", args.seed)?;
@@ -206,7 +219,7 @@ fn day(args: &TourArgs, out: &mut dyn Write) -> io::Result<()> {
 
 /// The scripted day over many seeds, in parallel: means and 95% confidence intervals.
 fn many_days(args: &TourArgs, out: &mut dyn Write) -> io::Result<()> {
-    let config = TourConfig::builder().build().map_err(io::Error::other)?;
+    let config = config(args)?;
     let seeds: Vec<u64> = (0..args.runs).map(|i| args.seed.wrapping_add(i)).collect();
     let threads = args
         .threads

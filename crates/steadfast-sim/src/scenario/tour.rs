@@ -146,6 +146,28 @@ impl TourConfig {
         }
     }
 
+    /// A builder for a short day with the same acts: 75 minutes, the
+    /// leader crashing at 00:04:05 for 5 minutes, the partition at 00:20
+    /// for 5 minutes, anti-entropy every 4 minutes; everything else as in
+    /// [`builder`](Self::builder). For a quick look, and for tests.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast_sim::scenario::tour::TourConfig;
+    ///
+    /// let config = TourConfig::short().build()?;
+    /// assert_eq!(config.day(), Duration::from_secs(75 * 60));
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn short() -> TourConfigBuilder {
+        TourConfig::builder()
+            .day(Duration::from_secs(75 * 60))
+            .crash(Duration::from_secs(4 * 60 + 5), Duration::from_secs(5 * 60))
+            .partition(Duration::from_secs(20 * 60), Duration::from_secs(5 * 60))
+            .anti_entropy_every(Duration::from_secs(4 * 60))
+    }
+
     /// The number of nodes.
     #[must_use]
     pub fn nodes(&self) -> u64 {
