@@ -73,10 +73,22 @@ fn tour_runs_and_shows_the_crate_map() {
     let expired = line("runs out on its own clock: it stops acting as leader");
     let healed = line("t+00:25:00  partition healed");
     let converged = line("the replicas agree on every key again");
-    assert!(crash < breaker && crash < suspected && suspected < taken, "{text}");
-    assert!(taken < refused && refused <= rejoined && alert < cut, "{text}");
-    assert!(cut < expired && expired < healed && healed < converged, "{text}");
-    assert!(text.contains("lease overlaps                   0 (most believing holders 1"), "{text}");
+    assert!(
+        crash < breaker && crash < suspected && suspected < taken,
+        "{text}"
+    );
+    assert!(
+        taken < refused && refused <= rejoined && alert < cut,
+        "{text}"
+    );
+    assert!(
+        cut < expired && expired < healed && healed < converged,
+        "{text}"
+    );
+    assert!(
+        text.contains("lease overlaps                   0 (most believing holders 1"),
+        "{text}"
+    );
     assert!(
         text.contains("stale writes refused             1"),
         "{text}"
@@ -122,7 +134,11 @@ fn many_tour_days_report_confidence_intervals() {
     let text = String::from_utf8(output.stdout).expect("tour printed invalid UTF-8");
     // No walkthrough, no progress bar (stderr is not a terminal): the table.
     assert!(!text.contains("== steadfast-core"), "{text}");
-    assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(text.contains("2 days, seeds 1..=2, on 2 threads"), "{text}");
     for row in [
         "crash detected after (s)",

@@ -58,7 +58,10 @@ fn the_day_keeps_its_invariants() {
     let failover = r.failover.expect("the lease moves");
     assert!(failover >= detection, "{failover:?} < {detection:?}");
     // The lock service waits out the 10 s term, renewed every 3.3 s: at least 6.6 s.
-    assert!(failover >= Duration::from_secs(6), "{failover:?}: before the term ran out");
+    assert!(
+        failover >= Duration::from_secs(6),
+        "{failover:?}: before the term ran out"
+    );
     assert_ne!(r.new_leader, Some(r.crashed_node));
     assert_eq!(r.max_believing_holders, 1);
     assert_eq!(r.lease_overlaps, 0);
@@ -98,7 +101,11 @@ fn the_day_keeps_its_invariants() {
     let fired = *r.alerts_fired.first().expect("an alert fires");
     assert!(fired > CRASH && fired <= CRASH + DOWN, "{fired:?}");
     assert_eq!(r.alerts_fired.len(), r.alerts_cleared.len());
-    assert!(r.alerts_cleared.last().is_some_and(|&t| t > PARTITION + CUT));
+    assert!(
+        r.alerts_cleared
+            .last()
+            .is_some_and(|&t| t > PARTITION + CUT)
+    );
     assert!(r.budget_consumed > 0.0);
     // The network lost some messages and dropped others at the partition and the crashed node.
     assert!(r.messages.1 > 0 && r.messages.2 > 0);

@@ -65,8 +65,8 @@ use steadfast_slo::{AlertPolicy, Objective, Severity, workbook_tiers};
 
 use self::node::{KEYS, Note, Setup, TourNode};
 use crate::{
-    Fault, Latency, LinePlot, Loss, Network, ScenarioReport, SimConfig, Simulation, Summary,
-    Table, run_seeds_with_progress,
+    Fault, Latency, LinePlot, Loss, Network, ScenarioReport, SimConfig, Simulation, Summary, Table,
+    run_seeds_with_progress,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -811,7 +811,7 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
         if i < n {
             TourNode::Service(Box::new(node::Service::new(i, &setup)))
         } else if i == n {
-            TourNode::Coordinator(node::Coordinator::new(&setup))
+            TourNode::Coordinator(Box::new(node::Coordinator::new(&setup)))
         } else {
             TourNode::Clients(Box::new(node::Clients::new(&setup)))
         }
@@ -973,7 +973,11 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
         }
         if !restart_told && next >= at(crash_end) {
             restart_told = true;
-            say(&mut timeline, crash_end, format!("{} restarts", name(leader0)));
+            say(
+                &mut timeline,
+                crash_end,
+                format!("{} restarts", name(leader0)),
+            );
         }
         if !partition_scheduled && next >= at(config.partition_at) {
             partition_scheduled = true;
@@ -1252,7 +1256,11 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
         result.fenced_writes = c.accepted;
     }
     let stats = sim.stats();
-    result.messages = (stats.sent, stats.lost, stats.partitioned + stats.to_down_node);
+    result.messages = (
+        stats.sent,
+        stats.lost,
+        stats.partitioned + stats.to_down_node,
+    );
     result.trace_hash = sim.trace_hash();
     let (objective, period) = objective();
     let budget_requests = result.requests as f64 * period.as_secs_f64() / config.day.as_secs_f64()
@@ -1385,7 +1393,10 @@ impl TourSummary {
         ]);
         let rows: [(&str, Option<&Summary>); 10] = [
             ("crash detected after (s)", self.detection_secs.as_ref()),
-            ("lease failover after crash (s)", self.failover_secs.as_ref()),
+            (
+                "lease failover after crash (s)",
+                self.failover_secs.as_ref(),
+            ),
             (
                 "lease failover after partition (s)",
                 self.partition_failover_secs.as_ref(),
@@ -1421,7 +1432,8 @@ impl TourSummary {
     /// The aggregated table and one row per run as CSV.
     #[must_use]
     pub fn report(&self) -> ScenarioReport {
-        let secs = |d: Option<Duration>| d.map_or(String::new(), |d| format!("{:.3}", d.as_secs_f64()));
+        let secs =
+            |d: Option<Duration>| d.map_or(String::new(), |d| format!("{:.3}", d.as_secs_f64()));
         let mut runs = Table::new([
             "seed",
             "detection_s",

@@ -183,8 +183,10 @@ pub(super) enum Msg {
         version: u64,
     },
     SyncTree(Box<MerkleTree>),
-    SyncDiff(Box<(Vec<TokenRange>, Vec<(u32, u64)>)>),
-    SyncPush(Box<Vec<(u32, u64)>>),
+    /// The replier's versions of the keys in the ranges where the trees differ.
+    SyncDiff(Vec<(u32, u64)>),
+    /// The initiator's newer versions of those keys.
+    SyncPush(Vec<(u32, u64)>),
 }
 
 /// A replica: one version per key (0: never written) and its Merkle tree.
@@ -690,7 +692,7 @@ impl Clients {
         let _ = state.slo.record_at(now, self.good, self.total);
         self.good = 0;
         self.total = 0;
-        if self.ticks % 600 == 0 {
+        if self.ticks.is_multiple_of(600) {
             let states = state.slo.evaluate_at(now);
             self.burn = states.first().and_then(|s| s.long_burn).unwrap_or(0.0);
             for e in state.alert_events.take() {
@@ -719,7 +721,7 @@ impl Clients {
 /// A process of the tour.
 pub(super) enum TourNode {
     Service(Box<Service>),
-    Coordinator(Coordinator),
+    Coordinator(Box<Coordinator>),
     Clients(Box<Clients>),
 }
 
@@ -923,10 +925,9 @@ impl Process for TourNode {
                         let entries = keys_in(&s.setup.tokens, &ranges)
                             .map(|k| (k as u32, s.store.versions[k]))
                             .collect();
-                        ctx.send(from, Msg::SyncDiff(Box::new((ranges, entries))));
+                        ctx.send(from, Msg::SyncDiff(entries));
                     }
-                    Msg::SyncDiff(diff) => {
-                        let (_, theirs) = *diff;
+                    Msg::SyncDiff(theirs) => {
                         let copied = s.merge(&theirs);
                         s.repaired(peer, copied);
                         let push: Vec<(u32, u64)> = theirs
@@ -935,7 +936,7 @@ impl Process for TourNode {
                             .map(|&(k, _)| (k, s.store.versions[k as usize]))
                             .collect();
                         if !push.is_empty() {
-                            ctx.send(from, Msg::SyncPush(Box::new(push)));
+                            ctx.send(from, Msg::SyncPush(push));
                         }
                     }
                     Msg::SyncPush(entries) => {
