@@ -34,14 +34,10 @@
 //! # Example
 //!
 //! ```
-//! use std::time::Duration;
 //! use steadfast_sim::scenario::tour::{self, TourConfig};
 //!
-//! let config = TourConfig::builder()
-//!     .day(Duration::from_secs(3 * 3600))
-//!     .crash(Duration::from_secs(1800), Duration::from_secs(900))
-//!     .partition(Duration::from_secs(5400), Duration::from_secs(1200))
-//!     .build()?;
+//! // A 75-minute day with the same acts (the default is 24 hours).
+//! let config = TourConfig::short().build()?;
 //! let result = tour::run(&config, 7);
 //! assert!(result.detection.is_some() && result.failover.is_some());
 //! assert_eq!(result.stale_writes_refused, 1);
@@ -1319,10 +1315,8 @@ pub struct TourSummary {
 /// use std::time::Duration;
 /// use steadfast_sim::scenario::tour::{self, TourConfig};
 ///
-/// let config = TourConfig::builder()
-///     .day(Duration::from_secs(3 * 3600))
-///     .crash(Duration::from_secs(1800), Duration::from_secs(900))
-///     .partition(Duration::from_secs(5400), Duration::from_secs(1200))
+/// let config = TourConfig::short()
+///     .day(Duration::from_secs(45 * 60))
 ///     .requests_per_second(2)
 ///     .build()?;
 /// let summary = tour::run_many(&config, &[1, 2, 3], 2);
