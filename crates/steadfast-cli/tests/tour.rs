@@ -73,6 +73,21 @@ fn tour_runs_and_shows_the_crate_map() {
     let expired = line("runs out on its own clock: it stops acting as leader");
     let healed = line("t+00:25:00  partition healed");
     let converged = line("the replicas agree on every key again");
+    let frozen = line("t+00:35:00  node ");
+    let resumed = line("t+00:35:15  node ");
+    assert!(
+        text.lines()
+            .nth(frozen)
+            .is_some_and(|l| l.contains("(the leader) freezes for 15s")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .nth(resumed)
+            .is_some_and(|l| l.ends_with("resumes")),
+        "{text}"
+    );
+    assert!(converged < frozen && frozen < resumed, "{text}");
     assert!(
         crash < breaker && crash < suspected && suspected < taken,
         "{text}"

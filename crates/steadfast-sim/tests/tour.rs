@@ -75,6 +75,17 @@ fn the_day_keeps_its_invariants() {
     assert_eq!(r.partitioned_nodes[0], r.new_leader.expect("a new leader"));
     assert!(said("runs out on its own clock"));
     assert!(r.partition_failover.is_some());
+    // The pause freezes the leader of the moment: its lease runs out on its
+    // own clock while it is frozen, and another node takes over.
+    let frozen = r.paused_node.expect("the script pauses a node");
+    assert!(said(&format!("node {frozen} (the leader) freezes for 15s")));
+    assert!(said(&format!("node {frozen} resumes")));
+    assert!(said(&format!("suspects node {frozen}, frozen (phi")));
+    let pause_failover = r.pause_failover.expect("the lease moves during the pause");
+    assert!(
+        pause_failover < Duration::from_secs(15),
+        "{pause_failover:?}"
+    );
     // Breakers open during the outage; retries stay within the budget.
     assert!(r.breaker_opens >= 1);
     assert!(said("clients of node 3 open their breaker"));
@@ -219,6 +230,22 @@ fn configs_are_validated() {
     for drift in [f64::NAN, -0.1, 0.5, f64::INFINITY] {
         assert!(err(TourConfig::builder().clock_drift(drift)).starts_with("tour.clock_drift"));
     }
+    assert!(
+        err(TourConfig::short().pause(Duration::from_secs(26 * 60), Duration::from_secs(15)))
+            .starts_with("tour.pause.at")
+    );
+    assert!(
+        err(TourConfig::short().pause(Duration::from_secs(40 * 60), Duration::ZERO))
+            .starts_with("tour.pause.length")
+    );
+    assert!(
+        TourConfig::short()
+            .day(Duration::from_secs(45 * 60))
+            .no_pause()
+            .partition(Duration::from_secs(20 * 60), Duration::from_secs(5 * 60))
+            .build()
+            .is_ok()
+    );
     for kappa in [f64::NAN, 0.99, 2.5] {
         assert!(
             err(TourConfig::builder().lease_drift_bound(kappa))

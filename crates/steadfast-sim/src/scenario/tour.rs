@@ -91,6 +91,7 @@ pub struct TourConfig {
     down_for: Duration,
     partition_at: Duration,
     partition_for: Duration,
+    pause: Option<(Duration, Duration)>,
     requests_per_second: u32,
     baseline_error_ratio: f64,
     anti_entropy_every: Duration,
@@ -109,7 +110,8 @@ pub struct TourConfigBuilder {
 impl TourConfig {
     /// A builder with the defaults: five nodes, a 24-hour day, the leader
     /// crashing at 02:13:05 for 20 minutes, the leader and one other node
-    /// cut off from the rest at 09:00 for 30 minutes, 10 requests a second
+    /// cut off from the rest at 09:00 for 30 minutes, the leader of the
+    /// moment frozen for 15 seconds at 15:00, 10 requests a second
     /// with 0.05% baseline errors, anti-entropy every 10 minutes, retries
     /// budgeted at 20% of requests, clocks drifting by up to 0.4% under a
     /// lease that assumes at most 1% between any two, and a network of
@@ -124,6 +126,7 @@ impl TourConfig {
                 down_for: Duration::from_secs(20 * 60),
                 partition_at: Duration::from_secs(9 * 3600),
                 partition_for: Duration::from_secs(30 * 60),
+                pause: Some((Duration::from_secs(15 * 3600), Duration::from_secs(15))),
                 requests_per_second: 10,
                 baseline_error_ratio: 0.0005,
                 anti_entropy_every: Duration::from_secs(600),
@@ -144,7 +147,7 @@ impl TourConfig {
 
     /// A builder for a short day with the same acts: 75 minutes, the
     /// leader crashing at 00:04:05 for 5 minutes, the partition at 00:20
-    /// for 5 minutes, anti-entropy every 4 minutes; everything else as in
+    /// for 5 minutes, the pause at 00:35, anti-entropy every 4 minutes; everything else as in
     /// [`builder`](Self::builder). For a quick look, and for tests.
     ///
     /// ```
@@ -161,6 +164,7 @@ impl TourConfig {
             .day(Duration::from_secs(75 * 60))
             .crash(Duration::from_secs(4 * 60 + 5), Duration::from_secs(5 * 60))
             .partition(Duration::from_secs(20 * 60), Duration::from_secs(5 * 60))
+            .pause(Duration::from_secs(35 * 60), Duration::from_secs(15))
             .anti_entropy_every(Duration::from_secs(4 * 60))
     }
 
@@ -255,6 +259,22 @@ impl TourConfigBuilder {
         self
     }
 
+    /// When the leader of the moment freezes (a stop-the-world pause: it
+    /// runs nothing while its clock keeps going), and for how long (default
+    /// 15:00 for 15 s; between 1 s and 5 min).
+    #[must_use]
+    pub fn pause(mut self, at: Duration, length: Duration) -> Self {
+        self.config.pause = Some((at, length));
+        self
+    }
+
+    /// No pause in the script.
+    #[must_use]
+    pub fn no_pause(mut self) -> Self {
+        self.config.pause = None;
+        self
+    }
+
     /// Client requests per second (default 10, between 1 and 10 000).
     #[must_use]
     pub fn requests_per_second(mut self, n: u32) -> Self {
@@ -314,8 +334,10 @@ impl TourConfigBuilder {
     ///
     /// A [`ConfigError`] naming the first setting out of its range (see each
     /// setter); the crash must end at least 10 minutes before the partition
-    /// starts, and the partition must heal at least 20 minutes before the day
-    /// ends, so that each act of the script has time to play out.
+    /// starts, the partition must heal at least 20 minutes before the day
+    /// ends, and the pause must start at least 10 minutes after the heal and
+    /// end at least 5 minutes before the day does, so that each act of the
+    /// script has time to play out.
     pub fn build(self) -> Result<TourConfig, ConfigError> {
         let c = self.config;
         let dur = |d: Duration| format!("{d:?}");
@@ -388,6 +410,21 @@ impl TourConfigBuilder {
             dur(c.partition_for),
             "at least 1 minute, healing at least 20 minutes before the day ends",
         )?;
+        if let Some((at, length)) = c.pause {
+            ConfigError::ensure(
+                length >= Duration::from_secs(1) && length <= Duration::from_secs(300),
+                "tour.pause.length",
+                dur(length),
+                "between 1s and 5 minutes",
+            )?;
+            ConfigError::ensure(
+                at >= c.partition_at + c.partition_for + Duration::from_secs(600)
+                    && at + length + Duration::from_secs(300) <= c.day,
+                "tour.pause.at",
+                dur(at),
+                "at least 10 minutes after the heal, ending at least 5 minutes before the day ends",
+            )?;
+        }
         Ok(c)
     }
 }
@@ -444,6 +481,10 @@ pub struct TourResult {
     pub partitioned_nodes: Vec<u64>,
     /// Partition to a node of the majority holding the lease.
     pub partition_failover: Option<Duration>,
+    /// The node frozen by the pause (the leader of the moment), if the script has one.
+    pub paused_node: Option<u64>,
+    /// Pause to another node holding the lease.
+    pub pause_failover: Option<Duration>,
     /// Writes refused by the fence.
     pub stale_writes_refused: u64,
     /// Writes the fenced store accepted.
@@ -542,9 +583,10 @@ impl TourResult {
         t.push([
             "lease failover after".to_owned(),
             format!(
-                "{} (crash), {} (partition)",
+                "{} (crash), {} (partition), {} (pause)",
                 secs(self.failover),
-                secs(self.partition_failover)
+                secs(self.partition_failover),
+                secs(self.pause_failover)
             ),
         ]);
         t.push([
@@ -846,6 +888,8 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
         new_leader: None,
         partitioned_nodes: Vec::new(),
         partition_failover: None,
+        paused_node: None,
+        pause_failover: None,
         stale_writes_refused: 0,
         fenced_writes: 0,
         max_believing_holders: 0,
@@ -889,6 +933,13 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
     let mut partition_suspicions = 0_u64;
     let mut partition_recoveries = 0_u64;
     let mut cut_leader_suspected = false;
+    let (pause_at, pause_for) = config.pause.unwrap_or((Duration::MAX, Duration::ZERO));
+    let pause_end = pause_at.saturating_add(pause_for);
+    let mut paused: Option<usize> = None;
+    let mut pause_scheduled = config.pause.is_none();
+    let mut resume_told = config.pause.is_none();
+    let mut frozen_suspected = false;
+    let mut frozen_trusted = false;
     loop {
         let next = sim.next_event_at().unwrap_or(Timestamp::MAX);
         // Minute samples due before the next event.
@@ -1000,6 +1051,44 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
             );
             continue;
         }
+        if !pause_scheduled && next >= at(pause_at) {
+            pause_scheduled = true;
+            let believer = (0..n).find(|&i| {
+                sim.process(id(i))
+                    .service()
+                    .is_some_and(|s| s.believes(sim.clock(id(i)).now()).is_some())
+            });
+            let frozen = believer.or(leader).unwrap_or(0);
+            paused = Some(frozen);
+            result.paused_node = Some(frozen as u64 + 1);
+            sim.schedule(
+                pause_at,
+                Fault::Pause {
+                    node: id(frozen),
+                    duration: pause_for,
+                },
+            );
+            say(
+                &mut timeline,
+                pause_at,
+                format!(
+                    "{} (the leader) freezes for {}s in a stop-the-world pause; its clock keeps running",
+                    name(frozen),
+                    pause_for.as_secs()
+                ),
+            );
+            continue;
+        }
+        if !resume_told && next >= at(pause_end) {
+            resume_told = true;
+            if let Some(frozen) = paused {
+                say(
+                    &mut timeline,
+                    pause_end,
+                    format!("{} resumes", name(frozen)),
+                );
+            }
+        }
         sim.step();
         let now = sim.now();
         let now_d = since_start(now);
@@ -1032,6 +1121,9 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
                 let t = since_start(now).saturating_sub(clock.to_true(noted.ago));
                 let in_crash = t >= config.crash_at && t < crash_end;
                 let in_partition = t >= config.partition_at && t < heal;
+                // The pause, and the heartbeat or two it takes to notice the node is back.
+                let in_pause =
+                    t >= pause_at && t < pause_end.saturating_add(Duration::from_secs(5));
                 let across = |a: usize, b: usize| minority.contains(&a) != minority.contains(&b);
                 match noted.note {
                     Note::Suspected { peer, phi } => {
@@ -1058,7 +1150,20 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
                                     ),
                                 );
                             }
-                        } else if !(in_crash && i == leader0) {
+                        } else if in_pause && Some(peer) == paused {
+                            if !frozen_suspected {
+                                frozen_suspected = true;
+                                say(
+                                    &mut timeline,
+                                    t,
+                                    format!(
+                                        "{} suspects {}, frozen (phi {phi:.1})",
+                                        name(i),
+                                        name(peer)
+                                    ),
+                                );
+                            }
+                        } else if !(in_crash && i == leader0) && Some(i) != paused {
                             result.false_suspicions += 1;
                         }
                     }
@@ -1069,8 +1174,15 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
                                 t,
                                 format!("{} trusts {} again", name(i), name(peer)),
                             );
-                        } else if t >= heal && across(i, peer) {
+                        } else if t >= heal && t < pause_at && across(i, peer) {
                             partition_recoveries += 1;
+                        } else if t >= pause_end && Some(peer) == paused && !frozen_trusted {
+                            frozen_trusted = true;
+                            say(
+                                &mut timeline,
+                                t,
+                                format!("{} trusts {} again", name(i), name(peer)),
+                            );
                         }
                     }
                     Note::LeaseTaken { token } => {
@@ -1093,6 +1205,9 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
                             && result.partition_failover.is_none()
                         {
                             result.partition_failover = Some(t - config.partition_at);
+                        }
+                        if t >= pause_at && Some(i) != paused && result.pause_failover.is_none() {
+                            result.pause_failover = Some(t - pause_at);
                         }
                     }
                     Note::LeaseExpired { token } => say(

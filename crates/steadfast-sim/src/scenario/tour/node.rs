@@ -373,8 +373,12 @@ impl Service {
                 self.held = None;
                 self.renewing = None;
                 self.leader = None;
-                self.note(Note::LeaseExpired {
-                    token: lease.token(),
+                // Told at the instant it ran out, which a pause may have hidden until now.
+                self.notes.push(Noted {
+                    ago: now.saturating_duration_since(lease.expires_at()),
+                    note: Note::LeaseExpired {
+                        token: lease.token(),
+                    },
                 });
             } else {
                 if now.saturating_duration_since(lease.sent_at()) >= self.setup.policy.renew_after()
