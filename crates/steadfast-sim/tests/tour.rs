@@ -171,6 +171,8 @@ fn many_days_aggregate_with_confidence_intervals() {
     for s in [
         summary.detection_secs,
         summary.failover_secs,
+        summary.partition_failover_secs,
+        summary.pause_failover_secs,
         summary.amplification,
         summary.convergence_secs,
         summary.alerts_fired,
@@ -185,7 +187,7 @@ fn many_days_aggregate_with_confidence_intervals() {
     let hashes = |s: &tour::TourSummary| s.runs.iter().map(|r| r.trace_hash).collect::<Vec<_>>();
     assert_eq!(hashes(&summary), hashes(&again));
     let report = summary.report();
-    assert_eq!(report.summary().rows().len(), 10);
+    assert_eq!(report.summary().rows().len(), 11);
     assert_eq!(report.data_tables()[0].1.rows().len(), 3);
 }
 

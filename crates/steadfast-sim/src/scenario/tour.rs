@@ -722,7 +722,10 @@ impl TourResult {
             .map(|s| s.burn.max(s.divergent_keys as f64 / 10.0))
             .fold(1.0_f64, f64::max);
         for e in &self.timeline {
-            if e.what.contains("crashed") || e.what.contains("partition") {
+            if e.what.contains("crashed")
+                || e.what.contains("partition")
+                || e.what.contains("freezes")
+            {
                 let x = hours(e.at);
                 success.series(e.what.clone(), vec![(x, 0.0), (x, 100.0)]);
                 burn.series(e.what.clone(), vec![(x, 0.0), (x, top)]);
@@ -1408,6 +1411,8 @@ pub struct TourSummary {
     pub failover_secs: Option<Summary>,
     /// Partition to the majority's lease, in seconds.
     pub partition_failover_secs: Option<Summary>,
+    /// Pause to another node's lease, in seconds.
+    pub pause_failover_secs: Option<Summary>,
     /// Retry amplification over the day.
     pub amplification: Option<Summary>,
     /// Retry amplification while the crashed node was down.
@@ -1475,6 +1480,7 @@ pub fn run_many_with_progress(
         detection_secs: of(&|r| secs(r.detection)),
         failover_secs: of(&|r| secs(r.failover)),
         partition_failover_secs: of(&|r| secs(r.partition_failover)),
+        pause_failover_secs: of(&|r| secs(r.pause_failover)),
         amplification: of(&|r| Some(r.retry_amplification())),
         outage_amplification: of(&|r| Some(r.outage_retry_amplification())),
         convergence_secs: of(&|r| secs(r.convergence)),
@@ -1500,7 +1506,7 @@ impl TourSummary {
             "min",
             "max",
         ]);
-        let rows: [(&str, Option<&Summary>); 10] = [
+        let rows: [(&str, Option<&Summary>); 11] = [
             ("crash detected after (s)", self.detection_secs.as_ref()),
             (
                 "lease failover after crash (s)",
@@ -1509,6 +1515,10 @@ impl TourSummary {
             (
                 "lease failover after partition (s)",
                 self.partition_failover_secs.as_ref(),
+            ),
+            (
+                "lease failover after pause (s)",
+                self.pause_failover_secs.as_ref(),
             ),
             ("retry amplification (day)", self.amplification.as_ref()),
             (
@@ -1548,6 +1558,7 @@ impl TourSummary {
             "detection_s",
             "failover_s",
             "partition_failover_s",
+            "pause_failover_s",
             "amplification",
             "outage_amplification",
             "convergence_s",
@@ -1563,6 +1574,7 @@ impl TourSummary {
                 secs(r.detection),
                 secs(r.failover),
                 secs(r.partition_failover),
+                secs(r.pause_failover),
                 format!("{:.4}", r.retry_amplification()),
                 format!("{:.4}", r.outage_retry_amplification()),
                 secs(r.convergence),
