@@ -1650,11 +1650,8 @@ mod tests {
 
     #[test]
     fn three_nodes_play_the_same_script() {
-        let config = TourConfig::builder()
+        let config = TourConfig::short()
             .nodes(3)
-            .day(Duration::from_secs(2 * 3600))
-            .crash(Duration::from_secs(1200), Duration::from_secs(600))
-            .partition(Duration::from_secs(3600), Duration::from_secs(1200))
             .requests_per_second(2)
             .build()
             .expect("valid");
@@ -1665,5 +1662,6 @@ mod tests {
         assert_eq!(r.max_believing_holders, 1);
         assert_eq!(r.lease_overlaps, 0);
         assert_eq!(r.divergent_after, 0);
+        assert!(r.pause_failover.is_some());
     }
 }
