@@ -1400,6 +1400,21 @@ pub fn run(config: &TourConfig, seed: u64) -> TourResult {
 }
 
 /// Many scripted days, aggregated: means and 95% confidence intervals.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_sim::scenario::tour::{self, TourConfig};
+///
+/// let config = TourConfig::short()
+///     .day(Duration::from_secs(45 * 60))
+///     .requests_per_second(1)
+///     .build()?;
+/// let summary = tour::run_many(&config, &[4, 5], 2);
+/// let detection = summary.detection_secs.expect("both runs detect the crash");
+/// assert_eq!(detection.n, 2);
+/// println!("{}", summary.summary());
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TourSummary {
