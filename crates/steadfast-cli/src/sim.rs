@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use steadfast_sim::ScenarioReport;
 use steadfast_sim::scenario::anti_entropy::{self, AntiEntropyConfig, Strategy};
 use steadfast_sim::scenario::detector_qos::{self, DetectorKind, DetectorQosConfig, TraceKind};
@@ -410,18 +411,26 @@ fn detector_qos_config(a: &DetectorQosArgs) -> io::Result<DetectorQosConfig> {
     b.detectors(detectors).build().map_err(invalid)
 }
 
-/// Reports finished runs on one stderr line when stderr is a terminal; silent otherwise.
-fn progress(total: usize) -> impl Fn(usize) + Sync {
-    let shown = total > 1 && io::stderr().is_terminal();
-    move |done| {
-        if shown {
-            let mut err = io::stderr().lock();
-            // A progress line is a courtesy: failing to draw it is not an error.
-            let _ = write!(err, "\r  runs {done}/{total}");
-            if done == total {
-                let _ = write!(err, "\r{:width$}\r", "", width = 24);
+/// Draws a progress bar of finished runs on stderr when it is a terminal and
+/// there is more than one run; silent otherwise (pipes, files, CI logs).
+pub(crate) fn progress(total: usize) -> impl Fn(usize) + Sync {
+    let bar = (total > 1 && io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "  runs {bar:32.cyan/blue} {pos}/{len}  {elapsed_precise} elapsed, eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style.progress_chars("=> "));
+        bar
+    });
+    move |_done| {
+        // Runs finish on several threads and report in any order: count them
+        // rather than trusting the order of the counts.
+        if let Some(bar) = &bar {
+            bar.inc(1);
+            if bar.position() >= total as u64 {
+                bar.finish_and_clear();
             }
-            let _ = err.flush();
         }
     }
 }

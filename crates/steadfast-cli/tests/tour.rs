@@ -16,6 +16,7 @@ fn tour_runs_and_shows_the_crate_map() {
         "tour",
         "--seed",
         "3",
+        "--short",
         "--out",
         dir.to_str().expect("utf-8 path"),
     ]);
@@ -54,13 +55,60 @@ fn tour_runs_and_shows_the_crate_map() {
         ),
         "{text}"
     );
-    // The scripted day: a timeline, a summary and the report on disk.
-    assert!(text.contains("t+02:13:05  node 3 crashed"), "{text}");
-    assert!(text.contains("suspects node 3 (phi"), "{text}");
+    // The scripted day, on the engine: a timeline whose milestones happen in
+    // order, a summary and the report on disk.
+    let line = |what: &str| {
+        text.lines()
+            .position(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("the day never says {what:?}:\n{text}"))
+    };
+    let crash = line("t+00:04:05  node 3 crashed (it held the lease)");
+    let suspected = line("suspects node 3 (phi");
+    let taken = line("takes the leader lease (token 2)");
+    let refused = line("node 3 flushes a write queued under token 1: refused");
+    let rejoined = line("node 3 sees its lease is gone and rejoins as a follower");
+    let breaker = line("clients of node 3 open their breaker");
+    let alert = line("fires (page; burn rate");
+    let cut = line("t+00:20:00  network partition");
+    let expired = line("runs out on its own clock: it stops acting as leader");
+    let healed = line("t+00:25:00  partition healed");
+    let converged = line("the replicas agree on every key again");
+    let frozen = line("t+00:35:00  node ");
+    let resumed = line("t+00:35:15  node ");
+    assert!(
+        text.lines()
+            .nth(frozen)
+            .is_some_and(|l| l.contains("(the leader) freezes for 15s")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .nth(resumed)
+            .is_some_and(|l| l.ends_with("resumes")),
+        "{text}"
+    );
+    assert!(converged < frozen && frozen < resumed, "{text}");
+    assert!(
+        crash < breaker && crash < suspected && suspected < taken,
+        "{text}"
+    );
+    assert!(
+        taken < refused && refused <= rejoined && alert < cut,
+        "{text}"
+    );
+    assert!(
+        cut < expired && expired < healed && healed < converged,
+        "{text}"
+    );
+    assert!(
+        text.contains("lease overlaps                   0 (most believing holders 1"),
+        "{text}"
+    );
     assert!(
         text.contains("stale writes refused             1"),
         "{text}"
     );
+    assert!(text.contains("divergent keys at heal / at end"), "{text}");
     assert!(text.contains("steadfast-sim      ready"), "{text}");
     let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html written");
     assert!(html.contains("<svg"), "report without plots");
@@ -78,6 +126,57 @@ fn tour_runs_and_shows_the_crate_map() {
     assert!(at("== steadfast-replica") < at("== steadfast-slo"));
     assert!(at("== steadfast-slo") < at("== steadfast-sim"));
     std::fs::remove_dir_all(&dir).expect("clean up the output directory");
+}
+
+#[test]
+fn many_tour_days_report_confidence_intervals() {
+    let dir = std::env::temp_dir().join(format!("steadfast-tour-runs-{}", std::process::id()));
+    let output = steadfast(&[
+        "tour",
+        "--short",
+        "--runs",
+        "2",
+        "--threads",
+        "2",
+        "--out",
+        dir.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        output.status.success(),
+        "tour --runs failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("tour printed invalid UTF-8");
+    // No walkthrough, no progress bar (stderr is not a terminal): the table.
+    assert!(!text.contains("== steadfast-core"), "{text}");
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("2 days, seeds 1..=2, on 2 threads"), "{text}");
+    for row in [
+        "crash detected after (s)",
+        "lease failover after crash (s)",
+        "retry amplification (day)",
+        "replica convergence (s)",
+        "page alerts fired",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(row))
+            .unwrap_or_else(|| panic!("no row {row:?}:\n{text}"));
+        assert!(line.contains(" 2/2 "), "{line}");
+    }
+    let csv = std::fs::read_to_string(dir.join("runs.csv")).expect("runs.csv written");
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    std::fs::remove_dir_all(&dir).expect("clean up the output directory");
+}
+
+#[test]
+fn tour_rejects_zero_runs() {
+    let output = steadfast(&["tour", "--runs", "0"]);
+    assert!(!output.status.success());
 }
 
 #[test]

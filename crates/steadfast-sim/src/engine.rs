@@ -724,6 +724,30 @@ impl<P: Process, O: Observer<SimEvent>> Simulation<P, O> {
         self.slots[node.get() as usize].up
     }
 
+    /// When the next queued event is due, in true time; `None` if the queue is empty.
+    ///
+    /// Lets a driver step event by event up to a boundary (to take a sample,
+    /// or schedule a fault that depends on the state just before it) without
+    /// running past it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use steadfast_core::{NodeId, Timestamp};
+    /// # use steadfast_sim::{Context, Fault, Process, SimConfig, Simulation};
+    /// # struct Quiet;
+    /// # impl Process for Quiet { type Message = (); fn on_message(&mut self, _: &mut Context<'_, ()>, _: NodeId, _: ()) {} }
+    /// let mut sim = Simulation::new(SimConfig::builder(1).build().unwrap(), |_| Quiet);
+    /// sim.schedule(Duration::from_secs(3), Fault::Heal);
+    /// sim.step(); // the node's start
+    /// assert_eq!(sim.next_event_at(), Some(Timestamp::from_secs(3)));
+    /// sim.step();
+    /// assert_eq!(sim.next_event_at(), None);
+    /// ```
+    #[must_use]
+    pub fn next_event_at(&self) -> Option<Timestamp> {
+        self.queue.peek().map(|next| next.at)
+    }
+
     /// The observer.
     #[must_use]
     pub fn observer(&self) -> &O {

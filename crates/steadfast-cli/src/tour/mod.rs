@@ -86,6 +86,17 @@ pub(crate) struct TourArgs {
     /// The seed of the scripted day; a seed reproduces it bit for bit.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Play the scripted day this many times (seeds seed, seed+1, ...) and
+    /// print means with 95% confidence intervals instead of the walkthrough.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    runs: u64,
+    /// Threads for many runs (default: the machine's available parallelism).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    threads: Option<u64>,
+    /// Play a 75-minute day with the same acts (crash at 00:04:05, partition
+    /// at 00:20, 5 minutes each) instead of 24 hours.
+    #[arg(long)]
+    short: bool,
     /// Where to write report.html, the CSVs and the SVG plots [default: target/steadfast/tour].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -98,6 +109,9 @@ pub(crate) fn run(args: &TourArgs, out: &mut dyn Write) -> io::Result<()> {
         "steadfast {}: a tour of embeddable resilience libraries",
         env!("CARGO_PKG_VERSION")
     )?;
+    if args.runs > 1 {
+        return many_days(args, out);
+    }
     heading(
         out,
         "steadfast-core: injected time, events and config errors",
@@ -148,32 +162,87 @@ pub(crate) fn run(args: &TourArgs, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+/// The day's cast, in words.
+fn describe(config: &TourConfig, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} nodes heartbeat each other (phi accrual); node {} leads under a 10s lease from a lock service, with fencing;",
+        config.nodes(),
+        config.nodes() / 2 + 1
+    )?;
+    writeln!(
+        out,
+        "clients call the nodes through a breaker each, retrying within a {:.0}% budget; writes replicate to every node",
+        config.retry_percent() * 100.0
+    )?;
+    writeln!(
+        out,
+        "and replicas run Merkle anti-entropy; paging burn-rate alerts watch a 99.9% objective. Every message crosses"
+    )?;
+    writeln!(
+        out,
+        "a simulated network (1 ms median, 0.02% loss) and every clock drifts (up to {:.1}% apart; the lease allows {:.1}%).",
+        (config.worst_clock_ratio() - 1.0) * 100.0,
+        (config.lease_drift_bound() - 1.0) * 100.0
+    )
+}
+
+fn config(args: &TourArgs) -> io::Result<TourConfig> {
+    let builder = if args.short {
+        TourConfig::short()
+    } else {
+        TourConfig::builder()
+    };
+    builder.build().map_err(io::Error::other)
+}
+
+fn output_dir(args: &TourArgs) -> PathBuf {
+    args.out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target").join("steadfast").join("tour"))
+}
+
 /// The scripted day: every crate together, narrated, with its report written to disk.
 fn day(args: &TourArgs, out: &mut dyn Write) -> io::Result<()> {
-    let config = TourConfig::builder().build().map_err(io::Error::other)?;
+    let config = config(args)?;
     let result = scenario::tour::run(&config, args.seed);
-    writeln!(
-        out,
-        "5 nodes heartbeat each other (phi accrual); node 3 leads under a 10s lease with fencing;"
-    )?;
-    writeln!(
-        out,
-        "clients call their home node through a breaker, retrying within a 20% budget;"
-    )?;
-    writeln!(
-        out,
-        "replicas run Merkle anti-entropy; paging burn-rate alerts watch a 99.9% objective (seed {}).",
-        args.seed
-    )?;
+    describe(&config, out)?;
+    writeln!(out, "The day, seed {}:", args.seed)?;
     writeln!(out)?;
     for line in result.narrative() {
         writeln!(out, "  {line}")?;
     }
     writeln!(out)?;
     write!(out, "{}", result.summary())?;
-    let dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("target").join("steadfast").join("tour"));
-    crate::sim::write_report(out, &result.report(), &dir)
+    crate::sim::write_report(out, &result.report(), &output_dir(args))
+}
+
+/// The scripted day over many seeds, in parallel: means and 95% confidence intervals.
+fn many_days(args: &TourArgs, out: &mut dyn Write) -> io::Result<()> {
+    let config = config(args)?;
+    let seeds: Vec<u64> = (0..args.runs).map(|i| args.seed.wrapping_add(i)).collect();
+    let threads = args
+        .threads
+        .map_or_else(steadfast_sim::default_threads, |t| t as usize);
+    heading(
+        out,
+        "steadfast-sim: a five-node service through a scripted day of faults",
+    )?;
+    describe(&config, out)?;
+    writeln!(
+        out,
+        "{} days, seeds {}..={}, on {threads} threads:",
+        seeds.len(),
+        seeds[0],
+        seeds[seeds.len() - 1]
+    )?;
+    writeln!(out)?;
+    let summary = scenario::tour::run_many_with_progress(
+        &config,
+        &seeds,
+        threads,
+        crate::sim::progress(seeds.len()),
+    );
+    write!(out, "{}", summary.summary())?;
+    crate::sim::write_report(out, &summary.report(), &output_dir(args))
 }
