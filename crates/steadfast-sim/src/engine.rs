@@ -773,25 +773,6 @@ impl<P: Process, O: Observer<SimEvent>> Simulation<P, O> {
         }
     }
 
-    /// The true time of the next queued event, if any: lets a driver stop
-    /// exactly at an instant of its own between events.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use steadfast_core::{NodeId, Timestamp};
-    /// # use steadfast_sim::{Context, Fault, Process, SimConfig, Simulation};
-    /// # struct Quiet;
-    /// # impl Process for Quiet { type Message = (); fn on_message(&mut self, _: &mut Context<'_, ()>, _: NodeId, _: ()) {} }
-    /// let mut sim = Simulation::new(SimConfig::builder(1).build().unwrap(), |_| Quiet);
-    /// sim.schedule(Duration::from_secs(3), Fault::Heal);
-    /// sim.step(); // the node's start, at zero
-    /// assert_eq!(sim.next_event_at(), Some(Timestamp::from_secs(3)));
-    /// ```
-    #[must_use]
-    pub fn next_event_at(&self) -> Option<Timestamp> {
-        self.queue.peek().map(|next| next.at)
-    }
-
     /// Processes the next event, if any; returns whether there was one.
     pub fn step(&mut self) -> bool {
         let Some(Scheduled { at, payload, .. }) = self.queue.pop() else {
