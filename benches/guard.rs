@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::CircuitBreaker as _;
-use steadfast_core::CoarseClock;
+use steadfast_core::{CoarseClock, MonotonicClock};
 use steadfast_guard::backoff::{Backoff, Jitter};
 use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker, Outcome};
 use steadfast_guard::budget::{PercentBudget, RetryBudget, RetryKind, TokenBucketBudget};
@@ -275,25 +275,28 @@ fn budget(c: &mut Criterion) {
             .build()
             .expect("valid config"),
     );
-    group.bench_function("steadfast PercentBudget", |b| {
-        b.iter(|| {
-            ours.deposit();
-            black_box(ours.try_withdraw(RetryKind::Error))
-        })
-    });
-    let ours_coarse = PercentBudget::with_clock(
+    group.bench_function(
+        "steadfast PercentBudget (default clock: CoarseClock)",
+        |b| {
+            b.iter(|| {
+                ours.deposit();
+                black_box(ours.try_withdraw(RetryKind::Error))
+            })
+        },
+    );
+    let ours_monotonic = PercentBudget::with_clock(
         PercentBudget::builder()
             .ttl(Duration::from_secs(10))
             .min_retries_per_sec(10)
             .percent_can_retry(1.0)
             .build()
             .expect("valid config"),
-        CoarseClock::new(),
+        MonotonicClock::new(),
     );
-    group.bench_function("steadfast PercentBudget, CoarseClock", |b| {
+    group.bench_function("steadfast PercentBudget, MonotonicClock", |b| {
         b.iter(|| {
-            ours_coarse.deposit();
-            black_box(ours_coarse.try_withdraw(RetryKind::Error))
+            ours_monotonic.deposit();
+            black_box(ours_monotonic.try_withdraw(RetryKind::Error))
         })
     });
     let theirs = TpsBudget::new(Duration::from_secs(10), 10, 1.0);
