@@ -467,11 +467,7 @@ impl<B: HedgeBudget> Hedger<B> {
             self.config.mode,
             HedgeMode::Latency(HedgeDelay::Percentile { .. })
         );
-        let primary_started = if measure {
-            self.clock.now()
-        } else {
-            Timestamp::ZERO
-        };
+        let primary_started = self.start_time(measure);
         let mut primary: Pin<&mut Option<Fut>> = pin!(Some(attempt(0)));
         let mut hedges: Vec<Option<(Pin<Box<Fut>>, Timestamp)>> = Vec::new();
         if parallel {
@@ -480,7 +476,7 @@ impl<B: HedgeBudget> Hedger<B> {
             {
                 hedges.push(Some((
                     Box::pin(attempt(1 + hedges.len())),
-                    self.clock.now(),
+                    self.start_time(measure),
                 )));
             }
         }
@@ -495,47 +491,34 @@ impl<B: HedgeBudget> Hedger<B> {
                     && let Poll::Ready(result) = fut.poll(cx)
                 {
                     primary.set(None);
-                    match result {
-                        Ok(value) => {
-                            if measure {
-                                let now = self.clock.now();
-                                self.estimator
-                                    .record(now.saturating_duration_since(primary_started));
-                            }
-                            return Poll::Ready(Ok(value));
-                        }
-                        Err(e) => {
-                            last_error = Some(e);
-                            failed = true;
-                        }
+                    if let Some(value) =
+                        self.finished(measure, primary_started, result, &mut last_error)
+                    {
+                        return Poll::Ready(Ok(value));
                     }
+                    failed = true;
                 }
                 for slot in hedges.iter_mut() {
                     let Some((fut, started)) = slot else { continue };
                     if let Poll::Ready(result) = fut.as_mut().poll(cx) {
                         let started = *started;
                         *slot = None;
-                        match result {
-                            Ok(value) => {
-                                if measure {
-                                    let now = self.clock.now();
-                                    self.estimator
-                                        .record(now.saturating_duration_since(started));
-                                }
-                                return Poll::Ready(Ok(value));
-                            }
-                            Err(e) => {
-                                last_error = Some(e);
-                                failed = true;
-                            }
+                        if let Some(value) =
+                            self.finished(measure, started, result, &mut last_error)
+                        {
+                            return Poll::Ready(Ok(value));
                         }
+                        failed = true;
                     }
                 }
                 let launched = 1 + hedges.len();
                 let can_start = launched < total && !budget_refused;
                 if failed && can_start && !parallel {
                     if self.start_hedge(HedgeReason::Failed, launched) {
-                        hedges.push(Some((Box::pin(attempt(launched)), self.clock.now())));
+                        hedges.push(Some((
+                            Box::pin(attempt(launched)),
+                            self.start_time(measure),
+                        )));
                         if delay.is_some() {
                             // The next hedge waits a full delay from this one.
                             timer.set(None);
@@ -561,7 +544,10 @@ impl<B: HedgeBudget> Hedger<B> {
                     let launched = 1 + hedges.len();
                     if launched < total && !budget_refused {
                         if self.start_hedge(HedgeReason::Slow, launched) {
-                            hedges.push(Some((Box::pin(attempt(launched)), self.clock.now())));
+                            hedges.push(Some((
+                                Box::pin(attempt(launched)),
+                                self.start_time(measure),
+                            )));
                             timer_due = launched + 1 < total;
                             continue;
                         }
@@ -578,6 +564,40 @@ impl<B: HedgeBudget> Hedger<B> {
             }
         })
         .await
+    }
+
+    /// When an attempt starts, read only if its latency will be recorded.
+    fn start_time(&self, measure: bool) -> Timestamp {
+        if measure {
+            self.clock.now()
+        } else {
+            Timestamp::ZERO
+        }
+    }
+
+    /// A finished attempt: its value (its latency recorded when measuring),
+    /// or `None` with its error kept as the last one.
+    fn finished<T, E>(
+        &self,
+        measure: bool,
+        started: Timestamp,
+        result: Result<T, E>,
+        last_error: &mut Option<E>,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => {
+                if measure {
+                    let now = self.clock.now();
+                    self.estimator
+                        .record(now.saturating_duration_since(started));
+                }
+                Some(value)
+            }
+            Err(e) => {
+                *last_error = Some(e);
+                None
+            }
+        }
     }
 
     fn start_hedge(&self, reason: HedgeReason, attempt: usize) -> bool {
