@@ -93,7 +93,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use steadfast_core::{Clock, CoarseClock, ConfigError};
+use steadfast_core::{Clock, ConfigError, MonotonicClock};
 
 use crate::slices::Slices;
 use crate::sync::{Arc, AtomicU64, Ordering};
@@ -333,15 +333,18 @@ struct PercentInner<K> {
 /// withdrawals never overdraw it (under contention, a withdrawal may be
 /// refused that a sequential run would grant). One clock read per call.
 ///
-/// The default clock is [`CoarseClock`]: a budget's slices are at least a
-/// millisecond long (the ttl is 1 s to 60 s, in at most 1000 slices), so a
-/// clock of millisecond resolution places every deposit in its slice (up to
-/// one tick late) at a fraction of the cost of a nanosecond clock read. This
-/// is Finagle's choice too: its retry budget reads a millisecond clock. Pass
-/// any other clock to [`with_clock`](Self::with_clock).
+/// The budget reads its clock's [coarse reading](Clock::now_coarse): a
+/// budget's slices are at least a millisecond long (the ttl is 1 s to 60 s,
+/// in at most 1000 slices), so a reading at the kernel tick's resolution
+/// places every deposit in its slice (up to one tick late; deposits and
+/// expiry are both placed on that reading) at a fraction of the cost of a
+/// nanosecond read. This is Finagle's choice too: its retry budget reads a
+/// millisecond clock. The default clock is [`MonotonicClock`], whose coarse
+/// reading on Linux is `CLOCK_MONOTONIC_COARSE`; pass any other clock to
+/// [`with_clock`](Self::with_clock).
 ///
 /// Clones share the account. See the [module docs](self) for an example.
-pub struct PercentBudget<K: Clock = CoarseClock> {
+pub struct PercentBudget<K: Clock = MonotonicClock> {
     inner: Arc<PercentInner<K>>,
 }
 
@@ -361,7 +364,7 @@ impl<K: Clock> fmt::Debug for PercentBudget<K> {
     }
 }
 
-impl PercentBudget<CoarseClock> {
+impl PercentBudget<MonotonicClock> {
     /// Starts building a config.
     pub fn builder() -> PercentBudgetBuilder {
         PercentBudgetBuilder {
@@ -369,11 +372,11 @@ impl PercentBudget<CoarseClock> {
         }
     }
 
-    /// A budget on the process's coarse monotonic clock ([`CoarseClock`],
-    /// millisecond resolution; see the type's docs for why that is enough).
+    /// A budget on the process's monotonic clock, read coarsely (see the
+    /// type's docs for why that is enough).
     #[must_use]
-    pub fn new(config: PercentBudgetConfig) -> PercentBudget<CoarseClock> {
-        PercentBudget::with_clock(config, CoarseClock::new())
+    pub fn new(config: PercentBudgetConfig) -> PercentBudget<MonotonicClock> {
+        PercentBudget::with_clock(config, MonotonicClock::new())
     }
 }
 
@@ -412,7 +415,7 @@ impl<K: Clock> PercentBudget<K> {
 
     fn slice_now(&self) -> u64 {
         let inner = &*self.inner;
-        let now = inner.slices.index(inner.clock.now());
+        let now = inner.slices.index(inner.clock.now_coarse());
         let latest = inner.latest.load(Ordering::Relaxed);
         if now > latest {
             inner.latest.fetch_max(now, Ordering::Relaxed);

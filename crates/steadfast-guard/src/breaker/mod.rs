@@ -28,10 +28,14 @@
 //! allocation, and a clock read only where time matters (slow-call tracking,
 //! time windows, the open state: at most one per call). With a count window
 //! and no slow-call threshold the closed path reads no clock at all; an open
-//! breaker rejects with one clock read and one compare. The other
-//! transitions (to open, to closed, and the operator's) are published in
-//! two steps; a call arriving in between (a few instructions) is rejected
-//! with `retry_after` of zero.
+//! breaker rejects with one clock read and one compare. That read is the
+//! clock's [coarse reading](steadfast_core::Clock::now_coarse) when the
+//! shortest open wait is at least 25 times its lag (on `MonotonicClock` on
+//! Linux: `CLOCK_MONOTONIC_COARSE`, waits of 250 ms and more), so a breaker
+//! may stay open up to one kernel tick (at most 10 ms) longer than its wait.
+//! The other transitions (to open, to closed, and the operator's) are
+//! published in two steps; a call arriving in between (a few instructions)
+//! is rejected with the `retry_after` of the state being published.
 //!
 //! # Sizing
 //!
@@ -142,6 +146,10 @@ const OPEN: u64 = 1;
 const HALF_OPEN: u64 = 2;
 const FORCED_OPEN: u64 = 3;
 const DISABLED: u64 = 4;
+
+/// An open breaker checks its wait on the clock's coarse reading when the
+/// shortest open wait is at least this many times the coarse lag.
+const COARSE_WAIT_RATIO: u32 = 25;
 
 const KIND_MASK: u64 = 0b111;
 /// Set while a transition is being published.
@@ -293,9 +301,13 @@ pub struct Rejected {
     /// The state that rejected the call.
     pub state: BreakerState,
     /// When the breaker may admit again, if known: the rest of the open
-    /// wait, zero while a transition to another state than half-open is
-    /// being published, `None` when forced open or when every half-open
-    /// trial slot is taken.
+    /// wait (on a clock with a coarse reading, such as `MonotonicClock` on
+    /// Linux, and an open wait of at least 25 times its lag, up to that lag
+    /// more: 10 ms at most), `None` when forced open or when every half-open
+    /// trial slot is taken. A call arriving while another thread publishes a
+    /// transition (a few instructions) gets the wait of the opening being
+    /// published (at worst the previous opening's), or zero when the breaker
+    /// is closing or moving to half-open.
     pub retry_after: Option<Duration>,
 }
 
@@ -395,6 +407,10 @@ struct Inner<K, O> {
     timed_calls: bool,
     /// Whether recording reads the clock (slow calls or a time window).
     record_reads_clock: bool,
+    /// Whether an open breaker may check its wait on the clock's coarse
+    /// reading: when the clock's coarse lag is at most 1/25 of the shortest
+    /// open wait (4 %; waits of 250 ms and more on `MonotonicClock`).
+    coarse_open: bool,
     clock: K,
     observer: O,
 }
@@ -642,6 +658,8 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
                 timed_calls: config.slow_call.is_some(),
                 record_reads_clock: config.slow_call.is_some()
                     || matches!(config.window, WindowKind::Time { .. }),
+                coarse_open: clock.coarse_lag().saturating_mul(COARSE_WAIT_RATIO)
+                    <= config.open_wait.after_opening(1),
                 config,
                 clock,
                 observer,
@@ -675,13 +693,25 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
         }
         if word & (KIND_MASK | BUSY) == OPEN {
             // The reject path of an open breaker, kept inline: one clock
-            // read, one compare.
-            let now = inner.clock.now().as_nanos();
+            // read (a coarse one when the open wait is long enough for it),
+            // one compare.
+            let now = if inner.coarse_open {
+                inner.clock.now_coarse()
+            } else {
+                inner.clock.now()
+            };
             let until = inner.open_until.load(Ordering::Acquire);
-            if now < until {
-                return Err(inner.reject_open(until - now));
+            if now.as_nanos() < until {
+                return Err(inner.reject_open(until - now.as_nanos()));
             }
-            return inner.acquire_after_open_wait(word, Timestamp::from_nanos(now));
+            // The wait is over (a coarse reading is never ahead): the
+            // transition and the trial's start take the precise time.
+            let now = if inner.coarse_open {
+                inner.clock.now()
+            } else {
+                now
+            };
+            return inner.acquire_after_open_wait(word, now);
         }
         inner.acquire_slow(word)
     }
@@ -926,7 +956,22 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
         let mut now = || *now.get_or_insert_with(|| self.clock.now());
         loop {
             if word & BUSY != 0 {
-                return Err(self.reject(state_of(word), Some(Duration::ZERO)));
+                // Another thread is publishing a transition (a few
+                // instructions). Say when to come back as the new state
+                // would: an opening's wait (from the count of openings,
+                // which that thread may not have bumped yet: at worst the
+                // previous opening's wait), none when forced open, at once
+                // otherwise.
+                let retry_after = match word & KIND_MASK {
+                    OPEN => Some(
+                        self.config
+                            .open_wait
+                            .after_opening(self.consecutive_opens.load(Ordering::Relaxed).max(1)),
+                    ),
+                    FORCED_OPEN => None,
+                    _ => Some(Duration::ZERO),
+                };
+                return Err(self.reject(state_of(word), retry_after));
             }
             match word & KIND_MASK {
                 CLOSED => {
@@ -1300,6 +1345,36 @@ mod loom_tests {
             t.join().unwrap();
             assert_eq!(breaker.metrics().trials_taken, 0, "a released slot leaked");
             assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        });
+    }
+
+    #[test]
+    fn loom_a_call_racing_an_opening_is_told_the_wait() {
+        loom::model(|| {
+            let config = BreakerConfig::builder()
+                .count_window(1)
+                .minimum_calls(1)
+                .wait_in_open(Duration::from_secs(7))
+                .build()
+                .unwrap();
+            let breaker = CircuitBreaker::with_clock(config, ManualClock::new());
+            let b = breaker.clone();
+            // One failure fills the window and opens the breaker.
+            let t = loom::thread::spawn(move || {
+                if let Ok(permit) = b.try_acquire() {
+                    permit.failure();
+                }
+            });
+            match breaker.try_acquire() {
+                Ok(permit) => drop(permit),
+                Err(r) => {
+                    assert_eq!(r.state, BreakerState::Open);
+                    // Published or being published: the whole wait, never
+                    // "retry now".
+                    assert_eq!(r.retry_after, Some(Duration::from_secs(7)));
+                }
+            }
+            t.join().unwrap();
         });
     }
 
