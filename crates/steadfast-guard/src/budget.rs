@@ -201,11 +201,13 @@ const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 const VALUE_MASK: u64 = (1 << VALUE_BITS) - 1;
 const VALUE_MAX: i64 = (1 << (VALUE_BITS - 1)) - 1;
 
+#[inline]
 fn pack(tag: u64, value: i64) -> u64 {
     let value = value.clamp(-VALUE_MAX, VALUE_MAX);
     ((tag & TAG_MASK) << VALUE_BITS) | (value as u64 & VALUE_MASK)
 }
 
+#[inline]
 fn unpack(word: u64) -> (u64, i64) {
     let tag = word >> VALUE_BITS;
     // Sign-extend the low VALUE_BITS bits.
@@ -413,6 +415,7 @@ impl<K: Clock> PercentBudget<K> {
         }
     }
 
+    #[inline]
     fn slice_now(&self) -> u64 {
         let inner = &*self.inner;
         let now = inner.slices.index(inner.clock.now_coarse());
@@ -427,6 +430,7 @@ impl<K: Clock> PercentBudget<K> {
 
     /// Adds `delta` to slice `epoch`; a slice already reused for a later
     /// epoch is left alone (the change has expired) and `false` returned.
+    #[inline]
     fn add(&self, epoch: u64, delta: i64) -> bool {
         let inner = &*self.inner;
         let slot = &inner.slots[(epoch & inner.mask) as usize];

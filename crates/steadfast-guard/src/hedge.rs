@@ -480,7 +480,8 @@ impl<B: HedgeBudget> Hedger<B> {
                 )));
             }
         }
-        let mut timer: Pin<&mut Option<S::Sleep>> = pin!(None);
+        // On the heap once armed: the success path carries no timer bytes.
+        let mut timer: Option<Pin<Box<S::Sleep>>> = None;
         let mut timer_due = !parallel && delay.is_some();
         let mut last_error: Option<E> = None;
         let mut budget_refused = false;
@@ -521,7 +522,7 @@ impl<B: HedgeBudget> Hedger<B> {
                         )));
                         if delay.is_some() {
                             // The next hedge waits a full delay from this one.
-                            timer.set(None);
+                            timer = None;
                             timer_due = true;
                         }
                         continue;
@@ -532,14 +533,13 @@ impl<B: HedgeBudget> Hedger<B> {
                     && timer.is_none()
                     && let Some(d) = delay
                 {
-                    timer.set(Some(sleeper.sleep(d)));
+                    timer = Some(Box::pin(sleeper.sleep(d)));
                 }
                 let fired = timer
                     .as_mut()
-                    .as_pin_mut()
-                    .is_some_and(|t| t.poll(cx).is_ready());
+                    .is_some_and(|t| t.as_mut().poll(cx).is_ready());
                 if fired {
-                    timer.set(None);
+                    timer = None;
                     timer_due = false;
                     let launched = 1 + hedges.len();
                     if launched < total && !budget_refused {

@@ -250,26 +250,50 @@ impl LoadShedder {
         self.inner.in_flight.load(Ordering::Acquire)
     }
 
-    /// Admits a request of `priority`, or sheds it at once.
+    /// Admits a request of `priority`, or sheds it at once. The permit
+    /// borrows the shedder; see [`try_admit_owned`](Self::try_admit_owned)
+    /// for one that can be moved into a `'static` task.
     ///
     /// # Errors
     ///
     /// [`Shed`] when the priority's share of capacity is in use.
-    pub fn try_admit(&self, priority: Priority) -> Result<ShedPermit, Shed> {
+    #[inline]
+    pub fn try_admit(&self, priority: Priority) -> Result<ShedPermit<'_>, Shed> {
+        self.admit(priority)?;
+        Ok(ShedPermit { inner: &self.inner })
+    }
+
+    /// Like [`try_admit`](Self::try_admit), with a permit that owns a handle
+    /// on the shedder (one reference-count increment more).
+    ///
+    /// ```
+    /// use steadfast_guard::shed::{LoadShedder, Priority, ShedConfig};
+    /// let shedder = LoadShedder::new(ShedConfig::builder().capacity(1).build()?);
+    /// let permit = shedder.try_admit_owned(Priority::Critical).expect("room");
+    /// let task = std::thread::spawn(move || drop(permit));
+    /// task.join().unwrap();
+    /// assert_eq!(shedder.in_flight(), 0);
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`try_admit`](Self::try_admit).
+    pub fn try_admit_owned(&self, priority: Priority) -> Result<OwnedShedPermit, Shed> {
+        self.admit(priority)?;
+        Ok(OwnedShedPermit {
+            inner: Arc::clone(&self.inner),
+        })
+    }
+
+    /// Takes one slot of `priority`'s share, or reports the shed request.
+    #[inline]
+    fn admit(&self, priority: Priority) -> Result<(), Shed> {
         let threshold = self.inner.thresholds[priority.index()];
         let mut current = self.inner.in_flight.load(Ordering::Acquire);
         loop {
             if current >= threshold {
-                self.inner.observer.on_event(&ShedEvent::Shed {
-                    at: self.inner.clock.now(),
-                    priority,
-                    in_flight: current,
-                });
-                return Err(Shed {
-                    priority,
-                    in_flight: current,
-                    threshold,
-                });
+                return Err(self.shed(priority, current, threshold));
             }
             match self.inner.in_flight.compare_exchange_weak(
                 current,
@@ -277,30 +301,60 @@ impl LoadShedder {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => {
-                    return Ok(ShedPermit {
-                        inner: Arc::clone(&self.inner),
-                    });
-                }
+                Ok(_) => return Ok(()),
                 Err(actual) => current = actual,
             }
+        }
+    }
+
+    #[cold]
+    fn shed(&self, priority: Priority, in_flight: usize, threshold: usize) -> Shed {
+        self.inner.observer.on_event(&ShedEvent::Shed {
+            at: self.inner.clock.now(),
+            priority,
+            in_flight,
+        });
+        Shed {
+            priority,
+            in_flight,
+            threshold,
         }
     }
 }
 
 /// An admitted request; its slot is released on drop.
 #[must_use = "the slot is released as soon as the permit is dropped"]
-pub struct ShedPermit {
-    inner: Arc<Inner>,
+pub struct ShedPermit<'a> {
+    inner: &'a Inner,
 }
 
-impl fmt::Debug for ShedPermit {
+impl fmt::Debug for ShedPermit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShedPermit").finish_non_exhaustive()
     }
 }
 
-impl Drop for ShedPermit {
+impl Drop for ShedPermit<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An admitted request holding a handle on its shedder; its slot is
+/// released on drop.
+#[must_use = "the slot is released as soon as the permit is dropped"]
+pub struct OwnedShedPermit {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for OwnedShedPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedShedPermit").finish_non_exhaustive()
+    }
+}
+
+impl Drop for OwnedShedPermit {
     fn drop(&mut self) {
         self.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
     }

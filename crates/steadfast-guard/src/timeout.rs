@@ -115,8 +115,9 @@ where
 pub struct Timeout<'a, S: Sleeper + ?Sized, F> {
     #[pin]
     future: F,
-    #[pin]
-    sleep: Option<S::Sleep>,
+    /// Armed on the first pending poll, on the heap: a future that answers
+    /// at once pays neither for the timer nor for carrying its bytes.
+    sleep: Option<Pin<Box<S::Sleep>>>,
     sleeper: &'a S,
     limit: Duration,
 }
@@ -134,16 +135,14 @@ impl<S: Sleeper + ?Sized, F: Future> Future for Timeout<'_, S, F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = self.project();
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        if this.sleep.is_none() {
-            this.sleep.set(Some(this.sleeper.sleep(*this.limit)));
-        }
-        if let Some(timer) = this.sleep.as_pin_mut()
-            && timer.poll(cx).is_ready()
-        {
+        let timer = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(this.sleeper.sleep(*this.limit)));
+        if timer.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(Elapsed { after: *this.limit }));
         }
         Poll::Pending

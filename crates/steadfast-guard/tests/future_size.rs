@@ -61,5 +61,11 @@ fn the_full_pipeline_future_stays_small() {
     let future = pipeline.run(&TokioSleeper, || std::future::ready(Ok::<u64, ()>(1)));
     let size = std::mem::size_of_val(&future);
     // 896 bytes when written; it was 2,856 with nested async timeouts.
+    eprintln!("PIPE {size}");
     assert!(size <= 1_280, "{size} bytes");
+}
+
+#[test]
+fn zz_print_sizes() {
+    eprintln!("SLEEP {}", std::mem::size_of::<tokio::time::Sleep>());
 }

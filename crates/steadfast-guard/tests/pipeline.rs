@@ -125,7 +125,8 @@ fn block_on<F: Future>(f: F) -> F::Output {
 fn the_shedder_turns_calls_away_before_anything_else() {
     let clock = ManualClock::new();
     let shedder = LoadShedder::new(ShedConfig::builder().capacity(2).build().unwrap());
-    let held: Vec<_> = std::iter::from_fn(|| shedder.try_admit(Priority::Critical).ok()).collect();
+    let held: Vec<_> =
+        std::iter::from_fn(|| shedder.try_admit_owned(Priority::Critical).ok()).collect();
     assert!(!held.is_empty());
     let pipeline = Pipeline::builder_with_clock(clock.clone())
         .shed(shedder)

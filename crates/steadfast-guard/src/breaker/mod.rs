@@ -22,9 +22,13 @@
 //!   first trial, and every other call sees either the open state (with the
 //!   rest of the wait) or the half-open one.
 //!
-//! Hot path: one atomic load to acquire in the closed state; to record, one
-//! atomic read-modify-write when the outcome equals the one it pushes out of
-//! the window (the healthy case), up to three otherwise; no lock, no
+//! Hot path: one atomic load to acquire in the closed state; to record a
+//! success into a count window full of successes (the healthy steady
+//! state), one atomic load and no write, so threads sharing a healthy
+//! breaker move no cache line between them (the success takes no place in
+//! the ring: every place holds a success already); otherwise one atomic
+//! read-modify-write when the outcome equals the one it pushes out of the
+//! window, up to three when it differs; no lock, no
 //! allocation, and a clock read only where time matters (slow-call tracking,
 //! time windows, the open state: at most one per call). With a count window
 //! and no slow-call threshold the closed path reads no clock at all; an open

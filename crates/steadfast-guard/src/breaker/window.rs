@@ -121,6 +121,9 @@ pub(crate) struct CountWindow {
     totals: Padded<AtomicU64>,
     size: u32,
     fastmod_m: u64,
+    /// The totals of a full window of successes that were neither failed
+    /// nor slow.
+    all_successes: u64,
 }
 
 impl CountWindow {
@@ -131,6 +134,7 @@ impl CountWindow {
             totals: Padded(AtomicU64::new(BIASED_ZERO)),
             size,
             fastmod_m: (u64::MAX / u64::from(size)).wrapping_add(1),
+            all_successes: BIASED_ZERO.wrapping_add(u64::from(size) << CALLS_SHIFT),
         }
     }
 
@@ -147,6 +151,17 @@ impl CountWindow {
     /// change, so they cannot open the breaker now if they did not before.
     #[inline]
     pub(crate) fn record(&self, bits: u8) -> Option<WindowFigures> {
+        // A success arriving at a window full of successes changes nothing:
+        // whichever slot it took, it would replace a success, and the calls
+        // after it see the same last-N outcomes whether or not it took a
+        // place in the ring. So it takes none, and a healthy breaker records
+        // with one shared read and no write at all (no cache line moves
+        // between cores). Under concurrency the one difference is that a
+        // failure recorded at the same instant may stay in the window for
+        // one more call than the skipped success would have allowed.
+        if bits == CALL && self.totals.load(Ordering::Relaxed) == self.all_successes {
+            return None;
+        }
         // The ring index wraps at 2^32 calls; one misplaced slot then is harmless.
         let ticket = self.head.fetch_add(1, Ordering::Relaxed) as u32;
         let index = fastmod(ticket, self.fastmod_m, self.size) as usize;
@@ -338,6 +353,30 @@ impl Window {
 #[cfg(all(test, not(steadfast_loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_success_into_a_window_of_successes_takes_no_ticket() {
+        let w = CountWindow::new(3);
+        for _ in 0..3 {
+            assert!(w.record(CALL).is_some(), "filling changes the figures");
+        }
+        let head = w.head.load(Ordering::Relaxed);
+        assert_eq!(w.record(CALL), None);
+        assert_eq!(w.head.load(Ordering::Relaxed), head, "no ticket taken");
+        // Slow successes and failures still take their place.
+        assert_eq!(w.record(CALL | SLOW), Some(WindowFigures::new(3, 0, 1)));
+        assert_eq!(w.record(CALL | FAIL), Some(WindowFigures::new(3, 1, 1)));
+        assert_eq!(w.head.load(Ordering::Relaxed), head + 2);
+        // Not all successes any more: successes take tickets until the
+        // failure and the slow call have left the window (the first one
+        // replaces the last success of the filling: no change).
+        assert_eq!(w.record(CALL), None);
+        assert_eq!(w.record(CALL), Some(WindowFigures::new(3, 1, 0)));
+        assert_eq!(w.record(CALL), Some(WindowFigures::new(3, 0, 0)));
+        assert_eq!(w.head.load(Ordering::Relaxed), head + 5);
+        assert_eq!(w.record(CALL), None);
+        assert_eq!(w.head.load(Ordering::Relaxed), head + 5);
+    }
 
     #[test]
     fn fastmod_matches_modulo() {
