@@ -231,10 +231,11 @@ mod os {
 
     #[inline]
     fn nanos(ts: Timespec) -> u64 {
-        // Monotonic clocks never read negative; clamp rather than wrap.
-        let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
-        let subsec = u64::try_from(ts.tv_nsec).unwrap_or(0);
-        secs.saturating_mul(1_000_000_000).saturating_add(subsec)
+        // Monotonic clocks read from boot: non-negative seconds, nanoseconds
+        // below 10^9, and 584 years before the product leaves a u64.
+        (ts.tv_sec as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(ts.tv_nsec as u64)
     }
 
     /// `CLOCK_MONOTONIC`, in nanoseconds.
@@ -252,12 +253,35 @@ mod os {
 
 #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
 impl MonotonicClock {
-    #[inline]
+    /// The process-wide origin on `CLOCK_MONOTONIC`: the first reading that
+    /// any thread publishes (one load once set; a plain atomic rather than a
+    /// `OnceLock`, whose fast path is two).
+    #[inline(always)]
     fn origin() -> u64 {
-        static ORIGIN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        *ORIGIN.get_or_init(os::monotonic)
+        match LINUX_ORIGIN.load(core::sync::atomic::Ordering::Relaxed) {
+            0 => Self::set_origin(),
+            origin => origin,
+        }
+    }
+
+    /// Publishes the origin on first use (out of line: the reading path
+    /// stays small enough to inline).
+    #[cold]
+    #[inline(never)]
+    fn set_origin() -> u64 {
+        use core::sync::atomic::Ordering;
+        // A reading of zero (at boot) is stored as one: zero means unset.
+        let mine = os::monotonic().max(1);
+        match LINUX_ORIGIN.compare_exchange(0, mine, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => mine,
+            Err(first) => first,
+        }
     }
 }
+
+/// `MonotonicClock`'s origin on Linux; zero until the first reading.
+#[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
+static LINUX_ORIGIN: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
 impl Clock for MonotonicClock {

@@ -141,6 +141,7 @@ pub mod shed;
 mod sleep;
 mod slices;
 mod sync;
+mod tally;
 pub mod timeout;
 #[cfg(feature = "tower")]
 pub mod tower;

@@ -126,6 +126,7 @@ pub use config::{BreakerConfig, BreakerConfigBuilder, OpenWait, WindowKind};
 pub use window::WindowFigures;
 
 use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering, Padded};
+use crate::tally::Tally;
 use window::{CALL, CountWindow, FAIL, SLOW, TimeWindow, Window, reaches, to_q32};
 
 /// The state of a breaker.
@@ -401,7 +402,7 @@ struct Inner<K, O> {
     half_open_gen: AtomicU32,
     consecutive_opens: AtomicU32,
     results: AtomicU64,
-    rejected: Padded<AtomicU64>,
+    rejected: Tally,
     window: Window,
     config: BreakerConfig,
     failure_q32: u64,
@@ -654,7 +655,7 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
                 half_open_gen: AtomicU32::new(u32::MAX),
                 consecutive_opens: AtomicU32::new(0),
                 results: AtomicU64::new(0),
-                rejected: Padded(AtomicU64::new(0)),
+                rejected: Tally::default(),
                 window,
                 failure_q32: to_q32(config.failure_rate_threshold),
                 slow_q32,
@@ -843,7 +844,7 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
         BreakerMetrics {
             state,
             figures,
-            rejected: inner.rejected.load(Ordering::Relaxed),
+            rejected: inner.rejected.sum(),
             trials_taken: if state == BreakerState::HalfOpen {
                 issued(word)
             } else {
@@ -887,13 +888,13 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
 impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
     #[inline]
     fn reject(&self, state: BreakerState, retry_after: Option<Duration>) -> Rejected {
-        self.rejected.fetch_add(1, Ordering::Relaxed);
+        self.rejected.add_one();
         Rejected { state, retry_after }
     }
 
     #[inline]
     fn reject_open(&self, remaining_nanos: u64) -> Rejected {
-        self.rejected.fetch_add(1, Ordering::Relaxed);
+        self.rejected.add_one();
         Rejected {
             state: BreakerState::Open,
             retry_after: Some(Duration::from_nanos(remaining_nanos)),
