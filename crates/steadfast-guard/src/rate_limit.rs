@@ -19,6 +19,22 @@
 //!   whose TAT has passed is indistinguishable from a new key, so idle keys
 //!   are evicted without losing anything.
 //!
+//! # Clock reads
+//!
+//! Admission decisions ([`check`](RateLimiter::check),
+//! [`check_n`](RateLimiter::check_n) and the keyed ones) read the clock's
+//! [coarse reading](Clock::now_coarse) when the quota's burst window
+//! (`interval x burst`) is at least 25 times the clock's
+//! [coarse lag](Clock::coarse_lag): on `MonotonicClock` on Linux
+//! (`CLOCK_MONOTONIC_COARSE`, lag at most 10 ms), windows of 250 ms and
+//! more, such as `Quota::per_second(n)` with its default burst of `n`. The
+//! limiter then runs up to one kernel tick behind real time, so in any
+//! interval it admits at most `burst / 25` cells more than exact GCRA would
+//! (on top of the `burst` cells GCRA allows beyond the rate anyway), and
+//! `retry_at` may be up to a tick late. Smaller bursts, and clocks without
+//! a coarse reading (`ManualClock`, `QuantaClock`), decide on the precise
+//! time: exact GCRA.
+//!
 //! ```
 //! use std::time::Duration;
 //! use steadfast_core::{ManualClock, Timestamp};
@@ -395,6 +411,27 @@ impl Tat {
     }
 }
 
+/// An admission decision may read the clock's coarse reading when the
+/// quota's burst window (`interval x burst`) is at least this many times the
+/// clock's coarse lag.
+const COARSE_BURST_RATIO: u32 = 25;
+
+/// The time a check decides at: the clock's [coarse
+/// reading](Clock::now_coarse) when the burst window is at least 25 times
+/// its lag (then the limiter is at most one tick behind, which admits at
+/// most `burst / 25` cells more than exact GCRA in any interval, on top of
+/// the burst GCRA allows anyway), the precise one otherwise.
+#[inline]
+fn decision_time<C: Clock>(clock: &C, quota: Quota) -> Timestamp {
+    let tau = u128::from(quota.interval_nanos) * u128::from(quota.burst);
+    let lag = clock.coarse_lag().as_nanos();
+    if lag.saturating_mul(u128::from(COARSE_BURST_RATIO)) <= tau {
+        clock.now_coarse()
+    } else {
+        clock.now()
+    }
+}
+
 #[inline]
 fn decide(tat: &Tat, quota: Quota, now: Timestamp, n: u32) -> Result<(), RateLimitError> {
     if n > quota.burst {
@@ -486,6 +523,8 @@ impl<C: Clock> RateLimiter<C> {
     /// Admits one cell, or says when it could be admitted.
     ///
     /// One clock read and one compare-and-swap; a rejection writes nothing.
+    /// The read is the clock's coarse one when the burst window is long
+    /// enough for it (see the [module docs](self#clock-reads)).
     ///
     /// # Errors
     ///
@@ -493,7 +532,7 @@ impl<C: Clock> RateLimiter<C> {
     #[inline]
     pub fn check(&self) -> Result<(), NotUntil> {
         let quota = self.quota.load();
-        let now = self.clock.now();
+        let now = decision_time(&self.clock, quota);
         let tau = quota.interval_nanos * u64::from(quota.burst);
         self.tat
             .check(now.as_nanos(), quota.interval_nanos, tau)
@@ -511,7 +550,8 @@ impl<C: Clock> RateLimiter<C> {
     /// but fit later; [`RateLimitError::ExceedsBurst`] when `n` is larger
     /// than the burst and can never be admitted.
     pub fn check_n(&self, n: u32) -> Result<(), RateLimitError> {
-        decide(&self.tat, self.quota.load(), self.clock.now(), n)
+        let quota = self.quota.load();
+        decide(&self.tat, quota, decision_time(&self.clock, quota), n)
     }
 
     /// Books `n` cells now, to be used from the returned [`Reservation::ready_at`].
@@ -758,7 +798,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     #[inline]
     pub fn check(&self, key: &K) -> Result<(), NotUntil> {
         let quota = self.quota.load();
-        let now = self.clock.now();
+        let now = decision_time(&self.clock, quota);
         let tau = quota.interval_nanos * u64::from(quota.burst);
         self.with_tat(key, now, |tat| {
             tat.check(now.as_nanos(), quota.interval_nanos, tau)
@@ -776,7 +816,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     /// As [`RateLimiter::check_n`].
     pub fn check_n(&self, key: &K, n: u32) -> Result<(), RateLimitError> {
         let quota = self.quota.load();
-        let now = self.clock.now();
+        let now = decision_time(&self.clock, quota);
         self.with_tat(key, now, |tat| decide(tat, quota, now, n))
     }
 
@@ -1147,6 +1187,63 @@ mod tests {
         assert!(matches!(
             l.check_n(&2, 11),
             Err(RateLimitError::ExceedsBurst(_))
+        ));
+    }
+
+    /// A clock whose coarse reading is set by hand, behind the precise one.
+    #[derive(Clone, Default)]
+    struct LaggingClock {
+        precise: ManualClock,
+        coarse: ManualClock,
+    }
+
+    impl Clock for LaggingClock {
+        fn now(&self) -> Timestamp {
+            self.precise.now()
+        }
+        fn now_coarse(&self) -> Timestamp {
+            self.coarse.now()
+        }
+        fn coarse_lag(&self) -> Duration {
+            Duration::from_millis(10)
+        }
+    }
+
+    #[test]
+    fn a_long_burst_window_decides_on_the_coarse_reading() {
+        let clock = LaggingClock::default();
+        // 10 per second, burst 10: a 1 s window, >= 25 x 10 ms.
+        let limiter = RateLimiter::with_clock(Quota::per_second(10).unwrap(), clock.clone());
+        let keyed = KeyedRateLimiter::with_clock(
+            Quota::per_second(10).unwrap(),
+            NonZeroUsize::new(10).unwrap(),
+            clock.clone(),
+        );
+        limiter.check_n(10).unwrap();
+        keyed.check_n(&"k", 10).unwrap();
+        clock.precise.advance(Duration::from_millis(100));
+        clock.coarse.advance(Duration::from_millis(96));
+        let not_until = limiter.check().unwrap_err();
+        assert_eq!(not_until.retry_at(), Timestamp::from_millis(100));
+        assert_eq!(not_until.wait_time(), Duration::from_millis(4));
+        assert!(keyed.check(&"k").is_err());
+        clock.coarse.advance(Duration::from_millis(4));
+        limiter.check().unwrap();
+        keyed.check(&"k").unwrap();
+    }
+
+    #[test]
+    fn a_short_burst_window_decides_on_the_precise_reading() {
+        let clock = LaggingClock::default();
+        // Burst 1 at 10 per second: a 100 ms window, < 25 x 10 ms.
+        let quota = Quota::per_second(10).unwrap().with_burst(1).unwrap();
+        let limiter = RateLimiter::with_clock(quota, clock.clone());
+        limiter.check().unwrap();
+        clock.precise.advance(Duration::from_millis(100));
+        limiter.check().unwrap();
+        assert!(matches!(
+            limiter.check_n(1),
+            Err(RateLimitError::NotUntil(_))
         ));
     }
 }
