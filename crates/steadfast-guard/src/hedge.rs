@@ -43,9 +43,9 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use steadfast_core::{Clock, ConfigError, MonotonicClock, Observer, Timestamp};
@@ -447,123 +447,38 @@ impl<B: HedgeBudget> Hedger<B> {
     /// configured. Returns the first success, or the last error when every
     /// attempt failed. Attempts still running when the call returns are dropped.
     ///
+    /// The returned [`Hedged`] future does nothing until polled. The primary
+    /// attempt lives inside it and the hedge timer is armed only once the
+    /// attempts are pending: a primary that answers on its first poll costs
+    /// no allocation and no timer.
+    ///
     /// # Errors
     ///
     /// The last attempt's error when all attempts failed.
-    pub async fn run<S, F, Fut, T, E>(&self, sleeper: &S, mut attempt: F) -> Result<T, E>
+    pub fn run<'a, S, F, Fut, T, E>(
+        &'a self,
+        sleeper: &'a S,
+        attempt: F,
+    ) -> Hedged<'a, B, S, F, Fut, E>
     where
         S: Sleeper + ?Sized,
         F: FnMut(usize) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.budget.deposit();
-        let total = 1 + self.config.max_hedges;
-        let delay = self.hedge_delay();
-        let parallel = matches!(self.config.mode, HedgeMode::Parallel);
-        // The primary lives on the stack and the hedge timer is armed only
-        // once the attempts are pending: a primary that answers on its first
-        // poll costs no allocation and no timer.
-        let measure = matches!(
-            self.config.mode,
-            HedgeMode::Latency(HedgeDelay::Percentile { .. })
-        );
-        let primary_started = self.start_time(measure);
-        let mut primary: Pin<&mut Option<Fut>> = pin!(Some(attempt(0)));
-        let mut hedges: Vec<Option<(Pin<Box<Fut>>, Timestamp)>> = Vec::new();
-        if parallel {
-            while 1 + hedges.len() < total
-                && self.start_hedge(HedgeReason::Parallel, 1 + hedges.len())
-            {
-                hedges.push(Some((
-                    Box::pin(attempt(1 + hedges.len())),
-                    self.start_time(measure),
-                )));
-            }
+        Hedged {
+            hedger: self,
+            sleeper,
+            attempt,
+            primary: None,
+            hedges: Vec::new(),
+            timer: None,
+            last_error: None,
+            primary_started: Timestamp::ZERO,
+            delay: None,
+            started: false,
+            timer_due: false,
+            budget_refused: false,
         }
-        // On the heap once armed: the success path carries no timer bytes.
-        let mut timer: Option<Pin<Box<S::Sleep>>> = None;
-        let mut timer_due = !parallel && delay.is_some();
-        let mut last_error: Option<E> = None;
-        let mut budget_refused = false;
-        std::future::poll_fn(|cx| {
-            loop {
-                let mut failed = false;
-                if let Some(fut) = primary.as_mut().as_pin_mut()
-                    && let Poll::Ready(result) = fut.poll(cx)
-                {
-                    primary.set(None);
-                    if let Some(value) =
-                        self.finished(measure, primary_started, result, &mut last_error)
-                    {
-                        return Poll::Ready(Ok(value));
-                    }
-                    failed = true;
-                }
-                for slot in hedges.iter_mut() {
-                    let Some((fut, started)) = slot else { continue };
-                    if let Poll::Ready(result) = fut.as_mut().poll(cx) {
-                        let started = *started;
-                        *slot = None;
-                        if let Some(value) =
-                            self.finished(measure, started, result, &mut last_error)
-                        {
-                            return Poll::Ready(Ok(value));
-                        }
-                        failed = true;
-                    }
-                }
-                let launched = 1 + hedges.len();
-                let can_start = launched < total && !budget_refused;
-                if failed && can_start && !parallel {
-                    if self.start_hedge(HedgeReason::Failed, launched) {
-                        hedges.push(Some((
-                            Box::pin(attempt(launched)),
-                            self.start_time(measure),
-                        )));
-                        if delay.is_some() {
-                            // The next hedge waits a full delay from this one.
-                            timer = None;
-                            timer_due = true;
-                        }
-                        continue;
-                    }
-                    budget_refused = true;
-                }
-                if timer_due
-                    && timer.is_none()
-                    && let Some(d) = delay
-                {
-                    timer = Some(Box::pin(sleeper.sleep(d)));
-                }
-                let fired = timer
-                    .as_mut()
-                    .is_some_and(|t| t.as_mut().poll(cx).is_ready());
-                if fired {
-                    timer = None;
-                    timer_due = false;
-                    let launched = 1 + hedges.len();
-                    if launched < total && !budget_refused {
-                        if self.start_hedge(HedgeReason::Slow, launched) {
-                            hedges.push(Some((
-                                Box::pin(attempt(launched)),
-                                self.start_time(measure),
-                            )));
-                            timer_due = launched + 1 < total;
-                            continue;
-                        }
-                        budget_refused = true;
-                    }
-                }
-                if primary.is_none()
-                    && hedges.iter().all(Option::is_none)
-                    && let Some(e) = last_error.take()
-                {
-                    return Poll::Ready(Err(e));
-                }
-                return Poll::Pending;
-            }
-        })
-        .await
     }
 
     /// When an attempt starts, read only if its latency will be recorded.
@@ -613,6 +528,151 @@ impl<B: HedgeBudget> Hedger<B> {
             self.observer
                 .on_event(&HedgeEvent::BudgetExhausted { at, attempt });
             false
+        }
+    }
+}
+
+/// The future of [`Hedger::run`]: the first successful attempt's value, or
+/// the last error when every attempt failed.
+#[pin_project::pin_project]
+#[must_use = "futures do nothing unless polled"]
+pub struct Hedged<'a, B, S: Sleeper + ?Sized, F, Fut, E> {
+    hedger: &'a Hedger<B>,
+    sleeper: &'a S,
+    attempt: F,
+    #[pin]
+    primary: Option<Fut>,
+    hedges: Vec<Option<(Pin<Box<Fut>>, Timestamp)>>,
+    /// On the heap once armed: the success path carries no timer bytes.
+    timer: Option<Pin<Box<S::Sleep>>>,
+    last_error: Option<E>,
+    primary_started: Timestamp,
+    delay: Option<Duration>,
+    started: bool,
+    timer_due: bool,
+    budget_refused: bool,
+}
+
+impl<B, S: Sleeper + ?Sized, F, Fut, E> fmt::Debug for Hedged<'_, B, S, F, Fut, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hedged")
+            .field("started", &self.started)
+            .field("primary_running", &self.primary.is_some())
+            .field("hedges", &self.hedges.len())
+            .field("timer_armed", &self.timer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B, S, F, Fut, T, E> Future for Hedged<'_, B, S, F, Fut, E>
+where
+    B: HedgeBudget,
+    S: Sleeper + ?Sized,
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let hedger = *this.hedger;
+        let config = &hedger.config;
+        let total = 1 + config.max_hedges;
+        let parallel = matches!(config.mode, HedgeMode::Parallel);
+        let measure = matches!(
+            config.mode,
+            HedgeMode::Latency(HedgeDelay::Percentile { .. })
+        );
+        if !*this.started {
+            *this.started = true;
+            hedger.budget.deposit();
+            *this.delay = hedger.hedge_delay();
+            *this.primary_started = hedger.start_time(measure);
+            this.primary.set(Some((this.attempt)(0)));
+            if parallel {
+                while 1 + this.hedges.len() < total
+                    && hedger.start_hedge(HedgeReason::Parallel, 1 + this.hedges.len())
+                {
+                    let fut = (this.attempt)(1 + this.hedges.len());
+                    this.hedges
+                        .push(Some((Box::pin(fut), hedger.start_time(measure))));
+                }
+            }
+            *this.timer_due = !parallel && this.delay.is_some();
+        }
+        loop {
+            let mut failed = false;
+            if let Some(fut) = this.primary.as_mut().as_pin_mut()
+                && let Poll::Ready(result) = fut.poll(cx)
+            {
+                this.primary.set(None);
+                if let Some(value) =
+                    hedger.finished(measure, *this.primary_started, result, this.last_error)
+                {
+                    return Poll::Ready(Ok(value));
+                }
+                failed = true;
+            }
+            for slot in this.hedges.iter_mut() {
+                let Some((fut, started)) = slot else { continue };
+                if let Poll::Ready(result) = fut.as_mut().poll(cx) {
+                    let started = *started;
+                    *slot = None;
+                    if let Some(value) = hedger.finished(measure, started, result, this.last_error)
+                    {
+                        return Poll::Ready(Ok(value));
+                    }
+                    failed = true;
+                }
+            }
+            let launched = 1 + this.hedges.len();
+            let can_start = launched < total && !*this.budget_refused;
+            if failed && can_start && !parallel {
+                if hedger.start_hedge(HedgeReason::Failed, launched) {
+                    let fut = (this.attempt)(launched);
+                    this.hedges
+                        .push(Some((Box::pin(fut), hedger.start_time(measure))));
+                    if this.delay.is_some() {
+                        // The next hedge waits a full delay from this one.
+                        *this.timer = None;
+                        *this.timer_due = true;
+                    }
+                    continue;
+                }
+                *this.budget_refused = true;
+            }
+            if *this.timer_due
+                && this.timer.is_none()
+                && let Some(d) = *this.delay
+            {
+                *this.timer = Some(Box::pin(this.sleeper.sleep(d)));
+            }
+            let fired = this
+                .timer
+                .as_mut()
+                .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+            if fired {
+                *this.timer = None;
+                *this.timer_due = false;
+                let launched = 1 + this.hedges.len();
+                if launched < total && !*this.budget_refused {
+                    if hedger.start_hedge(HedgeReason::Slow, launched) {
+                        let fut = (this.attempt)(launched);
+                        this.hedges
+                            .push(Some((Box::pin(fut), hedger.start_time(measure))));
+                        *this.timer_due = launched + 1 < total;
+                        continue;
+                    }
+                    *this.budget_refused = true;
+                }
+            }
+            if this.primary.is_none()
+                && this.hedges.iter().all(Option::is_none)
+                && let Some(e) = this.last_error.take()
+            {
+                return Poll::Ready(Err(e));
+            }
+            return Poll::Pending;
         }
     }
 }

@@ -65,7 +65,3 @@ fn the_full_pipeline_future_stays_small() {
     assert!(size <= 1_280, "{size} bytes");
 }
 
-#[test]
-fn zz_print_sizes() {
-    eprintln!("SLEEP {}", std::mem::size_of::<tokio::time::Sleep>());
-}
