@@ -815,7 +815,11 @@ mod tests {
         // Forwarding impls keep the override.
         let shared: std::sync::Arc<dyn Clock> = std::sync::Arc::new(clock);
         assert_eq!(shared.coarse_lag(), clock.coarse_lag());
-        assert!((&shared).now_coarse() <= shared.now());
+        fn coarse_of<C: Clock>(c: C) -> Timestamp {
+            c.now_coarse()
+        }
+        assert!(coarse_of(&shared) <= shared.now());
+        assert!(coarse_of(Box::new(clock)) <= clock.now());
     }
 
     #[cfg(feature = "std")]
