@@ -27,8 +27,8 @@
 //! | item | what it is |
 //! |---|---|
 //! | [`Timestamp`] | monotonic nanoseconds since a process-wide origin; saturating arithmetic |
-//! | [`Clock`] | the injected source of time (`now()`), object safe, `Send + Sync` |
-//! | [`MonotonicClock`] | the real clock (`std::time::Instant` against one origin); needs `std` |
+//! | [`Clock`] | the injected source of time (`now()`, and `now_coarse()` where a tick-old reading is cheaper), object safe, `Send + Sync` |
+//! | [`MonotonicClock`] | the real clock (`CLOCK_MONOTONIC` through the vDSO on Linux, `std::time::Instant` elsewhere, against one origin); needs `std` |
 //! | [`WallClock`] | the system clock as Unix-epoch nanoseconds (can step back); needs `std` |
 //! | [`ManualClock`] | a clock you move by hand; clones share one time |
 //! | [`NodeId`] | a `Copy` identifier of a node or peer |
@@ -40,7 +40,8 @@
 //! # Features
 //!
 //! - `std` (default): [`MonotonicClock`], [`WallClock`] and [`Recorder`]. Without it the crate
-//!   is `no_std` + `alloc`.
+//!   is `no_std` + `alloc`. On Linux and Android it brings in `rustix`, through which
+//!   `MonotonicClock` reads the kernel's clocks.
 //! - `serde`: `Serialize`/`Deserialize` for [`Timestamp`] and [`NodeId`].
 //! - `quanta`: `QuantaClock`, a clock on the CPU's time-stamp counter, for hot
 //!   paths on machines where `Instant::now` is slow.
