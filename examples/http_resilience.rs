@@ -1,11 +1,14 @@
 //! A real HTTP dependency behind the steadfast tower pipeline.
 //!
 //! Starts HTTP servers on 127.0.0.1 with injectable faults (an error rate,
-//! added latency, an outage, one slow replica) and calls them through
-//! `steadfast_guard::tower::PipelineLayer`, printing what each guard does:
-//! the breaker failing fast during an outage, retries held to their budget,
-//! hedging hiding a slow replica, and the rate limiter and bulkhead
-//! refusing overload with typed errors.
+//! added latency, latency that grows with load, an outage, one slow replica)
+//! and calls them through `steadfast_guard::tower::PipelineLayer`, printing
+//! what each guard does: the breaker failing fast during an outage, retries
+//! held to their budget, hedging hiding a slow replica, the rate limiter and
+//! bulkhead refusing overload with typed errors, and the adaptive limit
+//! finding a concurrency the server can take. One scenario calls the same
+//! pipeline from a plain thread with a blocking client
+//! ([`Pipeline::call`]).
 //!
 //! Run with `cargo run -p steadfast-examples --example http_resilience`.
 //! `tests/http_resilience.rs` drives the same code and checks the claims.
@@ -13,7 +16,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::io;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,8 +28,9 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use steadfast_core::{Clock, ManualClock, MonotonicClock, Observer};
+use steadfast_core::{Clock, ManualClock, MonotonicClock, Observer, Recorder};
 use steadfast_guard::TokioSleeper;
+use steadfast_guard::adaptive::{AdaptiveEvent, AdaptiveLimiter, Aimd, AimdConfig};
 use steadfast_guard::backoff::Backoff;
 use steadfast_guard::breaker::{BreakerConfig, BreakerEvent, BreakerState, CircuitBreaker};
 use steadfast_guard::budget::PercentBudget;
@@ -47,6 +51,9 @@ pub(crate) struct Faults {
     pub(crate) error_per_mille: AtomicU32,
     /// Added latency per request, in milliseconds.
     pub(crate) latency_ms: AtomicU64,
+    /// Added latency per request in flight when a request arrives (itself
+    /// included), in milliseconds: a server that slows down as work piles up.
+    pub(crate) latency_per_in_flight_ms: AtomicU64,
     /// While set, every request is answered 503.
     pub(crate) outage: AtomicBool,
 }
@@ -111,7 +118,12 @@ async fn handle(faults: Arc<Faults>, stats: Arc<ServerStats>) -> Response<Full<B
     let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let _in_flight = InFlight(Arc::clone(&stats));
-    let latency = faults.latency_ms.load(Ordering::SeqCst);
+    let latency = faults.latency_ms.load(Ordering::SeqCst).saturating_add(
+        faults
+            .latency_per_in_flight_ms
+            .load(Ordering::SeqCst)
+            .saturating_mul(now),
+    );
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
@@ -173,6 +185,9 @@ pub(crate) enum ClientError {
     Http(hyper::Error),
     /// The server answered with a 5xx status.
     Status(u16),
+    /// A blocking exchange failed after connecting: writing the request,
+    /// reading the reply, or an unreadable status line.
+    Exchange(io::Error),
 }
 
 impl fmt::Display for ClientError {
@@ -181,6 +196,7 @@ impl fmt::Display for ClientError {
             ClientError::Io(e) => write!(f, "connect: {e}"),
             ClientError::Http(e) => write!(f, "http: {e}"),
             ClientError::Status(s) => write!(f, "server answered {s}"),
+            ClientError::Exchange(e) => write!(f, "exchange: {e}"),
         }
     }
 }
@@ -244,6 +260,60 @@ impl Service<&'static str> for HttpClient {
     fn call(&mut self, path: &'static str) -> Self::Future {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.replicas.len();
         Box::pin(get(self.replicas[i], path))
+    }
+}
+
+/// `GET path` over a blocking socket: one connection per call
+/// (`Connection: close`), every step bounded by `limit`. Returns the status,
+/// with 5xx as [`ClientError::Status`].
+///
+/// # Errors
+///
+/// When connecting, writing or reading fails or takes longer than `limit`,
+/// when the status line cannot be read, or when the server answers 5xx.
+pub(crate) fn blocking_get(
+    addr: SocketAddr,
+    path: &str,
+    limit: Duration,
+) -> Result<u16, ClientError> {
+    let stream = std::net::TcpStream::connect_timeout(&addr, limit).map_err(ClientError::Io)?;
+    stream
+        .set_read_timeout(Some(limit))
+        .and_then(|()| stream.set_write_timeout(Some(limit)))
+        .map_err(ClientError::Exchange)?;
+    let mut writer = &stream;
+    write!(
+        writer,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .and_then(|()| writer.flush())
+    .map_err(ClientError::Exchange)?;
+    // A status line is short; a peer sending more without a line end is not HTTP.
+    let mut reader = BufReader::new(stream.take(64 * 1024));
+    let mut line = String::new();
+    reader
+        .by_ref()
+        .take(256)
+        .read_line(&mut line)
+        .map_err(ClientError::Exchange)?;
+    let mut parts = line.split(' ');
+    let status = match (parts.next(), parts.next()) {
+        (Some(version), Some(code)) if version.starts_with("HTTP/1.") => code.parse::<u16>().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ClientError::Exchange(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("not an HTTP/1.x status line: {line:?}"),
+        ))
+    })?;
+    // Read the rest so the server's close is orderly; the server closes
+    // after the reply, so this ends at its end (or at the read timeout).
+    io::copy(&mut reader, &mut io::sink()).map_err(ClientError::Exchange)?;
+    if status >= 500 {
+        Err(ClientError::Status(status))
+    } else {
+        Ok(status)
     }
 }
 
@@ -581,6 +651,303 @@ pub(crate) async fn overload() -> io::Result<OverloadReport> {
     })
 }
 
+/// What the blocking scenario saw.
+#[derive(Debug)]
+pub(crate) struct BlockingReport {
+    /// The breaker's count window (and minimum calls): failed attempts that open it.
+    pub(crate) window: u32,
+    /// Attempts per call (the first and its retries).
+    pub(crate) max_attempts: u32,
+    /// Whether the breaker opened during the outage.
+    pub(crate) opened: bool,
+    /// Calls made until it opened.
+    pub(crate) calls_to_open: u32,
+    /// Requests the server saw until it opened (every attempt, retries included).
+    pub(crate) requests_to_open: u64,
+    /// The breaker's open wait.
+    pub(crate) open_wait: Duration,
+    /// Calls made while the breaker stayed open.
+    pub(crate) calls_while_open: usize,
+    /// Of those, calls refused with [`PipelineError::CircuitOpen`].
+    pub(crate) refused_while_open: usize,
+    /// Requests the server saw from the calls made while open.
+    pub(crate) server_requests_while_open: u64,
+    /// The longest a refused call took.
+    pub(crate) slowest_refusal: Duration,
+    /// Waits of an open wait (plus a margin) until a trial closed the breaker.
+    pub(crate) recovery_rounds: u32,
+    /// What the last call after an open wait returned (`None` for an error):
+    /// the call whose trial closed the breaker, when one did.
+    pub(crate) recovery_status: Option<u16>,
+    /// The breaker's state at the end.
+    pub(crate) state_after_recovery: BreakerState,
+    /// Every transition the breaker reported, in order.
+    pub(crate) transitions: Vec<(BreakerState, BreakerState)>,
+}
+
+/// The outage again, from a plain thread with a blocking HTTP/1.1 client
+/// called through [`Pipeline::call`], on the real clock: retries with a
+/// budget, a breaker and a measured attempt timeout. The breaker opens,
+/// refuses calls without touching the server for its open wait, and after
+/// the outage and the wait, a trial call closes it.
+///
+/// # Errors
+///
+/// When the server cannot start.
+pub(crate) async fn blocking() -> io::Result<BlockingReport> {
+    let server = start_server(Faults::default()).await?;
+    let (addr, faults, stats) = (
+        server.addr,
+        Arc::clone(&server.faults),
+        Arc::clone(&server.stats),
+    );
+    // The client blocks its thread, so it runs on a thread of its own while
+    // the server keeps running on the runtime's workers.
+    let report = tokio::task::spawn_blocking(move || blocking_calls(addr, &faults, &stats))
+        .await
+        .expect("blocking scenario panicked");
+    drop(server);
+    Ok(report)
+}
+
+fn blocking_calls(addr: SocketAddr, faults: &Faults, stats: &ServerStats) -> BlockingReport {
+    let (window, max_attempts) = (6, 3);
+    let open_wait = Duration::from_millis(250);
+    let attempt_limit = Duration::from_secs(2);
+    let transitions = Recorder::<BreakerEvent>::new();
+    let breaker = CircuitBreaker::with_observer(
+        BreakerConfig::builder()
+            .count_window(window)
+            .minimum_calls(window)
+            .failure_rate_threshold(0.5)
+            .wait_in_open(open_wait)
+            .half_open_trials(1)
+            .build()
+            .expect("valid breaker config"),
+        MonotonicClock::new(),
+        transitions.clone(),
+    );
+    let budget = PercentBudget::new(
+        PercentBudget::builder()
+            .percent_can_retry(0.2)
+            .min_retries_per_sec(10)
+            .ttl(Duration::from_secs(1))
+            .build()
+            .expect("valid budget"),
+    );
+    let pipeline = Pipeline::builder()
+        .retry(
+            Backoff::exponential(Duration::from_millis(10))
+                .build()
+                .expect("valid backoff"),
+            max_attempts,
+            budget,
+        )
+        .breaker(breaker)
+        .attempt_timeout(attempt_limit)
+        .build()
+        .expect("valid pipeline");
+    let breaker = pipeline.breaker().expect("configured").clone();
+    let get = || blocking_get(addr, "/", attempt_limit);
+
+    faults.outage.store(true, Ordering::SeqCst);
+    let mut calls_to_open = 0;
+    while breaker.state() != BreakerState::Open && calls_to_open < 20 {
+        let _ = pipeline.call(get);
+        calls_to_open += 1;
+    }
+    let opened = breaker.state() == BreakerState::Open;
+    let requests_to_open = stats.requests();
+
+    // A call counts as made while open only if the breaker reported no
+    // transition during it: should the thread stall past the open wait, the
+    // call that let a trial through is left out rather than miscounted.
+    let (mut calls_while_open, mut refused_while_open) = (0, 0);
+    let mut server_requests_while_open = 0;
+    let mut slowest_refusal = Duration::ZERO;
+    for _ in 0..20 {
+        let (seen, before) = (transitions.len(), stats.requests());
+        let started = Instant::now();
+        let result = pipeline.call(get);
+        let took = started.elapsed();
+        if transitions.len() != seen {
+            break;
+        }
+        calls_while_open += 1;
+        server_requests_while_open += stats.requests() - before;
+        if let Err(PipelineError::CircuitOpen(_)) = result {
+            refused_while_open += 1;
+            slowest_refusal = slowest_refusal.max(took);
+        }
+    }
+
+    faults.outage.store(false, Ordering::SeqCst);
+    let (mut recovery_rounds, mut recovery_status) = (0, None);
+    while breaker.state() != BreakerState::Closed && recovery_rounds < 5 {
+        // The breaker last opened before this sleep, so its open wait is over
+        // when the sleep ends, whatever the thread did meanwhile.
+        std::thread::sleep(open_wait + Duration::from_millis(50));
+        recovery_rounds += 1;
+        recovery_status = pipeline.call(get).ok();
+    }
+    BlockingReport {
+        window,
+        max_attempts,
+        opened,
+        calls_to_open,
+        requests_to_open,
+        open_wait,
+        calls_while_open,
+        refused_while_open,
+        server_requests_while_open,
+        slowest_refusal,
+        recovery_rounds,
+        recovery_status,
+        state_after_recovery: breaker.state(),
+        transitions: transitions
+            .events()
+            .into_iter()
+            .map(|e| (e.from, e.to))
+            .collect(),
+    }
+}
+
+/// What the adaptive concurrency scenario saw.
+#[derive(Debug)]
+pub(crate) struct AdaptiveReport {
+    /// Concurrent callers.
+    pub(crate) callers: usize,
+    /// Calls in all (bounded: each caller makes the same number).
+    pub(crate) calls: usize,
+    /// The server's added latency per request in flight.
+    pub(crate) latency_per_in_flight: Duration,
+    /// The round-trip time over which AIMD counts a call as dropped.
+    pub(crate) slow_rtt: Duration,
+    /// The limit before the first call.
+    pub(crate) initial_limit: usize,
+    /// The lowest limit the limiter reported.
+    pub(crate) lowest_limit: usize,
+    /// The highest limit the limiter reported (the initial one included).
+    pub(crate) highest_limit: usize,
+    /// The limit after the last call.
+    pub(crate) final_limit: usize,
+    /// How many times the limit moved.
+    pub(crate) limit_changes: usize,
+    /// Calls answered by the server.
+    pub(crate) served: usize,
+    /// Calls refused with [`PipelineError::LimitReached`].
+    pub(crate) refused: usize,
+    /// Calls that failed otherwise.
+    pub(crate) failed: usize,
+    /// Requests the server saw.
+    pub(crate) server_requests: u64,
+    /// The most requests the server handled at once.
+    pub(crate) server_max_in_flight: u64,
+}
+
+/// Many callers against a server that slows down with every request in
+/// flight, through an adaptive limit (AIMD counting a round trip over
+/// 100 ms as a drop): the limit comes down from its initial value to what
+/// the server answers in time, and calls over it are refused.
+///
+/// # Errors
+///
+/// When the server cannot start.
+pub(crate) async fn adaptive() -> io::Result<AdaptiveReport> {
+    let server = start_server(Faults::default()).await?;
+    let per_in_flight_ms = 10;
+    server
+        .faults
+        .latency_per_in_flight_ms
+        .store(per_in_flight_ms, Ordering::SeqCst);
+    let (initial, slow_rtt) = (40, Duration::from_millis(100));
+    // Every limit the limiter sets, as it sets it: the highest bounds the
+    // calls it can have admitted at once, even between two reads of `limit()`.
+    let highest = Arc::new(AtomicUsize::new(initial));
+    let lowest = Arc::new(AtomicUsize::new(initial));
+    let changes = Arc::new(AtomicUsize::new(0));
+    let observer = {
+        let (highest, lowest, changes) = (
+            Arc::clone(&highest),
+            Arc::clone(&lowest),
+            Arc::clone(&changes),
+        );
+        move |event: &AdaptiveEvent| {
+            if let AdaptiveEvent::LimitChanged { to, .. } = event {
+                highest.fetch_max(*to, Ordering::SeqCst);
+                lowest.fetch_min(*to, Ordering::SeqCst);
+                changes.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    };
+    let limiter = AdaptiveLimiter::observed(
+        Aimd::new(
+            AimdConfig::builder()
+                .initial_limit(initial)
+                .timeout(slow_rtt)
+                .build()
+                .expect("valid AIMD config"),
+        ),
+        MonotonicClock::new(),
+        observer,
+    );
+    let initial_limit = limiter.limit();
+    // No attempt timeout: an attempt holds its slot until the server has
+    // answered, so the server never works on more requests than the limiter
+    // admitted (a cancelled request could keep the server busy after its
+    // slot was freed). The fault bounds the latency anyway.
+    let pipeline = Pipeline::builder()
+        .adaptive_limit(limiter.clone())
+        .build()
+        .expect("valid pipeline");
+    let service = guard(pipeline, HttpClient::new(vec![server.addr]));
+
+    let (callers, calls_per_caller) = (48, 6);
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let mut service = service.clone();
+            tokio::spawn(async move {
+                let (mut served, mut refused, mut failed) = (0, 0, 0);
+                for _ in 0..calls_per_caller {
+                    match service.call("/").await {
+                        Ok(_) => served += 1,
+                        Err(PipelineError::LimitReached(_)) => {
+                            refused += 1;
+                            // A refused caller backs off a little before its next call.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        Err(_) => failed += 1,
+                    }
+                }
+                (served, refused, failed)
+            })
+        })
+        .collect();
+    let (mut served, mut refused, mut failed) = (0, 0, 0);
+    for task in tasks {
+        let (s, r, f) = task.await.expect("caller task panicked");
+        served += s;
+        refused += r;
+        failed += f;
+    }
+    Ok(AdaptiveReport {
+        callers,
+        calls: callers * calls_per_caller,
+        latency_per_in_flight: Duration::from_millis(per_in_flight_ms),
+        slow_rtt,
+        initial_limit,
+        lowest_limit: lowest.load(Ordering::SeqCst),
+        highest_limit: highest.load(Ordering::SeqCst),
+        final_limit: limiter.limit(),
+        limit_changes: changes.load(Ordering::SeqCst),
+        served,
+        refused,
+        failed,
+        server_requests: server.stats.requests(),
+        server_max_in_flight: server.stats.max_in_flight(),
+    })
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> io::Result<()> {
     println!("outage: the dependency answers 503 to everything");
@@ -630,6 +997,50 @@ async fn main() -> io::Result<()> {
     println!(
         "  bulkhead of {}: {} of {} refused (BulkheadFull), server peak concurrency {}",
         r.bulkhead_limit, r.bulkhead_full, r.burst, r.bulkhead_server_max_in_flight
+    );
+
+    println!("blocking calls: the outage again, from a plain thread over std::net::TcpStream");
+    let r = blocking().await?;
+    println!(
+        "  breaker opened: {} after {} calls, {} requests ({} attempts per call, window {})",
+        r.opened, r.calls_to_open, r.requests_to_open, r.max_attempts, r.window
+    );
+    println!(
+        "  {} calls while open ({:?} wait): {} refused (CircuitOpen), slowest in {:?}, {} reached the server",
+        r.calls_while_open,
+        r.open_wait,
+        r.refused_while_open,
+        r.slowest_refusal,
+        r.server_requests_while_open
+    );
+    println!(
+        "  outage over: after {} open wait(s) a trial answered {:?}, breaker {:?}",
+        r.recovery_rounds, r.recovery_status, r.state_after_recovery
+    );
+    let path: Vec<String> = std::iter::once(r.transitions.first().map(|t| t.0))
+        .chain(r.transitions.iter().map(|t| Some(t.1)))
+        .flatten()
+        .map(|s| format!("{s:?}"))
+        .collect();
+    println!("  transitions: {}", path.join(" -> "));
+
+    let r = adaptive().await?;
+    println!(
+        "adaptive limit: {} callers, {} calls, server slower by {:?} per request in flight",
+        r.callers, r.calls, r.latency_per_in_flight
+    );
+    println!(
+        "  AIMD (round trip over {:?} = drop): limit {} -> {} (lowest {}, highest {}, {} changes)",
+        r.slow_rtt,
+        r.initial_limit,
+        r.final_limit,
+        r.lowest_limit,
+        r.highest_limit,
+        r.limit_changes
+    );
+    println!(
+        "  {} served, {} refused (LimitReached), {} failed; server saw {}, peak concurrency {}",
+        r.served, r.refused, r.failed, r.server_requests, r.server_max_in_flight
     );
     Ok(())
 }

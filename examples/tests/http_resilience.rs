@@ -6,7 +6,7 @@ mod http_resilience;
 
 use std::time::Duration;
 
-use http_resilience::{hedging, outage, overload, retry_budget};
+use http_resilience::{adaptive, blocking, hedging, outage, overload, retry_budget};
 use steadfast_guard::breaker::BreakerState;
 
 /// Bounds a scenario's wall time so a broken network setup fails instead of hanging.
@@ -74,4 +74,44 @@ async fn overload_is_refused_with_typed_errors_and_concurrency_is_capped() {
         r.bulkhead_server_max_in_flight <= r.bulkhead_limit as u64,
         "{r:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_calls_open_the_breaker_fail_fast_and_recover_after_the_wait() {
+    let r = bounded(blocking()).await;
+    assert!(r.opened, "{r:?}");
+    // The breaker counts every attempt, retries included: it opens on the
+    // attempt that fills its window, whatever call that attempt belongs to.
+    assert_eq!(r.requests_to_open, u64::from(r.window), "{r:?}");
+    assert!(r.calls_to_open <= r.window, "{r:?}");
+    assert!(r.calls_while_open >= 1, "{r:?}");
+    assert_eq!(r.refused_while_open, r.calls_while_open, "{r:?}");
+    assert_eq!(r.server_requests_while_open, 0, "{r:?}");
+    assert_eq!(r.recovery_status, Some(200), "{r:?}");
+    assert_eq!(r.state_after_recovery, BreakerState::Closed, "{r:?}");
+    assert_eq!(
+        r.transitions.first(),
+        Some(&(BreakerState::Closed, BreakerState::Open)),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.transitions.last(),
+        Some(&(BreakerState::HalfOpen, BreakerState::Closed)),
+        "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adaptive_limit_comes_down_under_load_and_caps_the_server() {
+    let r = bounded(adaptive()).await;
+    assert!(r.lowest_limit < r.initial_limit, "{r:?}");
+    assert!(r.final_limit < r.initial_limit, "{r:?}");
+    assert!(r.refused >= 1, "{r:?}");
+    assert!(r.served >= 1, "{r:?}");
+    assert_eq!(r.served + r.refused + r.failed, r.calls, "{r:?}");
+    // No slack: a request reaches the server only while its attempt holds a
+    // slot the limiter admitted under a limit it reported, and the server is
+    // done with it before the slot is freed (no attempt is cancelled).
+    assert!(r.server_max_in_flight >= 1, "{r:?}");
+    assert!(r.server_max_in_flight <= r.highest_limit as u64, "{r:?}");
 }

@@ -64,4 +64,3 @@ fn the_full_pipeline_future_stays_small() {
     // future); it was 2,856 with nested async timeouts, then 896.
     assert!(size <= 768, "{size} bytes");
 }
-
