@@ -58,13 +58,13 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::num::NonZeroUsize;
-use std::sync::RwLock;
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 use steadfast_core::{Clock, ConfigError, MonotonicClock, Observer, Timestamp};
 
 use crate::Sleeper;
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, fence};
 
 /// How fast cells may be admitted: one cell per emission interval, with
 /// bursts of up to `burst` cells.
@@ -355,34 +355,73 @@ fn gcra(tat: u64, now: u64, increment: u64, tau: u64) -> Result<u64, u64> {
     }
 }
 
-/// The rate (interval and burst) shared by a limiter's cells; two atomics so
-/// it can change at run time.
+/// The rate (interval and burst) shared by a limiter's cells, changeable at
+/// run time and never read torn.
+///
+/// The two words are published like a sequence lock: a change makes `seq`
+/// odd, stores both words, then makes it even again. A reader that sees the
+/// same even `seq` before and after reading the words has a consistent pair
+/// (the common case: three plain loads on x86); one that overlapped a change
+/// reads under the writers' lock instead, so readers never spin and a check
+/// never mixes one quota's interval with another's burst (which could let a
+/// key run up a debt of the old burst at the new, longer interval).
 #[derive(Debug)]
 struct SharedQuota {
+    seq: AtomicU64,
     interval: AtomicU64,
     burst: AtomicU64,
+    /// Serialises changes, and readers that overlapped one.
+    writer: Mutex<()>,
 }
 
 impl SharedQuota {
     fn new(q: Quota) -> SharedQuota {
         SharedQuota {
+            seq: AtomicU64::new(0),
             interval: AtomicU64::new(q.interval_nanos),
             burst: AtomicU64::new(u64::from(q.burst)),
+            writer: Mutex::new(()),
+        }
+    }
+
+    fn read_words(&self) -> Quota {
+        Quota {
+            interval_nanos: self.interval.load(Ordering::Relaxed),
+            // Stored from a u32.
+            burst: self.burst.load(Ordering::Relaxed) as u32,
         }
     }
 
     #[inline]
     fn load(&self) -> Quota {
-        Quota {
-            interval_nanos: self.interval.load(Ordering::Acquire),
-            // Stored from a u32.
-            burst: self.burst.load(Ordering::Acquire) as u32,
+        let before = self.seq.load(Ordering::Acquire);
+        let quota = self.read_words();
+        fence(Ordering::Acquire);
+        if before & 1 == 0 && self.seq.load(Ordering::Relaxed) == before {
+            return quota;
         }
+        self.load_locked()
     }
 
-    fn store(&self, q: Quota) {
-        self.interval.store(q.interval_nanos, Ordering::Release);
-        self.burst.store(u64::from(q.burst), Ordering::Release);
+    #[cold]
+    fn load_locked(&self) -> Quota {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.read_words()
+    }
+
+    /// Replaces the quota with `q`, then runs `rescale(old, q)` before any
+    /// other change can start.
+    fn change(&self, q: Quota, rescale: impl FnOnce(Quota, Quota)) -> Quota {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = self.read_words();
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.interval.store(q.interval_nanos, Ordering::Relaxed);
+        self.burst.store(u64::from(q.burst), Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+        rescale(old, q);
+        old
     }
 }
 
@@ -630,7 +669,9 @@ impl<C: Clock> RateLimiter<C> {
     /// Replaces the quota, keeping the debt: cells admitted recently still
     /// count, converted to the new interval.
     ///
-    /// A decision made concurrently with the change may use either quota.
+    /// A decision made concurrently with the change uses either the old
+    /// quota or the new one, never one's interval with the other's burst;
+    /// concurrent changes apply one after the other.
     ///
     /// ```
     /// use steadfast_core::{ManualClock, Timestamp};
@@ -645,20 +686,15 @@ impl<C: Clock> RateLimiter<C> {
     /// ```
     pub fn set_quota(&self, quota: Quota) {
         let now = self.clock.now();
-        let old = self.quota.load();
         let now_n = now.as_nanos();
-        self.quota.store(quota);
-        let _ = self
-            .tat
-            .0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
-                Some(rescale(
-                    tat,
-                    now_n,
-                    old.interval_nanos,
-                    quota.interval_nanos,
-                ))
-            });
+        let old = self.quota.change(quota, |old, new| {
+            let _ = self
+                .tat
+                .0
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+                    Some(rescale(tat, now_n, old.interval_nanos, new.interval_nanos))
+                });
+        });
         self.observer.on_event(&RateLimitEvent::QuotaChanged {
             at: now,
             from: old,
@@ -905,20 +941,23 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     }
 
     /// Replaces the quota for every key, keeping each key's debt in cells.
+    ///
+    /// As [`RateLimiter::set_quota`], a concurrent check uses the old quota
+    /// or the new one, never a mix of the two.
     pub fn set_quota(&self, quota: Quota) {
         let now = self.clock.now().as_nanos();
-        let old = self.quota.load();
-        self.quota.store(quota);
-        for shard in self.shards.iter() {
-            let map = shard.read().unwrap_or_else(|e| e.into_inner());
-            for (_, tat) in map.iter() {
-                let _ = tat
-                    .0
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                        Some(rescale(t, now, old.interval_nanos, quota.interval_nanos))
-                    });
+        self.quota.change(quota, |old, new| {
+            for shard in self.shards.iter() {
+                let map = shard.read().unwrap_or_else(|e| e.into_inner());
+                for (_, tat) in map.iter() {
+                    let _ = tat
+                        .0
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                            Some(rescale(t, now, old.interval_nanos, new.interval_nanos))
+                        });
+                }
             }
-        }
+        });
     }
 }
 
@@ -1117,6 +1156,34 @@ mod tests {
     }
 
     #[test]
+    fn quota_changes_are_never_read_torn_by_other_threads() {
+        let a = Quota::per_second(1_000).unwrap().with_burst(1_000).unwrap();
+        let b = Quota::per_second(1).unwrap().with_burst(1).unwrap();
+        let limiter = std::sync::Arc::new(RateLimiter::with_clock(a, ManualClock::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (limiter, stop) = (limiter.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut reads = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) || reads < 1_000 {
+                        let q = limiter.quota();
+                        assert!(q == a || q == b, "torn quota {q:?}");
+                        reads += 1;
+                    }
+                })
+            })
+            .collect();
+        for i in 0..20_000 {
+            limiter.set_quota(if i % 2 == 0 { b } else { a });
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in readers {
+            r.join().unwrap();
+        }
+    }
+
+    #[test]
     fn keyed_memory_stays_bounded_and_idle_keys_go_first() {
         let clock = ManualClock::new();
         let l = KeyedRateLimiter::with_clock(
@@ -1286,5 +1353,20 @@ mod loom_tests {
         let mut builder = loom::model::Builder::new();
         builder.preemption_bound = Some(2);
         builder.check(|| assert_eq!(admitted_by(3, 2), 2));
+    }
+
+    #[test]
+    fn loom_a_quota_change_is_never_read_torn() {
+        let a = Quota::per_second(1_000).unwrap().with_burst(1_000).unwrap();
+        let b = Quota::per_second(1).unwrap().with_burst(1).unwrap();
+        loom::model(move || {
+            let limiter = Arc::new(RateLimiter::with_clock(a, Fixed(Timestamp::from_secs(5))));
+            let l = Arc::clone(&limiter);
+            let reader = loom::thread::spawn(move || l.quota());
+            limiter.set_quota(b);
+            let seen = reader.join().unwrap();
+            assert!(seen == a || seen == b, "torn quota {seen:?}");
+            assert_eq!(limiter.quota(), b);
+        });
     }
 }

@@ -13,6 +13,7 @@
 
 #[cfg(not(steadfast_loom))]
 mod imp {
+    use std::cell::Cell;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -28,32 +29,65 @@ mod imp {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
-    /// This thread's lane number, given back when the thread exits.
-    struct LaneNumber(Option<usize>);
+    /// `LANE` before this thread has asked for a lane.
+    const UNASKED: usize = usize::MAX;
+    /// `LANE` when this thread has no lane: more than `LANES` threads were
+    /// alive when it asked, or its lane was handed back at thread exit.
+    const NONE: usize = usize::MAX - 1;
+
+    /// This thread's lane number, handed back when the thread exits.
+    struct LaneNumber(Cell<usize>);
 
     impl LaneNumber {
-        fn take() -> LaneNumber {
+        fn take() -> usize {
             let reused = FREE.lock().unwrap_or_else(PoisonError::into_inner).pop();
-            let number = reused.or_else(|| {
-                let n = NEXT.fetch_add(1, Ordering::Relaxed);
-                (n < LANES).then_some(n)
-            });
-            LaneNumber(number)
+            reused
+                .or_else(|| {
+                    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                    (n < LANES).then_some(n)
+                })
+                .unwrap_or(NONE)
         }
     }
 
     impl Drop for LaneNumber {
         fn drop(&mut self) {
+            // Counts made from here on (by other thread-local destructors)
+            // go to the shared counter.
+            let _ = LANE.try_with(|lane| lane.set(NONE));
             // Every store this thread made to its lanes happens before the
             // unlock, and so before the next owner's first load.
-            if let Some(n) = self.0 {
+            let n = self.0.get();
+            if n < LANES {
                 FREE.lock().unwrap_or_else(PoisonError::into_inner).push(n);
             }
         }
     }
 
     thread_local! {
-        static LANE: LaneNumber = LaneNumber::take();
+        /// The lane number, read on every count: a constant-initialised
+        /// cell without a destructor costs one thread-local load.
+        static LANE: Cell<usize> = const { Cell::new(UNASKED) };
+        /// Owns the lane number, to hand it back when the thread exits.
+        static OWNER: LaneNumber = const { LaneNumber(Cell::new(NONE)) };
+    }
+
+    /// This thread's lane, asking for one on its first count.
+    #[cold]
+    fn ask_for_lane() -> usize {
+        let n = LaneNumber::take();
+        // Registering the owner fails once the thread is being torn down;
+        // then the number goes straight back and the thread counts shared.
+        let owned = OWNER.try_with(|owner| owner.0.set(n)).is_ok();
+        if !owned {
+            if n < LANES {
+                FREE.lock().unwrap_or_else(PoisonError::into_inner).push(n);
+            }
+            let _ = LANE.try_with(|lane| lane.set(NONE));
+            return NONE;
+        }
+        let _ = LANE.try_with(|lane| lane.set(n));
+        n
     }
 
     /// An exact event counter; see the module docs.
@@ -70,15 +104,16 @@ mod imp {
         /// Counts one event.
         #[inline]
         pub(crate) fn add_one(&self) {
-            match LANE.try_with(|lane| lane.0) {
-                Ok(Some(n)) => {
-                    let lane = &self.lanes.get_or_init(Default::default)[n].0;
-                    // This thread alone writes this lane: no lost update.
-                    lane.store(lane.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-                }
-                _ => {
-                    self.shared.fetch_add(1, Ordering::Relaxed);
-                }
+            let mut n = LANE.with(Cell::get);
+            if n == UNASKED {
+                n = ask_for_lane();
+            }
+            if n < LANES {
+                let lane = &self.lanes.get_or_init(Default::default)[n].0;
+                // This thread alone writes this lane: no lost update.
+                lane.store(lane.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            } else {
+                self.shared.fetch_add(1, Ordering::Relaxed);
             }
         }
 
@@ -159,6 +194,35 @@ mod tests {
             }
         }
         assert_eq!(t.sum(), 2 * (LANES as u64 + 8) * 10_000);
+    }
+
+    #[test]
+    fn counts_made_by_thread_local_destructors_are_kept() {
+        struct CountsOnExit(Arc<Tally>);
+        impl Drop for CountsOnExit {
+            fn drop(&mut self) {
+                for _ in 0..10 {
+                    self.0.add_one();
+                }
+            }
+        }
+        thread_local! {
+            static ON_EXIT: std::cell::RefCell<Option<CountsOnExit>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let t = Arc::new(Tally::default());
+        for first_count_in_destructor in [false, true] {
+            let t2 = Arc::clone(&t);
+            std::thread::spawn(move || {
+                if !first_count_in_destructor {
+                    t2.add_one();
+                }
+                ON_EXIT.with(|slot| *slot.borrow_mut() = Some(CountsOnExit(t2)));
+            })
+            .join()
+            .unwrap();
+        }
+        assert_eq!(t.sum(), 21);
     }
 
     #[test]
