@@ -146,6 +146,13 @@ impl CountWindow {
         }
     }
 
+    /// Whether the window holds nothing but successes (and is full): a
+    /// success recorded now would change nothing.
+    #[inline]
+    pub(crate) fn full_of_successes(&self) -> bool {
+        self.totals.load(Ordering::Relaxed) == self.all_successes
+    }
+
     /// Records one call and returns the figures right after it, or `None`
     /// when the call replaced an identical outcome: the figures did not
     /// change, so they cannot open the breaker now if they did not before.
@@ -159,7 +166,7 @@ impl CountWindow {
         // between cores). Under concurrency the one difference is that a
         // failure recorded at the same instant may stay in the window for
         // one more call than the skipped success would have allowed.
-        if bits == CALL && self.totals.load(Ordering::Relaxed) == self.all_successes {
+        if bits == CALL && self.full_of_successes() {
             return None;
         }
         // The ring index wraps at 2^32 calls; one misplaced slot then is harmless.
