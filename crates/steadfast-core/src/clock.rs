@@ -147,8 +147,10 @@ impl<C: Clock + ?Sized> Clock for Box<C> {
 ///
 /// On Linux and Android it reads `CLOCK_MONOTONIC` through the vDSO directly
 /// (with `rustix`), the clock `std::time::Instant` reads there, without the C
-/// library's wrapper: about 26 ns against `Instant::now`'s 33 ns on the
-/// machine of `BENCHMARKS.md`. Elsewhere it reads `std::time::Instant`.
+/// library's wrapper: level with `Instant::now` or cheaper (0.67× to
+/// 0.97× of its time across the runs in `BENCHMARKS.md`), and
+/// [`now_coarse`](Clock::now_coarse) reads `CLOCK_MONOTONIC_COARSE` in about
+/// a fifth of that. Elsewhere it reads `std::time::Instant`.
 ///
 /// Timestamps from this clock are small numbers right after start-up (the
 /// first reading may be [`Timestamp::ZERO`]); never use `ZERO` as a "never
