@@ -1163,12 +1163,13 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
         // The healthy path, first: an untimed success into a count window
         // full of successes changes nothing, whatever the state and the
         // generation (see `CountWindow::record`), so it reads nothing else.
-        if kind == PermitKind::Closed && matches!(outcome, Outcome::Success) && !self.timed_calls {
-            if let Window::Count(w) = &self.window {
-                if w.full_of_successes() {
-                    return;
-                }
-            }
+        if kind == PermitKind::Closed
+            && matches!(outcome, Outcome::Success)
+            && !self.timed_calls
+            && let Window::Count(w) = &self.window
+            && w.full_of_successes()
+        {
+            return;
         }
         let bits = match outcome {
             Outcome::Success => CALL,
