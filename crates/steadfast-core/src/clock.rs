@@ -145,10 +145,10 @@ impl<C: Clock + ?Sized> Clock for Box<C> {
 /// first time any of them is read), so their timestamps compare with each
 /// other. The clock is a zero-sized value: create as many as you like.
 ///
-/// On Linux and Android it reads `CLOCK_MONOTONIC` through the vDSO directly
-/// (with `rustix`), the clock `std::time::Instant` reads there, without the C
-/// library's wrapper: level with `Instant::now` or cheaper (0.67× to
-/// 0.97× of its time across the runs in `BENCHMARKS.md`), and
+/// On Linux and Android it reads `CLOCK_MONOTONIC` (the clock
+/// `std::time::Instant` reads there) with `clock_gettime`, through `rustix`,
+/// and subtracts its origin as an integer: level with `Instant::now` or
+/// cheaper (see `BENCHMARKS.md`), and
 /// [`now_coarse`](Clock::now_coarse) reads `CLOCK_MONOTONIC_COARSE` in about
 /// a fifth of that. Elsewhere it reads `std::time::Instant`.
 ///
@@ -225,8 +225,9 @@ fn duration_nanos(d: Duration) -> u64 {
         .saturating_add(u64::from(d.subsec_nanos()))
 }
 
-/// The operating system's clocks, read without the C library where that is
-/// cheaper.
+/// The operating system's clocks, read with `clock_gettime` (through rustix's
+/// libc backend, which programs under valgrind can run, unlike its own vDSO
+/// loader).
 #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
 mod os {
     use rustix::time::{ClockId, Timespec, clock_gettime};
@@ -442,7 +443,7 @@ pub struct CoarseClock {
 #[cfg(feature = "coarse")]
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod coarse_source {
-    /// `CLOCK_MONOTONIC_COARSE` through the vDSO.
+    /// `CLOCK_MONOTONIC_COARSE`.
     #[inline]
     pub(super) fn nanos() -> u64 {
         super::os::monotonic_coarse()

@@ -28,7 +28,7 @@
 //! |---|---|
 //! | [`Timestamp`] | monotonic nanoseconds since a process-wide origin; saturating arithmetic |
 //! | [`Clock`] | the injected source of time (`now()`, and `now_coarse()` where a tick-old reading is cheaper), object safe, `Send + Sync` |
-//! | [`MonotonicClock`] | the real clock (`CLOCK_MONOTONIC` through the vDSO on Linux, `std::time::Instant` elsewhere, against one origin); needs `std` |
+//! | [`MonotonicClock`] | the real clock (`CLOCK_MONOTONIC` on Linux, `std::time::Instant` elsewhere, against one origin); needs `std` |
 //! | [`WallClock`] | the system clock as Unix-epoch nanoseconds (can step back); needs `std` |
 //! | [`ManualClock`] | a clock you move by hand; clones share one time |
 //! | [`NodeId`] | a `Copy` identifier of a node or peer |
