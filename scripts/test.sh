@@ -13,10 +13,15 @@ step() { printf '\n==> %s\n' "$*"; }
 started=$SECONDS
 
 # --- What the tests need -----------------------------------------------------
-# protoc builds etcd-client's protocol code; etcd runs the etcd integration tests.
+# protoc builds etcd-client's protocol code, which imports protobuf's
+# well-known types (libprotobuf-dev, only a recommendation of
+# protobuf-compiler); etcd runs the etcd integration tests; valgrind runs the
+# clock smoke test.
 missing=()
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/descriptor.proto ] || missing+=(libprotobuf-dev)
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing Debian packages: ${missing[*]}"
   sudo=""
@@ -55,6 +60,10 @@ done
 step "loom models (cfg steadfast_loom, release): ${loom_crates[*]}"
 RUSTFLAGS="--cfg steadfast_loom" CARGO_TARGET_DIR=target/loom \
   cargo test --release "${loom_crates[@]}" --lib loom_
+
+step "the real clocks run under valgrind (no vDSO there)"
+cargo build -q -p steadfast-core --example clocks
+valgrind -q --error-exitcode=1 target/debug/examples/clocks
 
 step "steadfast-core builds no_std (--no-default-features)"
 cargo build -p steadfast-core --no-default-features
