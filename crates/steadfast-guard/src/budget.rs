@@ -454,9 +454,12 @@ impl<K: Clock> PercentBudget<K> {
 
     fn balance(&self, epoch: u64) -> i64 {
         let inner = &*self.inner;
+        // The ring is exactly `mask + 1` slots, so `e & mask` needs no
+        // bounds check; a half-open range keeps the loop a plain count.
+        let ring = &inner.slots[..=inner.mask as usize];
         let mut sum = inner.reserve;
-        for e in epoch.saturating_sub(inner.live - 1)..=epoch {
-            let (t, value) = unpack(inner.slots[(e & inner.mask) as usize].load(Ordering::Acquire));
+        for e in epoch.saturating_sub(inner.live - 1)..epoch.saturating_add(1) {
+            let (t, value) = unpack(ring[(e & inner.mask) as usize].load(Ordering::Acquire));
             if t == e & TAG_MASK {
                 sum = sum.saturating_add(value);
             }
