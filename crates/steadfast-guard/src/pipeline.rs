@@ -660,6 +660,24 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
         self.stages.bulkhead.as_ref()
     }
 
+    /// The adaptive concurrency limit now in force, if that stage is
+    /// configured (it moves as attempts succeed, slow down or time out).
+    ///
+    /// ```
+    /// use steadfast_guard::adaptive::{AdaptiveLimiter, Aimd, AimdConfig};
+    /// use steadfast_guard::pipeline::Pipeline;
+    ///
+    /// let limiter = AdaptiveLimiter::new(Aimd::new(AimdConfig::builder().initial_limit(8).build()?));
+    /// let pipeline = Pipeline::builder().adaptive_limit(limiter).build()?;
+    /// assert_eq!(pipeline.adaptive_limit(), Some(8));
+    /// assert_eq!(Pipeline::builder().build()?.adaptive_limit(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn adaptive_limit(&self) -> Option<usize> {
+        self.stages.adaptive.as_ref().map(|a| a.current_limit())
+    }
+
     /// Runs `op` through every stage at [`Priority::Normal`], retrying every
     /// error and every timed-out attempt.
     ///
