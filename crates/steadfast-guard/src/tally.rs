@@ -48,6 +48,13 @@ mod imp {
                 })
                 .unwrap_or(NONE)
         }
+
+        /// Hands lane number `n` back for another thread (no-op for `NONE`).
+        fn give_back(n: usize) {
+            if n < LANES {
+                FREE.lock().unwrap_or_else(PoisonError::into_inner).push(n);
+            }
+        }
     }
 
     impl Drop for LaneNumber {
@@ -57,10 +64,7 @@ mod imp {
             let _ = LANE.try_with(|lane| lane.set(NONE));
             // Every store this thread made to its lanes happens before the
             // unlock, and so before the next owner's first load.
-            let n = self.0.get();
-            if n < LANES {
-                FREE.lock().unwrap_or_else(PoisonError::into_inner).push(n);
-            }
+            LaneNumber::give_back(self.0.get());
         }
     }
 
@@ -80,9 +84,7 @@ mod imp {
         // then the number goes straight back and the thread counts shared.
         let owned = OWNER.try_with(|owner| owner.0.set(n)).is_ok();
         if !owned {
-            if n < LANES {
-                FREE.lock().unwrap_or_else(PoisonError::into_inner).push(n);
-            }
+            LaneNumber::give_back(n);
             let _ = LANE.try_with(|lane| lane.set(NONE));
             return NONE;
         }
