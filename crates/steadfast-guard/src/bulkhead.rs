@@ -454,27 +454,61 @@ impl Bulkhead {
         &self,
         sleeper: &S,
     ) -> Result<OwnedBulkheadPermit, BulkheadFull> {
+        let mut wait = match self.begin_wait(sleeper) {
+            Ok(Ok(permit)) => return Ok(permit),
+            Ok(Err(wait)) => wait,
+            Err(full) => return Err(full),
+        };
+        std::future::poll_fn(|cx| self.poll_wait(&mut wait, cx)).await
+    }
+
+    /// The permit of a slot taken by a [`BulkheadPermit`] that was
+    /// [detached](BulkheadPermit::detach).
+    #[inline]
+    pub(crate) fn resume_permit(&self) -> BulkheadPermit<'_> {
+        BulkheadPermit { inner: &self.inner }
+    }
+
+    /// Starts [`acquire`](Self::acquire): a free slot at once, or the wait
+    /// for one to poll with [`poll_wait`](Self::poll_wait), or the rejection
+    /// of a bulkhead that does not wait.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn begin_wait<S: Sleeper + ?Sized>(
+        &self,
+        sleeper: &S,
+    ) -> Result<Result<OwnedBulkheadPermit, SlotWaiter<S::Sleep>>, BulkheadFull> {
         if let Ok(permit) = self.try_acquire_owned_quiet() {
-            return Ok(permit);
+            return Ok(Ok(permit));
         }
         let max_wait = self.inner.config.max_wait;
         if max_wait.is_zero() {
             return Err(self.inner.reject(Duration::ZERO));
         }
-        let started = self.inner.clock.now();
-        let mut waiting = pin!(self.wait_for_slot());
-        let mut timer = pin!(sleeper.sleep(max_wait));
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(permit) = waiting.as_mut().poll(cx) {
-                return Poll::Ready(Ok(permit));
-            }
-            if timer.as_mut().poll(cx).is_ready() {
-                let waited = self.inner.clock.now().saturating_duration_since(started);
-                return Poll::Ready(Err(self.inner.reject(waited)));
-            }
-            Poll::Pending
-        })
-        .await
+        Ok(Err(SlotWaiter {
+            started: self.inner.clock.now(),
+            waiting: self.wait_for_slot(),
+            timer: Box::pin(sleeper.sleep(max_wait)),
+        }))
+    }
+
+    /// Polls a wait begun by [`begin_wait`](Self::begin_wait).
+    pub(crate) fn poll_wait<T: Future<Output = ()>>(
+        &self,
+        wait: &mut SlotWaiter<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<OwnedBulkheadPermit, BulkheadFull>> {
+        if let Poll::Ready(permit) = Pin::new(&mut wait.waiting).poll(cx) {
+            return Poll::Ready(Ok(permit));
+        }
+        if wait.timer.as_mut().poll(cx).is_ready() {
+            let waited = self
+                .inner
+                .clock
+                .now()
+                .saturating_duration_since(wait.started);
+            return Poll::Ready(Err(self.inner.reject(waited)));
+        }
+        Poll::Pending
     }
 
     /// Takes a slot, blocking the thread up to the configured `max_wait`.
@@ -557,6 +591,14 @@ impl Wake for ThreadWaker {
     fn wake_by_ref(self: &Arc<Self>) {
         self.0.unpark();
     }
+}
+
+/// An asynchronous wait for a slot, bounded by a timer (see
+/// [`Bulkhead::begin_wait`]); dropping it leaves the queue.
+pub(crate) struct SlotWaiter<T> {
+    started: Timestamp,
+    waiting: SlotWait,
+    timer: Pin<Box<T>>,
 }
 
 /// Waits in the FIFO list for a slot.
@@ -645,6 +687,15 @@ impl Drop for BulkheadPermit<'_> {
     #[inline]
     fn drop(&mut self) {
         self.inner.release();
+    }
+}
+
+impl BulkheadPermit<'_> {
+    /// Keeps the slot taken without borrowing the bulkhead;
+    /// [`Bulkhead::resume_permit`] gives the permit back.
+    #[inline]
+    pub(crate) fn detach(self) {
+        std::mem::forget(self);
     }
 }
 

@@ -469,15 +469,7 @@ impl<B: HedgeBudget> Hedger<B> {
             hedger: self,
             sleeper,
             attempt,
-            primary: None,
-            hedges: Vec::new(),
-            timer: None,
-            last_error: None,
-            primary_started: Timestamp::ZERO,
-            delay: None,
-            started: false,
-            timer_due: false,
-            budget_refused: false,
+            core: HedgeCore::new(),
         }
     }
 
@@ -541,25 +533,16 @@ pub struct Hedged<'a, B, S: Sleeper + ?Sized, F, Fut, E> {
     sleeper: &'a S,
     attempt: F,
     #[pin]
-    primary: Option<Fut>,
-    hedges: Vec<Option<(Pin<Box<Fut>>, Timestamp)>>,
-    /// On the heap once armed: the success path carries no timer bytes.
-    timer: Option<Pin<Box<S::Sleep>>>,
-    last_error: Option<E>,
-    primary_started: Timestamp,
-    delay: Option<Duration>,
-    started: bool,
-    timer_due: bool,
-    budget_refused: bool,
+    core: HedgeCore<Fut, E, S::Sleep>,
 }
 
 impl<B, S: Sleeper + ?Sized, F, Fut, E> fmt::Debug for Hedged<'_, B, S, F, Fut, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hedged")
-            .field("started", &self.started)
-            .field("primary_running", &self.primary.is_some())
-            .field("hedges", &self.hedges.len())
-            .field("timer_armed", &self.timer.is_some())
+            .field("started", &self.core.started)
+            .field("primary_running", &self.core.primary.is_some())
+            .field("hedges", &self.core.hedges.len())
+            .field("timer_armed", &self.core.timer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -574,8 +557,64 @@ where
     type Output = Result<T, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        this.core
+            .poll_with(cx, this.hedger, *this.sleeper, this.attempt)
+    }
+}
+
+/// The state of one hedged call, apart from the hedger, the sleeper and the
+/// attempt maker that drive it: a future that owns a handle on a hedger
+/// (rather than borrowing one) keeps this and lends the rest to
+/// [`poll_with`](HedgeCore::poll_with) on every poll.
+#[pin_project::pin_project]
+pub(crate) struct HedgeCore<Fut, E, Sl> {
+    #[pin]
+    primary: Option<Fut>,
+    hedges: Vec<Option<(Pin<Box<Fut>>, Timestamp)>>,
+    /// On the heap once armed: the success path carries no timer bytes.
+    timer: Option<Pin<Box<Sl>>>,
+    last_error: Option<E>,
+    primary_started: Timestamp,
+    delay: Option<Duration>,
+    started: bool,
+    timer_due: bool,
+    budget_refused: bool,
+}
+
+impl<Fut, E, Sl: Future<Output = ()>> HedgeCore<Fut, E, Sl> {
+    /// A call not started yet: the first poll starts the primary attempt.
+    pub(crate) fn new() -> Self {
+        HedgeCore {
+            primary: None,
+            hedges: Vec::new(),
+            timer: None,
+            last_error: None,
+            primary_started: Timestamp::ZERO,
+            delay: None,
+            started: false,
+            timer_due: false,
+            budget_refused: false,
+        }
+    }
+
+    /// Polls the call: the first successful attempt's value, or the last
+    /// error once every attempt failed. Always the same `hedger`, `sleeper`
+    /// and `attempt` for one call.
+    pub(crate) fn poll_with<B, S, F, T>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        hedger: &Hedger<B>,
+        sleeper: &S,
+        attempt: &mut F,
+    ) -> Poll<Result<T, E>>
+    where
+        B: HedgeBudget,
+        S: Sleeper<Sleep = Sl> + ?Sized,
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let mut this = self.project();
-        let hedger = *this.hedger;
         let config = &hedger.config;
         let total = 1 + config.max_hedges;
         let parallel = matches!(config.mode, HedgeMode::Parallel);
@@ -588,12 +627,12 @@ where
             hedger.budget.deposit();
             *this.delay = hedger.hedge_delay();
             *this.primary_started = hedger.start_time(measure);
-            this.primary.set(Some((this.attempt)(0)));
+            this.primary.set(Some(attempt(0)));
             if parallel {
                 while 1 + this.hedges.len() < total
                     && hedger.start_hedge(HedgeReason::Parallel, 1 + this.hedges.len())
                 {
-                    let fut = (this.attempt)(1 + this.hedges.len());
+                    let fut = attempt(1 + this.hedges.len());
                     this.hedges
                         .push(Some((Box::pin(fut), hedger.start_time(measure))));
                 }
@@ -629,7 +668,7 @@ where
             let can_start = launched < total && !*this.budget_refused;
             if failed && can_start && !parallel {
                 if hedger.start_hedge(HedgeReason::Failed, launched) {
-                    let fut = (this.attempt)(launched);
+                    let fut = attempt(launched);
                     this.hedges
                         .push(Some((Box::pin(fut), hedger.start_time(measure))));
                     if this.delay.is_some() {
@@ -645,7 +684,7 @@ where
                 && this.timer.is_none()
                 && let Some(d) = *this.delay
             {
-                *this.timer = Some(Box::pin(this.sleeper.sleep(d)));
+                *this.timer = Some(Box::pin(sleeper.sleep(d)));
             }
             let fired = this
                 .timer
@@ -657,7 +696,7 @@ where
                 let launched = 1 + this.hedges.len();
                 if launched < total && !*this.budget_refused {
                     if hedger.start_hedge(HedgeReason::Slow, launched) {
-                        let fut = (this.attempt)(launched);
+                        let fut = attempt(launched);
                         this.hedges
                             .push(Some((Box::pin(fut), hedger.start_time(measure))));
                         *this.timer_due = launched + 1 < total;

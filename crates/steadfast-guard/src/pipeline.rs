@@ -84,8 +84,10 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use steadfast_core::{Clock, ConfigError, MonotonicClock, Observer};
@@ -93,14 +95,16 @@ use steadfast_core::{Clock, ConfigError, MonotonicClock, Observer};
 use crate::Sleeper;
 use crate::adaptive::{AdaptiveLimiter, ErasedLimiter, ErasedToken, LimitAlgorithm, LimitReached};
 use crate::backoff::Backoff;
-use crate::breaker::{BreakerEvent, BreakerState, CircuitBreaker, Outcome, Permit, Rejected};
+use crate::breaker::{
+    BreakerEvent, BreakerState, CircuitBreaker, DetachedPermit, Outcome, Permit, Rejected,
+};
 use crate::budget::{RetryBudget, RetryKind};
-use crate::bulkhead::{Bulkhead, BulkheadFull, BulkheadPermit, OwnedBulkheadPermit};
-use crate::hedge::{HedgeBudget, Hedger, UnlimitedHedges};
+use crate::bulkhead::{Bulkhead, BulkheadFull, BulkheadPermit, OwnedBulkheadPermit, SlotWaiter};
+use crate::hedge::{HedgeBudget, HedgeCore, Hedger, UnlimitedHedges};
 use crate::rate_limit::{NotUntil, RateLimiter};
 use crate::retry::Verdict;
 use crate::shed::{LoadShedder, Priority, Shed};
-use crate::timeout::{Elapsed, timeout};
+use crate::timeout::{Elapsed, poll_timer};
 
 /// The stage of a [`Pipeline`] that ended a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -681,19 +685,24 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
     /// Runs `op` through every stage at [`Priority::Normal`], retrying every
     /// error and every timed-out attempt.
     ///
-    /// `op` is called once per attempt, and once more per hedge.
+    /// `op` is called once per attempt, and once more per hedge. The
+    /// returned [`PipelineRun`] does nothing until polled.
     ///
     /// # Errors
     ///
     /// The [`PipelineError`] of the stage that ended the call.
-    pub async fn run<S, F, Fut, T, E>(&self, sleeper: &S, op: F) -> Result<T, PipelineError<E>>
+    #[allow(clippy::type_complexity)]
+    pub fn run<'a, S, F, Fut, T, E>(
+        &'a self,
+        sleeper: &'a S,
+        op: F,
+    ) -> PipelineRun<'a, K, O, H, S, F, Fut, E, fn(&Result<T, E>) -> Verdict>
     where
-        S: Sleeper,
+        S: Sleeper + ?Sized,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
         self.run_classified(sleeper, Priority::Normal, retry_errors, op)
-            .await
     }
 
     /// Runs `op` through every stage at `priority`, with `classify` deciding
@@ -709,34 +718,25 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
     /// # Errors
     ///
     /// The [`PipelineError`] of the stage that ended the call.
-    pub async fn run_classified<S, F, Fut, T, E, C>(
-        &self,
-        sleeper: &S,
+    pub fn run_classified<'a, S, F, Fut, T, E, C>(
+        &'a self,
+        sleeper: &'a S,
         priority: Priority,
         classify: C,
         op: F,
-    ) -> Result<T, PipelineError<E>>
+    ) -> PipelineRun<'a, K, O, H, S, F, Fut, E, C>
     where
-        S: Sleeper,
+        S: Sleeper + ?Sized,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         C: Fn(&Result<T, E>) -> Verdict,
     {
-        let s = &*self.stages;
-        let _shed_permit = match &s.shedder {
-            Some(shedder) => Some(shedder.try_admit(priority).map_err(PipelineError::Shed)?),
-            None => None,
-        };
-        if let Some(rate) = &s.rate {
-            rate.check().map_err(PipelineError::RateLimited)?;
-        }
-        // Each future is built inside the expression that awaits it: a
-        // future held in a local across an await is laid out twice.
-        match s.total_timeout {
-            Some(limit) => timeout(sleeper, limit, self.retry_loop(sleeper, &classify, op))
-                .await
-                .unwrap_or_else(|elapsed| Err(PipelineError::TotalTimeout(elapsed))),
-            None => self.retry_loop(sleeper, &classify, op).await,
+        PipelineRun {
+            pipeline: self,
+            sleeper,
+            classify,
+            op,
+            call: Call::new(priority),
         }
     }
 
@@ -923,49 +923,6 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
         Ok(admitted.settle(finished, classify))
     }
 
-    async fn retry_loop<S, F, Fut, T, E, C>(
-        &self,
-        sleeper: &S,
-        classify: &C,
-        mut op: F,
-    ) -> Result<T, PipelineError<E>>
-    where
-        S: Sleeper,
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        C: Fn(&Result<T, E>) -> Verdict,
-    {
-        let s = &*self.stages;
-        let Some(retry) = &s.retry else {
-            return self
-                .attempt(sleeper, classify, &mut op)
-                .await
-                .map(|(out, _)| out)?;
-        };
-        retry.budget.deposit();
-        let mut state = RetryState::new();
-        loop {
-            let (outcome, verdict) = self.attempt(sleeper, classify, &mut op).await?;
-            match retry.after_attempt(&mut state, outcome, verdict) {
-                Next::Done(outcome) => return outcome,
-                Next::Retry(delay) => sleeper.sleep(delay).await,
-            }
-        }
-    }
-
-    /// The attempt's call itself, hedged if configured.
-    async fn call_once<S, F, Fut, T, E>(&self, sleeper: &S, op: &mut F) -> Result<T, E>
-    where
-        S: Sleeper,
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        match &self.stages.hedger {
-            Some(hedger) => hedger.run(sleeper, |_| op()).await,
-            None => op().await,
-        }
-    }
-
     fn breaker_permit<E>(&self) -> Result<Option<Permit<'_, K, O>>, PipelineError<E>> {
         match &self.stages.breaker {
             Some(breaker) => Ok(Some(
@@ -986,51 +943,420 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
         }
     }
 
-    /// One attempt: breaker, bulkhead, attempt timeout, hedging. `Err` is a
-    /// rejection that ends the call; `Ok` carries the attempt's outcome and
-    /// the verdict on it.
-    #[allow(clippy::type_complexity)]
-    async fn attempt<S, F, Fut, T, E, C>(
+    /// Polls a running asynchronous call (see [`Call`]): the stages, the
+    /// sleeper, the classifier and the attempt maker are lent by the future
+    /// that owns `call`, the same ones on every poll.
+    pub(crate) fn poll_call<S, F, Fut, T, E, C>(
         &self,
+        call: Pin<&mut Call<Fut, E, S::Sleep>>,
+        cx: &mut Context<'_>,
         sleeper: &S,
         classify: &C,
         op: &mut F,
-    ) -> Result<(Result<T, PipelineError<E>>, Verdict), PipelineError<E>>
+    ) -> Poll<Result<T, PipelineError<E>>>
     where
-        S: Sleeper,
+        S: Sleeper + ?Sized,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         C: Fn(&Result<T, E>) -> Verdict,
     {
         let s = &*self.stages;
-        // The breaker decides first, so that calls it refuses never wait for
-        // a bulkhead slot; a later rejection drops the breaker permit
-        // unrecorded, which hands a half-open trial slot back.
-        let permit = self.breaker_permit()?;
-        let slot = match &s.bulkhead {
-            Some(bulkhead) if bulkhead.config().max_wait().is_zero() => Slot::Borrowed(
-                bulkhead
-                    .try_acquire()
-                    .map_err(PipelineError::BulkheadFull)?,
-            ),
-            Some(bulkhead) => Slot::Owned(
-                bulkhead
-                    .acquire(sleeper)
-                    .await
-                    .map_err(PipelineError::BulkheadFull)?,
-            ),
-            None => Slot::Free,
+        let mut call = call;
+        if call.phase == Phase::Start {
+            let this = call.as_mut().project();
+            if let Err(err) = self.admit_call(this.held, *this.priority) {
+                *this.phase = Phase::Done;
+                return Poll::Ready(Err(err));
+            }
+            *this.phase = Phase::Attempt;
+        }
+        let out = match self.drive(call.as_mut(), cx, sleeper, classify, op) {
+            Poll::Ready(out) => out,
+            Poll::Pending => {
+                let Some(limit) = s.total_timeout else {
+                    return Poll::Pending;
+                };
+                if !poll_timer(call.as_mut().project().total_timer, sleeper, limit, cx) {
+                    return Poll::Pending;
+                }
+                Err(PipelineError::TotalTimeout(Elapsed::new(limit)))
+            }
         };
-        let admitted = Admitted {
+        self.end_call(call);
+        Poll::Ready(out)
+    }
+
+    /// Sheds and rate-limits a call once, and deposits in the retry budget.
+    fn admit_call<E>(&self, held: &mut Held, priority: Priority) -> Result<(), PipelineError<E>> {
+        let s = &*self.stages;
+        if let Some(shedder) = &s.shedder {
+            shedder
+                .try_admit(priority)
+                .map_err(PipelineError::Shed)?
+                .detach();
+            held.shed = true;
+        }
+        if let Some(rate) = &s.rate
+            && let Err(not_until) = rate.check()
+        {
+            self.release(held);
+            return Err(PipelineError::RateLimited(not_until));
+        }
+        if let Some(retry) = &s.retry {
+            retry.budget.deposit();
+        }
+        Ok(())
+    }
+
+    /// Runs attempts, backoff sleeps and retries until the call's outcome is
+    /// known or it has to wait.
+    fn drive<S, F, Fut, T, E, C>(
+        &self,
+        call: Pin<&mut Call<Fut, E, S::Sleep>>,
+        cx: &mut Context<'_>,
+        sleeper: &S,
+        classify: &C,
+        op: &mut F,
+    ) -> Poll<Result<T, PipelineError<E>>>
+    where
+        S: Sleeper + ?Sized,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: Fn(&Result<T, E>) -> Verdict,
+    {
+        let s = &*self.stages;
+        let mut call = call.project();
+        loop {
+            match call.phase {
+                Phase::Start | Phase::Done => return Poll::Pending,
+                Phase::Attempt => {
+                    // The breaker decides first, so that calls it refuses
+                    // never wait for a bulkhead slot; a later rejection
+                    // drops the breaker permit unrecorded, which hands a
+                    // half-open trial slot back.
+                    match self.breaker_permit() {
+                        Ok(permit) => call.held.permit = permit.map(Permit::detach),
+                        Err(err) => return Poll::Ready(Err(err)),
+                    }
+                    match &s.bulkhead {
+                        Some(bulkhead) if bulkhead.config().max_wait().is_zero() => {
+                            match bulkhead.try_acquire() {
+                                Ok(slot) => {
+                                    slot.detach();
+                                    call.held.slot = HeldSlot::Detached;
+                                }
+                                Err(full) => {
+                                    self.release_attempt(call.held);
+                                    return Poll::Ready(Err(PipelineError::BulkheadFull(full)));
+                                }
+                            }
+                        }
+                        Some(bulkhead) => match bulkhead.begin_wait(sleeper) {
+                            Ok(Ok(slot)) => call.held.slot = HeldSlot::Owned(slot),
+                            Ok(Err(wait)) => {
+                                *call.waiter = Some(wait);
+                                *call.phase = Phase::Slot;
+                                continue;
+                            }
+                            Err(full) => {
+                                self.release_attempt(call.held);
+                                return Poll::Ready(Err(PipelineError::BulkheadFull(full)));
+                            }
+                        },
+                        None => {}
+                    }
+                    *call.phase = Phase::Admitted;
+                }
+                Phase::Slot => {
+                    let (Some(bulkhead), Some(wait)) = (&s.bulkhead, call.waiter.as_mut()) else {
+                        *call.phase = Phase::Admitted;
+                        continue;
+                    };
+                    match bulkhead.poll_wait(wait, cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(slot)) => {
+                            *call.waiter = None;
+                            call.held.slot = HeldSlot::Owned(slot);
+                            *call.phase = Phase::Admitted;
+                        }
+                        Poll::Ready(Err(full)) => {
+                            *call.waiter = None;
+                            self.release_attempt(call.held);
+                            return Poll::Ready(Err(PipelineError::BulkheadFull(full)));
+                        }
+                    }
+                }
+                Phase::Admitted => {
+                    match self.adaptive_token() {
+                        Ok(token) => call.held.token = token,
+                        Err(err) => {
+                            self.release_attempt(call.held);
+                            return Poll::Ready(Err(err));
+                        }
+                    }
+                    if s.hedger.is_some() {
+                        call.attempt.set(Attempt::Hedged(HedgeCore::new()));
+                    } else {
+                        call.attempt.set(Attempt::Plain(op()));
+                    }
+                    *call.phase = Phase::Running;
+                }
+                Phase::Running => {
+                    let polled = match call.attempt.as_mut().project() {
+                        AttemptProj::Plain(fut) => fut.poll(cx),
+                        AttemptProj::Hedged(core) => match &s.hedger {
+                            Some(hedger) => core.poll_with(cx, hedger, sleeper, &mut |_| op()),
+                            None => Poll::Pending,
+                        },
+                        AttemptProj::Idle => Poll::Pending,
+                    };
+                    let finished = match polled {
+                        Poll::Ready(outcome) => Ok(outcome),
+                        Poll::Pending => match s.attempt_timeout {
+                            Some(limit) if poll_timer(call.attempt_timer, sleeper, limit, cx) => {
+                                Err(Elapsed::new(limit))
+                            }
+                            _ => return Poll::Pending,
+                        },
+                    };
+                    call.attempt.set(Attempt::Idle);
+                    *call.attempt_timer = None;
+                    let (outcome, verdict) = self.admitted(call.held).settle(finished, classify);
+                    let Some(retry) = &s.retry else {
+                        return Poll::Ready(outcome);
+                    };
+                    match retry.after_attempt(call.retry, outcome, verdict) {
+                        Next::Done(outcome) => return Poll::Ready(outcome),
+                        Next::Retry(delay) => {
+                            *call.backoff = Some(Box::pin(sleeper.sleep(delay)));
+                            *call.phase = Phase::Backoff;
+                        }
+                    }
+                }
+                Phase::Backoff => {
+                    if let Some(sleep) = call.backoff.as_mut()
+                        && sleep.as_mut().poll(cx).is_pending()
+                    {
+                        return Poll::Pending;
+                    }
+                    *call.backoff = None;
+                    *call.phase = Phase::Attempt;
+                }
+            }
+        }
+    }
+}
+
+impl<K: Clock, O: Observer<BreakerEvent>, H> Pipeline<K, O, H> {
+    /// The attempt's breaker permit and slots, whole again.
+    fn admitted(&self, held: &mut Held) -> Admitted<'_, K, O> {
+        let s = &*self.stages;
+        let permit = match (held.permit.take(), &s.breaker) {
+            (Some(detached), Some(breaker)) => Some(breaker.resume_permit(detached)),
+            _ => None,
+        };
+        let slot = match (
+            std::mem::replace(&mut held.slot, HeldSlot::Free),
+            &s.bulkhead,
+        ) {
+            (HeldSlot::Detached, Some(bulkhead)) => Slot::Borrowed(bulkhead.resume_permit()),
+            (HeldSlot::Owned(slot), _) => Slot::Owned(slot),
+            _ => Slot::Free,
+        };
+        Admitted {
             permit,
             _slot: slot,
-            token: self.adaptive_token()?,
-        };
-        let finished = match s.attempt_timeout {
-            Some(limit) => timeout(sleeper, limit, self.call_once(sleeper, op)).await,
-            None => Ok(self.call_once(sleeper, op).await),
-        };
-        Ok(admitted.settle(finished, classify))
+            token: held.token.take(),
+        }
+    }
+
+    /// Gives back what an attempt holds without recording it.
+    fn release_attempt(&self, held: &mut Held) {
+        drop(self.admitted(held));
+    }
+
+    /// Gives back everything a call holds.
+    fn release(&self, held: &mut Held) {
+        self.release_attempt(held);
+        if std::mem::take(&mut held.shed)
+            && let Some(shedder) = &self.stages.shedder
+        {
+            drop(shedder.resume_permit());
+        }
+    }
+
+    /// Ends a call: drops whatever is still running or armed (cancelling it)
+    /// and gives back what it holds. Safe to repeat.
+    pub(crate) fn end_call<Fut, E, Sl>(&self, call: Pin<&mut Call<Fut, E, Sl>>) {
+        let mut call = call.project();
+        call.attempt.set(Attempt::Idle);
+        *call.waiter = None;
+        *call.attempt_timer = None;
+        *call.total_timer = None;
+        *call.backoff = None;
+        *call.phase = Phase::Done;
+        self.release(call.held);
+    }
+}
+
+/// Where a running asynchronous call stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Not polled yet: shedding and rate limiting come first.
+    Start,
+    /// The next attempt asks the breaker and the bulkhead.
+    Attempt,
+    /// Waiting for a bulkhead slot.
+    Slot,
+    /// Past the breaker and the bulkhead; the adaptive limit is next.
+    Admitted,
+    /// The attempt is running.
+    Running,
+    /// Sleeping before the next attempt.
+    Backoff,
+    /// The outcome was returned.
+    Done,
+}
+
+/// The bulkhead slot a running attempt holds.
+enum HeldSlot {
+    Free,
+    /// A borrowed permit, detached (see [`BulkheadPermit::detach`]).
+    Detached,
+    Owned(OwnedBulkheadPermit),
+}
+
+/// What a running call holds, apart from the stages it was taken from.
+struct Held {
+    /// A detached shed permit (see [`ShedPermit::detach`](crate::shed::ShedPermit)).
+    shed: bool,
+    permit: Option<DetachedPermit>,
+    slot: HeldSlot,
+    token: Option<ErasedToken>,
+}
+
+/// The attempt in flight.
+#[pin_project::pin_project(project = AttemptProj)]
+enum Attempt<Fut, E, Sl> {
+    Idle,
+    Plain(#[pin] Fut),
+    Hedged(#[pin] HedgeCore<Fut, E, Sl>),
+}
+
+/// The state of one asynchronous call through a [`Pipeline`], apart from
+/// the pipeline, sleeper, classifier and attempt maker, which the future
+/// owning it lends to [`Pipeline::poll_call`]: a future that owns a handle
+/// on the pipeline (a tower service's) keeps it without borrowing, and
+/// nothing is boxed. Whoever owns one must hand it to
+/// [`Pipeline::end_call`] when dropped, to give back what it holds.
+#[pin_project::pin_project(project = CallProj)]
+pub(crate) struct Call<Fut, E, Sl> {
+    phase: Phase,
+    priority: Priority,
+    held: Held,
+    retry: RetryState,
+    waiter: Option<SlotWaiter<Sl>>,
+    total_timer: Option<Pin<Box<Sl>>>,
+    attempt_timer: Option<Pin<Box<Sl>>>,
+    backoff: Option<Pin<Box<Sl>>>,
+    #[pin]
+    attempt: Attempt<Fut, E, Sl>,
+}
+
+impl<Fut, E, Sl> Call<Fut, E, Sl> {
+    /// A call at `priority`, not started.
+    pub(crate) fn new(priority: Priority) -> Self {
+        Call {
+            phase: Phase::Start,
+            priority,
+            held: Held {
+                shed: false,
+                permit: None,
+                slot: HeldSlot::Free,
+                token: None,
+            },
+            retry: RetryState::new(),
+            waiter: None,
+            total_timer: None,
+            attempt_timer: None,
+            backoff: None,
+            attempt: Attempt::Idle,
+        }
+    }
+
+    /// Whether the call has returned its outcome.
+    pub(crate) fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+}
+
+/// The future of [`Pipeline::run`] and [`Pipeline::run_classified`]: the
+/// call's value, or the [`PipelineError`] of the stage that ended it.
+///
+/// Dropping it cancels the call: the attempt in flight is dropped and every
+/// permit and slot it held is given back (a half-open trial slot included).
+#[pin_project::pin_project(PinnedDrop)]
+#[must_use = "futures do nothing unless polled"]
+pub struct PipelineRun<'a, K, O, H, S, F, Fut, E, C>
+where
+    K: Clock,
+    O: Observer<BreakerEvent>,
+    S: Sleeper + ?Sized,
+{
+    pipeline: &'a Pipeline<K, O, H>,
+    sleeper: &'a S,
+    classify: C,
+    op: F,
+    #[pin]
+    call: Call<Fut, E, S::Sleep>,
+}
+
+impl<K, O, H, S, F, Fut, E, C> fmt::Debug for PipelineRun<'_, K, O, H, S, F, Fut, E, C>
+where
+    K: Clock,
+    O: Observer<BreakerEvent>,
+    S: Sleeper + ?Sized,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineRun")
+            .field("phase", &self.call.phase)
+            .field("attempt", &self.call.retry.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, O, H, S, F, Fut, T, E, C> Future for PipelineRun<'_, K, O, H, S, F, Fut, E, C>
+where
+    K: Clock,
+    O: Observer<BreakerEvent>,
+    H: HedgeBudget,
+    S: Sleeper + ?Sized,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    C: Fn(&Result<T, E>) -> Verdict,
+{
+    type Output = Result<T, PipelineError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        this.pipeline
+            .poll_call(this.call, cx, *this.sleeper, this.classify, this.op)
+    }
+}
+
+#[pin_project::pinned_drop]
+#[allow(clippy::type_complexity)]
+impl<K, O, H, S, F, Fut, E, C> PinnedDrop for PipelineRun<'_, K, O, H, S, F, Fut, E, C>
+where
+    K: Clock,
+    O: Observer<BreakerEvent>,
+    S: Sleeper + ?Sized,
+{
+    fn drop(self: Pin<&mut Self>) {
+        let this = self.project();
+        if !this.call.is_done() {
+            this.pipeline.end_call(this.call);
+        }
     }
 }
 

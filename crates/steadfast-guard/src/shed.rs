@@ -286,6 +286,13 @@ impl LoadShedder {
         })
     }
 
+    /// The permit of a request admitted by a [`ShedPermit`] that was
+    /// [detached](ShedPermit::detach).
+    #[inline]
+    pub(crate) fn resume_permit(&self) -> ShedPermit<'_> {
+        ShedPermit { inner: &self.inner }
+    }
+
     /// Takes one slot of `priority`'s share, or reports the shed request.
     #[inline]
     fn admit(&self, priority: Priority) -> Result<(), Shed> {
@@ -338,6 +345,15 @@ impl Drop for ShedPermit<'_> {
     #[inline]
     fn drop(&mut self) {
         self.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl ShedPermit<'_> {
+    /// Keeps the request admitted without borrowing the shedder;
+    /// [`LoadShedder::resume_permit`] gives the permit back.
+    #[inline]
+    pub(crate) fn detach(self) {
+        std::mem::forget(self);
     }
 }
 

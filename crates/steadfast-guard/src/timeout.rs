@@ -139,14 +139,26 @@ impl<S: Sleeper + ?Sized, F: Future> Future for Timeout<'_, S, F> {
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        let timer = this
-            .sleep
-            .get_or_insert_with(|| Box::pin(this.sleeper.sleep(*this.limit)));
-        if timer.as_mut().poll(cx).is_ready() {
+        if poll_timer(this.sleep, *this.sleeper, *this.limit, cx) {
             return Poll::Ready(Err(Elapsed { after: *this.limit }));
         }
         Poll::Pending
     }
+}
+
+/// Polls a timer armed on first use: sleeps `limit` on `sleeper` from the
+/// first call, `true` once that sleep is over.
+pub(crate) fn poll_timer<S: Sleeper + ?Sized>(
+    timer: &mut Option<Pin<Box<S::Sleep>>>,
+    sleeper: &S,
+    limit: Duration,
+    cx: &mut Context<'_>,
+) -> bool {
+    timer
+        .get_or_insert_with(|| Box::pin(sleeper.sleep(limit)))
+        .as_mut()
+        .poll(cx)
+        .is_ready()
 }
 
 /// The deadline has passed.

@@ -64,7 +64,7 @@ use crate::breaker::{BreakerEvent, BreakerState, CircuitBreaker, Outcome, Reject
 use crate::budget::RetryBudget;
 use crate::bulkhead::{Bulkhead, BulkheadFull};
 use crate::hedge::{HedgeBudget, Hedger};
-use crate::pipeline::{Pipeline, PipelineError};
+use crate::pipeline::{Call, Pipeline, PipelineError};
 use crate::rate_limit::{NotUntil, RateLimiter};
 use crate::retry::{Classify, RetryEvent, RetryPolicy, Verdict};
 use crate::shed::Priority;
@@ -617,14 +617,51 @@ where
 
 /// Calls a fresh clone of `template` with a clone of `req`, after waiting for
 /// its readiness.
-async fn call_clone<S, Req>(template: &S, req: &Req) -> Result<S::Response, S::Error>
+fn call_clone<S, Req>(template: &S, req: &Req) -> CallClone<S, Req, S::Future>
 where
     S: Service<Req> + Clone,
     Req: Clone,
 {
-    let mut service = template.clone();
-    std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
-    service.call(req.clone()).await
+    CallClone::Ready {
+        service: template.clone(),
+        req: Some(req.clone()),
+    }
+}
+
+/// The future of one call to a fresh clone of a service: readiness first,
+/// then the call. Generic over the service's future type `F` itself (not
+/// `S::Future`), so that whether it is `Send` never depends on resolving
+/// `S: Service<Req>` for a request type with a lifetime.
+#[pin_project::pin_project(project = CallCloneProj)]
+enum CallClone<S, Req, F> {
+    Ready { service: S, req: Option<Req> },
+    Called(#[pin] F),
+}
+
+impl<S, Req, F, T> Future for CallClone<S, Req, F>
+where
+    S: Service<Req, Response = T, Future = F>,
+    F: Future<Output = Result<T, S::Error>>,
+{
+    type Output = Result<T, S::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let called = match self.as_mut().project() {
+                CallCloneProj::Called(fut) => return fut.poll(cx),
+                CallCloneProj::Ready { service, req } => {
+                    if let Err(e) = std::task::ready!(service.poll_ready(cx)) {
+                        return Poll::Ready(Err(e));
+                    }
+                    let req = req
+                        .take()
+                        .expect("a request is sent once, then the state moves on");
+                    service.call(req)
+                }
+            };
+            self.set(CallClone::Called(called));
+        }
+    }
 }
 
 /// Retries calls with a shared [`RetryPolicy`]: its classifier decides which
@@ -933,48 +970,111 @@ impl<S, K: Clock, O: Observer<BreakerEvent>, H, Z, P, Q> fmt::Debug
     }
 }
 
-/// A boxed pipeline response future.
-pub type PipelineFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, PipelineError<E>>> + Send>>;
+/// The response future of a [`PipelineService`]: the inner service's
+/// response, or the [`PipelineError`] of the stage that ended the call.
+///
+/// Not boxed: it carries the call's state inline (timers are allocated only
+/// once an attempt or the call has to wait). Dropping it cancels the call
+/// and gives back every permit and slot it held. `F` and `E` are the inner
+/// service's future and error types.
+#[pin_project::pin_project(PinnedDrop)]
+#[must_use = "futures do nothing unless polled"]
+pub struct PipelineFuture<S, Req, F, E, K, O, H, Z, P>
+where
+    K: Clock,
+    O: Observer<BreakerEvent>,
+    Z: Sleeper,
+{
+    shared: Arc<PipelineShared<K, O, H, Z, P>>,
+    template: S,
+    req: Req,
+    #[pin]
+    call: Call<CallClone<S, Req, F>, E, Z::Sleep>,
+}
+
+impl<S, Req, F, E, K, O, H, Z, P> fmt::Debug for PipelineFuture<S, Req, F, E, K, O, H, Z, P>
+where
+    K: Clock,
+    O: Observer<BreakerEvent>,
+    Z: Sleeper,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineFuture")
+            .field("done", &self.call.is_done())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, Req, F, T, E, K, O, H, Z, P> Future for PipelineFuture<S, Req, F, E, K, O, H, Z, P>
+where
+    S: Service<Req, Response = T, Error = E, Future = F> + Clone,
+    F: Future<Output = Result<T, E>>,
+    Req: Clone,
+    K: Clock,
+    O: Observer<BreakerEvent>,
+    H: HedgeBudget,
+    Z: Sleeper,
+    P: Classify<T, E>,
+{
+    type Output = Result<T, PipelineError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let shared = &**this.shared;
+        let (template, req) = (&*this.template, &*this.req);
+        shared.pipeline.poll_call(
+            this.call,
+            cx,
+            &*shared.sleeper,
+            &|outcome: &Result<T, E>| shared.classify.classify(outcome),
+            &mut || call_clone(template, req),
+        )
+    }
+}
+
+#[pin_project::pinned_drop]
+#[allow(clippy::type_complexity)]
+impl<S, Req, F, E, K, O, H, Z, P> PinnedDrop for PipelineFuture<S, Req, F, E, K, O, H, Z, P>
+where
+    K: Clock,
+    O: Observer<BreakerEvent>,
+    Z: Sleeper,
+{
+    fn drop(self: Pin<&mut Self>) {
+        let this = self.project();
+        if !this.call.is_done() {
+            this.shared.pipeline.end_call(this.call);
+        }
+    }
+}
 
 impl<S, K, O, H, Z, P, Q, Req> Service<Req> for PipelineService<S, K, O, H, Z, P, Q>
 where
-    S: Service<Req> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Response: Send + 'static,
-    S::Error: Send + 'static,
-    Req: Clone + Send + Sync + 'static,
-    K: Clock + 'static,
-    O: Observer<BreakerEvent> + 'static,
-    H: HedgeBudget + 'static,
-    Z: Sleeper + 'static,
-    Z::Sleep: 'static,
-    P: Classify<S::Response, S::Error> + Send + Sync + 'static,
-    Q: Prioritize<Req> + 'static,
+    S: Service<Req> + Clone,
+    Req: Clone,
+    K: Clock,
+    O: Observer<BreakerEvent>,
+    H: HedgeBudget,
+    Z: Sleeper,
+    P: Classify<S::Response, S::Error>,
+    Q: Prioritize<Req>,
 {
     type Response = S::Response;
     type Error = PipelineError<S::Error>;
-    type Future = PipelineFuture<S::Response, S::Error>;
+    type Future = PipelineFuture<S, Req, S::Future, S::Error, K, O, H, Z, P>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(PipelineError::Inner)
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let template = self.inner.clone();
-        let shared = Arc::clone(&self.layer.shared);
         let priority = self.layer.priority.priority(&req);
-        Box::pin(async move {
-            let classify = &shared.classify;
-            shared
-                .pipeline
-                .run_classified(
-                    &*shared.sleeper,
-                    priority,
-                    |outcome| classify.classify(outcome),
-                    || call_clone(&template, &req),
-                )
-                .await
-        })
+        PipelineFuture {
+            shared: Arc::clone(&self.layer.shared),
+            template: self.inner.clone(),
+            req,
+            call: Call::new(priority),
+        }
     }
 }
 
@@ -1099,13 +1199,13 @@ mod tests {
         let mut svc = layer.layer(b);
         let mut cx = Context::from_waker(std::task::Waker::noop());
         // A background call hangs and holds its share.
-        let mut first = svc.call(1);
+        let mut first = Box::pin(svc.call(1));
         assert!(first.as_mut().poll(&mut cx).is_pending());
         // A second background call is over its share: shed.
         let err = futures::executor::block_on(svc.call(2)).unwrap_err();
         assert!(matches!(err, PipelineError::Shed(_)), "{err:?}");
         // A critical call still gets in.
-        let mut critical = svc.call(100);
+        let mut critical = Box::pin(svc.call(100));
         assert!(critical.as_mut().poll(&mut cx).is_pending());
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }

@@ -691,3 +691,136 @@ fn the_adaptive_limit_rejects_over_the_limit_and_learns_from_timeouts() {
     drop(held);
     assert_eq!(limiter.in_flight(), 0);
 }
+
+/// A pipeline holding something of every stage while an attempt runs: a
+/// shed slot, a half-open trial, a bulkhead slot and an adaptive token.
+#[allow(clippy::type_complexity)]
+fn holding_pipeline(
+    clock: &ManualClock,
+    total_timeout: Option<Duration>,
+) -> (
+    Pipeline<ManualClock>,
+    LoadShedder,
+    Bulkhead,
+    steadfast_guard::adaptive::AdaptiveLimiter<steadfast_guard::adaptive::Aimd>,
+) {
+    use steadfast_guard::adaptive::{AdaptiveLimiter, Aimd, AimdConfig};
+    let shedder = LoadShedder::new(ShedConfig::builder().capacity(4).build().unwrap());
+    let bulkhead = Bulkhead::with_clock(
+        BulkheadConfig::builder().max_concurrent(1).build().unwrap(),
+        clock.clone(),
+    );
+    let limiter = AdaptiveLimiter::with_clock(
+        Aimd::new(AimdConfig::builder().initial_limit(1).build().unwrap()),
+        clock.clone(),
+    );
+    let mut builder = Pipeline::builder_with_clock(clock.clone())
+        .shed(shedder.clone())
+        .retry(constant(ms(10)), 3, Unlimited)
+        .breaker(breaker(clock, 2))
+        .bulkhead(bulkhead.clone())
+        .adaptive_limit(limiter.clone());
+    if let Some(limit) = total_timeout {
+        builder = builder.total_timeout(limit);
+    }
+    let pipeline = builder.build().unwrap();
+    pipeline.breaker().unwrap().half_open();
+    (pipeline, shedder, bulkhead, limiter)
+}
+
+#[test]
+fn dropping_a_call_mid_attempt_gives_back_every_slot_and_the_trial() {
+    let clock = ManualClock::new();
+    let (pipeline, shedder, bulkhead, limiter) = holding_pipeline(&clock, None);
+    let breaker = pipeline.breaker().unwrap().clone();
+    let time = VirtualTime::new(clock.clone());
+    {
+        let call = pipeline.run(&time, std::future::pending::<Result<(), ()>>);
+        let mut call = std::pin::pin!(call);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(shedder.in_flight(), 1);
+        assert_eq!(bulkhead.in_flight(), 1);
+        assert_eq!(limiter.in_flight(), 1);
+        assert_eq!(breaker.metrics().trials_taken, 1);
+    }
+    // Dropped: the attempt is cancelled and nothing stays taken, unrecorded.
+    assert_eq!(shedder.in_flight(), 0);
+    assert_eq!(bulkhead.in_flight(), 0);
+    assert_eq!(limiter.in_flight(), 0);
+    assert_eq!(breaker.metrics().trials_taken, 0);
+    assert_eq!(breaker.state(), BreakerState::HalfOpen);
+    // A call that was never polled holds nothing either.
+    drop(pipeline.run(&time, || async { Ok::<_, ()>(()) }));
+    assert_eq!(shedder.in_flight(), 0);
+    assert_eq!(
+        block_on(pipeline.run(&time, || async { Ok::<_, ()>(7) })),
+        Ok(7)
+    );
+}
+
+#[test]
+fn a_total_timeout_during_an_attempt_gives_back_every_slot() {
+    let clock = ManualClock::new();
+    let (pipeline, shedder, bulkhead, limiter) = holding_pipeline(&clock, Some(ms(500)));
+    let breaker = pipeline.breaker().unwrap().clone();
+    let time = VirtualTime::new(clock.clone());
+    let out: Result<(), PipelineError<()>> = block_on(pipeline.run(&time, || {
+        let slow = time.sleep(Duration::from_secs(60));
+        async move {
+            slow.await;
+            Ok(())
+        }
+    }));
+    assert_eq!(out.unwrap_err().stage(), Stage::TotalTimeout);
+    assert_eq!(clock.now(), Timestamp::from_millis(500));
+    assert_eq!(shedder.in_flight(), 0);
+    assert_eq!(bulkhead.in_flight(), 0);
+    assert_eq!(limiter.in_flight(), 0);
+    assert_eq!(breaker.metrics().trials_taken, 0);
+}
+
+#[test]
+fn an_attempt_waits_for_a_bulkhead_slot_within_the_bulkheads_wait() {
+    let clock = ManualClock::new();
+    let bulkhead = Bulkhead::with_clock(
+        BulkheadConfig::builder()
+            .max_concurrent(1)
+            .max_wait(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+        clock.clone(),
+    );
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .bulkhead(bulkhead.clone())
+        .build()
+        .unwrap();
+    let time = VirtualTime::new(clock.clone());
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let calls = AtomicU32::new(0);
+    let op = || {
+        calls.fetch_add(1, Ordering::Relaxed);
+        async { Ok::<_, ()>("ok") }
+    };
+
+    // A slot freed during the wait is taken, and the call goes ahead.
+    let held = bulkhead.try_acquire_owned().unwrap();
+    let mut call = std::pin::pin!(pipeline.run(&time, op));
+    assert!(call.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(calls.load(Ordering::Relaxed), 0);
+    drop(held);
+    assert_eq!(call.as_mut().poll(&mut cx), Poll::Ready(Ok("ok")));
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    assert_eq!(bulkhead.in_flight(), 0);
+
+    // No slot within the wait: a typed rejection saying how long it waited.
+    let held = bulkhead.try_acquire_owned().unwrap();
+    let err = block_on(pipeline.run(&time, op)).unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::BulkheadFull(full) if full.waited() == Duration::from_secs(5)),
+        "{err:?}"
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    drop(held);
+    assert_eq!(bulkhead.in_flight(), 0);
+}

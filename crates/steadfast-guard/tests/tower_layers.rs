@@ -219,7 +219,7 @@ fn pipeline_layer_bulkhead_rejects_with_its_typed_error() {
         .unwrap();
     let backend = Hanging::default();
     let mut service = PipelineLayer::new(pipeline, instant).layer(backend.clone());
-    let mut held: Vec<_> = (0..2).map(|i| service.call(i)).collect();
+    let mut held: Vec<_> = (0..2).map(|i| Box::pin(service.call(i))).collect();
     let waker = futures::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
     for call in &mut held {
@@ -231,4 +231,36 @@ fn pipeline_layer_bulkhead_rejects_with_its_typed_error() {
     assert_eq!(backend.calls.load(Ordering::Relaxed), 2);
     drop(held);
     assert_eq!(bulkhead.in_flight(), 0);
+}
+
+#[test]
+fn pipeline_layer_futures_are_send_unboxed_and_give_back_what_they_hold_when_dropped() {
+    fn assert_send<T: Send>(_: &T) {}
+    let clock = ManualClock::new();
+    let bulkhead = Bulkhead::with_clock(
+        BulkheadConfig::builder().max_concurrent(1).build().unwrap(),
+        clock.clone(),
+    );
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .breaker(breaker(&clock))
+        .bulkhead(bulkhead.clone())
+        .build()
+        .unwrap();
+    let breaker = pipeline.breaker().unwrap().clone();
+    breaker.half_open();
+    let backend = Hanging::default();
+    let mut service = PipelineLayer::new(pipeline, instant).layer(backend.clone());
+    let call = service.call(1);
+    assert_send(&call);
+    let mut call = Box::pin(call);
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(call.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(bulkhead.in_flight(), 1);
+    assert_eq!(breaker.metrics().trials_taken, 1);
+    assert_eq!(backend.calls.load(Ordering::Relaxed), 1);
+    drop(call);
+    assert_eq!(bulkhead.in_flight(), 0);
+    assert_eq!(breaker.metrics().trials_taken, 0);
+    assert_eq!(breaker.state(), BreakerState::HalfOpen);
 }

@@ -548,6 +548,28 @@ impl<K: Clock, O: Observer<BreakerEvent>> Permit<'_, K, O> {
     pub fn generation(&self) -> u32 {
         self.generation
     }
+
+    /// Parts this permit into what it holds, without releasing anything,
+    /// so that a future owning a handle on the breaker can keep it without
+    /// borrowing; [`CircuitBreaker::resume_permit`] puts it back together.
+    #[inline]
+    pub(crate) fn detach(mut self) -> DetachedPermit {
+        self.recorded = true;
+        DetachedPermit {
+            generation: self.generation,
+            kind: self.kind,
+            started: self.started,
+        }
+    }
+}
+
+/// A [`Permit`] taken apart by [`Permit::detach`]: it still holds its call's
+/// place (a half-open trial slot) until resumed and recorded or dropped.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DetachedPermit {
+    generation: u32,
+    kind: PermitKind,
+    started: Timestamp,
 }
 
 impl<K: Clock, O: Observer<BreakerEvent>> Drop for Permit<'_, K, O> {
@@ -669,6 +691,18 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
                 clock,
                 observer,
             }),
+        }
+    }
+
+    /// The permit `detached` was taken from, whole again.
+    #[inline]
+    pub(crate) fn resume_permit(&self, detached: DetachedPermit) -> Permit<'_, K, O> {
+        Permit {
+            inner: &self.inner,
+            generation: detached.generation,
+            kind: detached.kind,
+            started: detached.started,
+            recorded: false,
         }
     }
 
