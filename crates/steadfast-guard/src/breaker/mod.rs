@@ -479,6 +479,92 @@ enum PermitKind {
     Untracked,
 }
 
+/// What a slow admission path decided, in two words: it comes back in
+/// registers, and [`try_acquire`](CircuitBreaker::try_acquire) builds its
+/// `Result` from them inline. A `Result<Permit, Rejected>` returned through
+/// memory instead is stored in pieces and read back whole, a stall (a
+/// failed store-to-load forward) on every closed-state call.
+#[derive(Debug, Clone, Copy)]
+struct Admission {
+    /// Admitted: the generation above the permit kind's code; rejected:
+    /// [`REJECTED`] and the rejecting state's code.
+    tag: u64,
+    /// Admitted: when the call started (nanoseconds); rejected: the retry
+    /// wait in nanoseconds, `u64::MAX` for none.
+    value: u64,
+}
+
+const REJECTED: u64 = 1 << 63;
+const NO_RETRY_AFTER: u64 = u64::MAX;
+
+impl Admission {
+    #[inline]
+    fn admitted(word: u64, kind: PermitKind, started: Timestamp) -> Admission {
+        let code = match kind {
+            PermitKind::Closed => 0,
+            PermitKind::Trial => 1,
+            PermitKind::Untracked => 2,
+        };
+        Admission {
+            tag: (u64::from(generation(word)) << 8) | code,
+            value: started.as_nanos(),
+        }
+    }
+
+    #[inline]
+    fn rejected_open(remaining_nanos: u64) -> Admission {
+        Admission {
+            tag: REJECTED | OPEN,
+            value: remaining_nanos.min(NO_RETRY_AFTER - 1),
+        }
+    }
+
+    /// A rejection; a wait beyond `u64::MAX - 1` nanoseconds (584 years)
+    /// is reported as that.
+    fn rejected(state: BreakerState, retry_after: Option<Duration>) -> Admission {
+        let code = match state {
+            BreakerState::Closed => CLOSED,
+            BreakerState::Open => OPEN,
+            BreakerState::HalfOpen => HALF_OPEN,
+            BreakerState::ForcedOpen => FORCED_OPEN,
+            BreakerState::Disabled => DISABLED,
+        };
+        let value = retry_after.map_or(NO_RETRY_AFTER, |d| {
+            u64::try_from(d.as_nanos()).map_or(NO_RETRY_AFTER - 1, |n| n.min(NO_RETRY_AFTER - 1))
+        });
+        Admission {
+            tag: REJECTED | code,
+            value,
+        }
+    }
+
+    #[inline]
+    fn into_result<K: Clock, O: Observer<BreakerEvent>>(
+        self,
+        inner: &Inner<K, O>,
+    ) -> Result<Permit<'_, K, O>, Rejected> {
+        if self.tag & REJECTED == 0 {
+            Ok(Permit {
+                inner,
+                generation: (self.tag >> 8) as u32,
+                kind: match self.tag & 0xff {
+                    0 => PermitKind::Closed,
+                    1 => PermitKind::Trial,
+                    _ => PermitKind::Untracked,
+                },
+                started: Timestamp::from_nanos(self.value),
+                recorded: false,
+            })
+        } else {
+            Err(Rejected {
+                state: state_of(self.tag),
+                retry_after: (self.value != NO_RETRY_AFTER)
+                    .then(|| Duration::from_nanos(self.value)),
+            })
+        }
+    }
+}
+
 /// Permission to make one call; record its outcome on it.
 ///
 /// Dropping a permit without recording gives a half-open trial slot back
@@ -716,21 +802,16 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
     pub fn try_acquire(&self) -> Result<Permit<'_, K, O>, Rejected> {
         let inner = &*self.inner;
         let word = inner.state.load(Ordering::Acquire);
-        if word & (KIND_MASK | BUSY) == CLOSED {
+        // Every path decides in two words; the `Result` is built once, at
+        // the end, so that it never has to merge in memory.
+        let admission = if word & (KIND_MASK | BUSY) == CLOSED {
             let started = if inner.timed_calls {
                 inner.clock.now()
             } else {
                 Timestamp::ZERO
             };
-            return Ok(Permit {
-                inner,
-                generation: generation(word),
-                kind: PermitKind::Closed,
-                started,
-                recorded: false,
-            });
-        }
-        if word & (KIND_MASK | BUSY) == OPEN {
+            Admission::admitted(word, PermitKind::Closed, started)
+        } else if word & (KIND_MASK | BUSY) == OPEN {
             // The reject path of an open breaker, kept inline: one clock
             // read (a coarse one when the open wait is long enough for it),
             // one compare.
@@ -741,18 +822,22 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
             };
             let until = inner.open_until.load(Ordering::Acquire);
             if now.as_nanos() < until {
-                return Err(inner.reject_open(until - now.as_nanos()));
-            }
-            // The wait is over (a coarse reading is never ahead): the
-            // transition and the trial's start take the precise time.
-            let now = if inner.coarse_open {
-                inner.clock.now()
+                inner.rejected.add_one();
+                Admission::rejected_open(until - now.as_nanos())
             } else {
-                now
-            };
-            return inner.acquire_after_open_wait(word, now);
-        }
-        inner.acquire_slow(word)
+                // The wait is over (a coarse reading is never ahead): the
+                // transition and the trial's start take the precise time.
+                let now = if inner.coarse_open {
+                    inner.clock.now()
+                } else {
+                    now
+                };
+                inner.acquire_after_open_wait(word, now)
+            }
+        } else {
+            inner.acquire_slow(word)
+        };
+        admission.into_result(inner)
     }
 
     /// Like [`try_acquire`](Self::try_acquire), with a permit that owns a
@@ -921,29 +1006,16 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
 
 impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
     #[inline]
-    fn reject(&self, state: BreakerState, retry_after: Option<Duration>) -> Rejected {
+    fn reject(&self, state: BreakerState, retry_after: Option<Duration>) -> Admission {
         self.rejected.add_one();
-        Rejected { state, retry_after }
-    }
-
-    #[inline]
-    fn reject_open(&self, remaining_nanos: u64) -> Rejected {
-        self.rejected.add_one();
-        Rejected {
-            state: BreakerState::Open,
-            retry_after: Some(Duration::from_nanos(remaining_nanos)),
-        }
+        Admission::rejected(state, retry_after)
     }
 
     /// The open wait is over at `now`: moves from `word` (open) to
     /// half-open with this call as the first trial, in one compare-and-swap
     /// of the state word, so no caller ever sees a half-published state.
     #[cold]
-    fn acquire_after_open_wait(
-        &self,
-        word: u64,
-        now: Timestamp,
-    ) -> Result<Permit<'_, K, O>, Rejected> {
+    fn acquire_after_open_wait(&self, word: u64, now: Timestamp) -> Admission {
         let next_gen = generation(word).wrapping_add(1);
         let new = state_word(HALF_OPEN, false, 1, next_gen);
         match self
@@ -967,7 +1039,7 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
                     figures: self.window.figures(now),
                     open_for: None,
                 });
-                Ok(self.permit(new, PermitKind::Trial, now))
+                Admission::admitted(new, PermitKind::Trial, now)
             }
             // Another call moved first (it took the first trial, or an
             // operator changed the state): decide again on what it published.
@@ -990,7 +1062,7 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
     }
 
     #[cold]
-    fn acquire_slow<'a>(&'a self, mut word: u64) -> Result<Permit<'a, K, O>, Rejected> {
+    fn acquire_slow(&self, mut word: u64) -> Admission {
         let mut now = None;
         let mut now = || *now.get_or_insert_with(|| self.clock.now());
         loop {
@@ -1010,7 +1082,7 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
                     FORCED_OPEN => None,
                     _ => Some(Duration::ZERO),
                 };
-                return Err(self.reject(state_of(word), retry_after));
+                return self.reject(state_of(word), retry_after);
             }
             match word & KIND_MASK {
                 CLOSED => {
@@ -1019,15 +1091,21 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
                     } else {
                         Timestamp::ZERO
                     };
-                    return Ok(self.permit(word, PermitKind::Closed, started));
+                    return Admission::admitted(word, PermitKind::Closed, started);
                 }
-                DISABLED => return Ok(self.permit(word, PermitKind::Untracked, Timestamp::ZERO)),
-                FORCED_OPEN => return Err(self.reject(BreakerState::ForcedOpen, None)),
+                DISABLED => {
+                    return Admission::admitted(word, PermitKind::Untracked, Timestamp::ZERO);
+                }
+                FORCED_OPEN => return self.reject(BreakerState::ForcedOpen, None),
                 OPEN => {
                     let t = now();
                     let until = self.open_until.load(Ordering::Acquire);
                     if t.as_nanos() < until {
-                        return Err(self.reject_open(until - t.as_nanos()));
+                        self.rejected.add_one();
+                        return Admission::rejected(
+                            BreakerState::Open,
+                            Some(Duration::from_nanos(until - t.as_nanos())),
+                        );
                     }
                     return self.acquire_after_open_wait(word, t);
                 }
@@ -1049,7 +1127,7 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
                     }
                     let taken = issued(word);
                     if taken >= self.config.half_open_trials {
-                        return Err(self.reject(BreakerState::HalfOpen, None));
+                        return self.reject(BreakerState::HalfOpen, None);
                     }
                     let new = word + (1 << ISSUED_SHIFT);
                     match self.state.compare_exchange_weak(
@@ -1064,7 +1142,7 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
                             } else {
                                 Timestamp::ZERO
                             };
-                            return Ok(self.permit(new, PermitKind::Trial, started));
+                            return Admission::admitted(new, PermitKind::Trial, started);
                         }
                         Err(actual) => {
                             word = actual;
@@ -1073,16 +1151,6 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
                     }
                 }
             }
-        }
-    }
-
-    fn permit(&self, word: u64, kind: PermitKind, started: Timestamp) -> Permit<'_, K, O> {
-        Permit {
-            inner: self,
-            generation: generation(word),
-            kind,
-            started,
-            recorded: false,
         }
     }
 
@@ -1481,5 +1549,66 @@ mod loom_tests {
             assert_eq!(breaker.state(), BreakerState::Closed);
             assert_eq!(closings.load(Ordering::Relaxed), 1);
         });
+    }
+}
+
+#[cfg(all(test, not(steadfast_loom)))]
+mod admission_tests {
+    use super::*;
+
+    #[test]
+    fn admissions_come_back_whole_from_their_two_words() {
+        let breaker = CircuitBreaker::new(BreakerConfig::default());
+        let inner = &*breaker.inner;
+        for kind in [PermitKind::Closed, PermitKind::Trial, PermitKind::Untracked] {
+            for generation_now in [0, 1, 0x00ab_cdef, u32::MAX] {
+                for started in [0, 123, u64::MAX - 1, u64::MAX] {
+                    let word = state_word(HALF_OPEN, false, 1, generation_now);
+                    let started = Timestamp::from_nanos(started);
+                    let permit = Admission::admitted(word, kind, started)
+                        .into_result(inner)
+                        .expect("admitted");
+                    assert_eq!(permit.kind, kind);
+                    assert_eq!(permit.generation(), generation_now);
+                    assert_eq!(permit.started, started);
+                    assert!(!permit.recorded);
+                    let _ = permit.detach();
+                }
+            }
+        }
+        let states = [
+            BreakerState::Closed,
+            BreakerState::Open,
+            BreakerState::HalfOpen,
+            BreakerState::ForcedOpen,
+            BreakerState::Disabled,
+        ];
+        let longest = Duration::from_nanos(u64::MAX - 1);
+        for state in states {
+            for (retry_after, expected) in [
+                (None, None),
+                (Some(Duration::ZERO), Some(Duration::ZERO)),
+                (
+                    Some(Duration::from_millis(1_500)),
+                    Some(Duration::from_millis(1_500)),
+                ),
+                (Some(longest), Some(longest)),
+                (Some(Duration::from_nanos(u64::MAX)), Some(longest)),
+                (Some(Duration::MAX), Some(longest)),
+            ] {
+                let rejected = Admission::rejected(state, retry_after)
+                    .into_result(inner)
+                    .expect_err("rejected");
+                assert_eq!(rejected.state, state);
+                assert_eq!(rejected.retry_after, expected, "{state:?} {retry_after:?}");
+            }
+        }
+        assert_eq!(
+            Admission::rejected_open(u64::MAX)
+                .into_result(inner)
+                .expect_err("rejected")
+                .retry_after,
+            Some(longest)
+        );
     }
 }
