@@ -495,6 +495,22 @@ struct Admission {
 }
 
 const REJECTED: u64 = 1 << 63;
+
+/// The generation in an admitted [`Admission`]'s (or a permit's) tag.
+#[inline]
+fn tag_generation(tag: u64) -> u32 {
+    (tag >> 8) as u32
+}
+
+/// The permit kind in an admitted [`Admission`]'s (or a permit's) tag.
+#[inline]
+fn tag_kind(tag: u64) -> PermitKind {
+    match tag & 0xff {
+        0 => PermitKind::Closed,
+        1 => PermitKind::Trial,
+        _ => PermitKind::Untracked,
+    }
+}
 const NO_RETRY_AFTER: u64 = u64::MAX;
 
 impl Admission {
@@ -546,14 +562,8 @@ impl Admission {
         if self.tag & REJECTED == 0 {
             Ok(Permit {
                 inner,
-                generation: (self.tag >> 8) as u32,
-                kind: match self.tag & 0xff {
-                    0 => PermitKind::Closed,
-                    1 => PermitKind::Trial,
-                    _ => PermitKind::Untracked,
-                },
+                tag: self.tag,
                 started: Timestamp::from_nanos(self.value),
-                recorded: false,
             })
         } else {
             Err(Rejected {
@@ -586,17 +596,18 @@ impl Admission {
 #[must_use = "record the call's outcome on the permit (dropping it ignores the call)"]
 pub struct Permit<'a, K: Clock, O: Observer<BreakerEvent>> {
     inner: &'a Inner<K, O>,
-    generation: u32,
-    kind: PermitKind,
+    /// The generation above the kind's code (see [`Admission`]): whole
+    /// words only, so that a permit kept in memory across the call is
+    /// stored and read back in the same pieces.
+    tag: u64,
     started: Timestamp,
-    recorded: bool,
 }
 
 impl<K: Clock, O: Observer<BreakerEvent>> fmt::Debug for Permit<'_, K, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("generation", &self.generation)
-            .field("kind", &self.kind)
+            .field("generation", &self.generation())
+            .field("kind", &self.kind())
             .field("started", &self.started)
             .finish()
     }
@@ -605,10 +616,16 @@ impl<K: Clock, O: Observer<BreakerEvent>> fmt::Debug for Permit<'_, K, O> {
 impl<K: Clock, O: Observer<BreakerEvent>> Permit<'_, K, O> {
     /// Records the outcome of the call.
     #[inline]
-    pub fn record(mut self, outcome: Outcome) {
-        self.recorded = true;
-        self.inner
-            .record(self.generation, self.kind, self.started, outcome);
+    pub fn record(self, outcome: Outcome) {
+        let (inner, tag, started) = (self.inner, self.tag, self.started);
+        // Recorded: nothing is left for `Drop` to give back.
+        std::mem::forget(self);
+        inner.record(tag_generation(tag), tag_kind(tag), started, outcome);
+    }
+
+    #[inline]
+    fn kind(&self) -> PermitKind {
+        tag_kind(self.tag)
     }
 
     /// Records a success.
@@ -626,26 +643,26 @@ impl<K: Clock, O: Observer<BreakerEvent>> Permit<'_, K, O> {
     /// Whether this permit is a half-open trial.
     #[must_use]
     pub fn is_trial(&self) -> bool {
-        self.kind == PermitKind::Trial
+        self.kind() == PermitKind::Trial
     }
 
     /// The generation (state epoch) the permit was issued in.
     #[must_use]
     pub fn generation(&self) -> u32 {
-        self.generation
+        tag_generation(self.tag)
     }
 
     /// Parts this permit into what it holds, without releasing anything,
     /// so that a future owning a handle on the breaker can keep it without
     /// borrowing; [`CircuitBreaker::resume_permit`] puts it back together.
     #[inline]
-    pub(crate) fn detach(mut self) -> DetachedPermit {
-        self.recorded = true;
-        DetachedPermit {
-            generation: self.generation,
-            kind: self.kind,
+    pub(crate) fn detach(self) -> DetachedPermit {
+        let detached = DetachedPermit {
+            tag: self.tag,
             started: self.started,
-        }
+        };
+        std::mem::forget(self);
+        detached
     }
 }
 
@@ -653,15 +670,14 @@ impl<K: Clock, O: Observer<BreakerEvent>> Permit<'_, K, O> {
 /// place (a half-open trial slot) until resumed and recorded or dropped.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DetachedPermit {
-    generation: u32,
-    kind: PermitKind,
+    tag: u64,
     started: Timestamp,
 }
 
 impl<K: Clock, O: Observer<BreakerEvent>> Drop for Permit<'_, K, O> {
     fn drop(&mut self) {
-        if !self.recorded && self.kind == PermitKind::Trial {
-            self.inner.release(self.generation);
+        if self.kind() == PermitKind::Trial {
+            self.inner.release(self.generation());
         }
     }
 }
@@ -785,10 +801,8 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
     pub(crate) fn resume_permit(&self, detached: DetachedPermit) -> Permit<'_, K, O> {
         Permit {
             inner: &self.inner,
-            generation: detached.generation,
-            kind: detached.kind,
+            tag: detached.tag,
             started: detached.started,
-            recorded: false,
         }
     }
 
@@ -802,40 +816,15 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
     pub fn try_acquire(&self) -> Result<Permit<'_, K, O>, Rejected> {
         let inner = &*self.inner;
         let word = inner.state.load(Ordering::Acquire);
-        // Every path decides in two words; the `Result` is built once, at
-        // the end, so that it never has to merge in memory.
-        let admission = if word & (KIND_MASK | BUSY) == CLOSED {
-            let started = if inner.timed_calls {
-                inner.clock.now()
-            } else {
-                Timestamp::ZERO
-            };
-            Admission::admitted(word, PermitKind::Closed, started)
-        } else if word & (KIND_MASK | BUSY) == OPEN {
-            // The reject path of an open breaker, kept inline: one clock
-            // read (a coarse one when the open wait is long enough for it),
-            // one compare.
-            let now = if inner.coarse_open {
-                inner.clock.now_coarse()
-            } else {
-                inner.clock.now()
-            };
-            let until = inner.open_until.load(Ordering::Acquire);
-            if now.as_nanos() < until {
-                inner.rejected.add_one();
-                Admission::rejected_open(until - now.as_nanos())
-            } else {
-                // The wait is over (a coarse reading is never ahead): the
-                // transition and the trial's start take the precise time.
-                let now = if inner.coarse_open {
-                    inner.clock.now()
-                } else {
-                    now
-                };
-                inner.acquire_after_open_wait(word, now)
-            }
+        // Every path decides in two words, and the `Result` is built once,
+        // here, from them: a `Result` merged from several paths in memory
+        // is stored in pieces and read back whole, a stall (a failed
+        // store-to-load forward) on every call. The closed path stays
+        // inline; the others are one call away and come back in registers.
+        let admission = if word & (KIND_MASK | BUSY) == CLOSED && !inner.timed_calls {
+            Admission::admitted(word, PermitKind::Closed, Timestamp::ZERO)
         } else {
-            inner.acquire_slow(word)
+            inner.acquire_other(word)
         };
         admission.into_result(inner)
     }
@@ -847,13 +836,12 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
     ///
     /// As [`try_acquire`](Self::try_acquire).
     pub fn try_acquire_owned(&self) -> Result<OwnedPermit<K, O>, Rejected> {
-        let mut permit = self.try_acquire()?;
+        let permit = self.try_acquire()?.detach();
         // The owned permit takes over the obligation to record or release.
-        permit.recorded = true;
         Ok(OwnedPermit {
             inner: Arc::clone(&self.inner),
-            generation: permit.generation,
-            kind: permit.kind,
+            generation: tag_generation(permit.tag),
+            kind: tag_kind(permit.tag),
             started: permit.started,
             recorded: false,
         })
@@ -1009,6 +997,37 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
     fn reject(&self, state: BreakerState, retry_after: Option<Duration>) -> Admission {
         self.rejected.add_one();
         Admission::rejected(state, retry_after)
+    }
+
+    /// Admission in every case but an untimed closed breaker's.
+    #[inline(never)]
+    fn acquire_other(&self, word: u64) -> Admission {
+        if word & (KIND_MASK | BUSY) == CLOSED {
+            return Admission::admitted(word, PermitKind::Closed, self.clock.now());
+        }
+        if word & (KIND_MASK | BUSY) == OPEN {
+            // An open breaker's rejection: one clock read (a coarse one
+            // when the open wait is long enough for it), one compare.
+            let now = if self.coarse_open {
+                self.clock.now_coarse()
+            } else {
+                self.clock.now()
+            };
+            let until = self.open_until.load(Ordering::Acquire);
+            if now.as_nanos() < until {
+                self.rejected.add_one();
+                return Admission::rejected_open(until - now.as_nanos());
+            }
+            // The wait is over (a coarse reading is never ahead): the
+            // transition and the trial's start take the precise time.
+            let now = if self.coarse_open {
+                self.clock.now()
+            } else {
+                now
+            };
+            return self.acquire_after_open_wait(word, now);
+        }
+        self.acquire_slow(word)
     }
 
     /// The open wait is over at `now`: moves from `word` (open) to
@@ -1273,6 +1292,18 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
         {
             return;
         }
+        self.record_changing(generation_of_permit, kind, started, outcome);
+    }
+
+    /// [`record`](Self::record) of an outcome that may change the figures.
+    #[inline(never)]
+    fn record_changing(
+        &self,
+        generation_of_permit: u32,
+        kind: PermitKind,
+        started: Timestamp,
+        outcome: Outcome,
+    ) {
         let bits = match outcome {
             Outcome::Success => CALL,
             Outcome::Failure => CALL | FAIL,
@@ -1568,10 +1599,9 @@ mod admission_tests {
                     let permit = Admission::admitted(word, kind, started)
                         .into_result(inner)
                         .expect("admitted");
-                    assert_eq!(permit.kind, kind);
+                    assert_eq!(permit.kind(), kind);
                     assert_eq!(permit.generation(), generation_now);
                     assert_eq!(permit.started, started);
-                    assert!(!permit.recorded);
                     let _ = permit.detach();
                 }
             }
