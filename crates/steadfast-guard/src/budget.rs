@@ -200,6 +200,10 @@ const VALUE_BITS: u32 = 64 - TAG_BITS;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 const VALUE_MASK: u64 = (1 << VALUE_BITS) - 1;
 const VALUE_MAX: i64 = (1 << (VALUE_BITS - 1)) - 1;
+/// The most slices a [`PercentBudget`] may have.
+const MAX_SLICES: u32 = 1000;
+// A balance adds up at most `MAX_SLICES` slice values without overflow.
+const _: () = assert!((MAX_SLICES as i128) * (VALUE_MAX as i128) < i64::MAX as i128);
 
 #[inline]
 fn pack(tag: u64, value: i64) -> u64 {
@@ -291,7 +295,7 @@ impl PercentBudgetBuilder {
             "between 0 and 1000",
         )?;
         ConfigError::ensure(
-            (1..=1000).contains(&c.slices),
+            (1..=MAX_SLICES).contains(&c.slices),
             "budget.slices",
             c.slices,
             "between 1 and 1000",
@@ -457,14 +461,16 @@ impl<K: Clock> PercentBudget<K> {
         // The ring is exactly `mask + 1` slots, so `e & mask` needs no
         // bounds check; a half-open range keeps the loop a plain count.
         let ring = &inner.slots[..=inner.mask as usize];
-        let mut sum = inner.reserve;
+        // At most `MAX_SLICES` live slices of at most `VALUE_MAX` each (see
+        // the assertion there): only adding the reserve can saturate.
+        let mut sum = 0_i64;
         for e in epoch.saturating_sub(inner.live - 1)..epoch.saturating_add(1) {
             let (t, value) = unpack(ring[(e & inner.mask) as usize].load(Ordering::Acquire));
             if t == e & TAG_MASK {
-                sum = sum.saturating_add(value);
+                sum += value;
             }
         }
-        sum
+        inner.reserve.saturating_add(sum)
     }
 
     /// Retries the budget would grant now, one after another.
