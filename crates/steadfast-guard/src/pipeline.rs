@@ -1295,6 +1295,24 @@ impl<Fut, E, Sl> Call<Fut, E, Sl> {
 ///
 /// Dropping it cancels the call: the attempt in flight is dropped and every
 /// permit and slot it held is given back (a half-open trial slot included).
+///
+/// ```
+/// use std::future::Future;
+/// use std::task::{Context, Waker};
+/// use std::time::Duration;
+/// use steadfast_guard::bulkhead::{Bulkhead, BulkheadConfig};
+/// use steadfast_guard::pipeline::Pipeline;
+///
+/// let bulkhead = Bulkhead::new(BulkheadConfig::builder().max_concurrent(1).build()?);
+/// let pipeline = Pipeline::builder().bulkhead(bulkhead.clone()).build()?;
+/// let sleeper = |_: Duration| std::future::ready(());
+/// let mut call = Box::pin(pipeline.run(&sleeper, std::future::pending::<Result<(), ()>>));
+/// assert!(call.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+/// assert_eq!(bulkhead.in_flight(), 1); // the attempt holds the slot
+/// drop(call);
+/// assert_eq!(bulkhead.in_flight(), 0); // cancelled: the slot is back
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[pin_project::pin_project(PinnedDrop)]
 #[must_use = "futures do nothing unless polled"]
 pub struct PipelineRun<'a, K, O, H, S, F, Fut, E, C>

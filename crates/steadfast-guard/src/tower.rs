@@ -9,8 +9,12 @@
 //! Stacking layers nests the error type (`GuardError<GuardError<E>>`); each
 //! level is still matched by variant.
 //!
-//! The response futures are boxed (one allocation per call), so the inner
-//! service's future must be `Send + 'static`.
+//! The [`PipelineLayer`]'s response future is a named state machine
+//! ([`PipelineFuture`]), not boxed, and asks nothing of the inner service
+//! beyond `Clone` (and of requests beyond `Clone`); it is `Send` when they
+//! are. The single-strategy layers' response futures are boxed (one
+//! allocation per call), so their inner service's future must be
+//! `Send + 'static`.
 //!
 //! ```
 //! use std::sync::Arc;
