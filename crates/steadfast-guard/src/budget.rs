@@ -460,12 +460,15 @@ impl<K: Clock> PercentBudget<K> {
         let inner = &*self.inner;
         // The ring is exactly `mask + 1` slots, so `e & mask` needs no
         // bounds check; a half-open range keeps the loop a plain count.
-        let ring = &inner.slots[..=inner.mask as usize];
+        // (The mask is read once: after an atomic load the compiler would
+        // read the field again, and check the bound again.)
+        let mask = inner.mask;
+        let ring = &inner.slots[..=mask as usize];
         // At most `MAX_SLICES` live slices of at most `VALUE_MAX` each (see
         // the assertion there): only adding the reserve can saturate.
         let mut sum = 0_i64;
         for e in epoch.saturating_sub(inner.live - 1)..epoch.saturating_add(1) {
-            let (t, value) = unpack(ring[(e & inner.mask) as usize].load(Ordering::Acquire));
+            let (t, value) = unpack(ring[(e & mask) as usize].load(Ordering::Acquire));
             if t == e & TAG_MASK {
                 sum += value;
             }
