@@ -96,7 +96,7 @@ use std::time::Duration;
 use steadfast_core::{Clock, ConfigError, MonotonicClock};
 
 use crate::slices::Slices;
-use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicU64, Ordering, fence};
 
 /// Why a retry is wanted; some budgets charge timeouts more.
 ///
@@ -196,7 +196,11 @@ impl RetryBudget for Unlimited {
 /// One deposit, in fixed-point units.
 const SCALE: i64 = 1000;
 const TAG_BITS: u32 = 24;
-const VALUE_BITS: u32 = 64 - TAG_BITS;
+const TAG_SHIFT: u32 = 64 - TAG_BITS;
+/// Set on a closed slice once summed (see [`ClosedSum`]): it never changes
+/// again, and writes meant for it go to the current slice.
+const SEALED: u64 = 1 << (TAG_SHIFT - 1);
+const VALUE_BITS: u32 = TAG_SHIFT - 1;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 const VALUE_MASK: u64 = (1 << VALUE_BITS) - 1;
 const VALUE_MAX: i64 = (1 << (VALUE_BITS - 1)) - 1;
@@ -208,14 +212,14 @@ const _: () = assert!((MAX_SLICES as i128) * (VALUE_MAX as i128) < i64::MAX as i
 #[inline]
 fn pack(tag: u64, value: i64) -> u64 {
     let value = value.clamp(-VALUE_MAX, VALUE_MAX);
-    ((tag & TAG_MASK) << VALUE_BITS) | (value as u64 & VALUE_MASK)
+    ((tag & TAG_MASK) << TAG_SHIFT) | (value as u64 & VALUE_MASK)
 }
 
 #[inline]
 fn unpack(word: u64) -> (u64, i64) {
-    let tag = word >> VALUE_BITS;
-    // Sign-extend the low VALUE_BITS bits.
-    let value = ((word << TAG_BITS) as i64) >> TAG_BITS;
+    let tag = word >> TAG_SHIFT;
+    // Sign-extend the low VALUE_BITS bits (below the seal).
+    let value = ((word << (64 - VALUE_BITS)) as i64) >> (64 - VALUE_BITS);
     (tag, value)
 }
 
@@ -324,9 +328,86 @@ struct PercentInner<K> {
     slices: Slices,
     /// The latest slice seen, so a clock stepping back cannot revive expired deposits.
     latest: AtomicU64,
+    /// The sum of the closed slices in the window of one slice.
+    closed: ClosedSum,
     deposit: i64,
     withdrawal: i64,
     reserve: i64,
+}
+
+/// The sum of a window's closed slices (all but the current one), for the
+/// window ending at slice `epoch`, computed once and read by every later
+/// call in that slice: a balance then reads one slice, not all of them.
+///
+/// Whoever sums the closed slices seals each of them (one compare-and-swap
+/// on its word, which reads its final value), and a sealed slice never
+/// changes: a write meant for it (its writer read the time just before the
+/// slice turned) goes to the current slice instead. So every sum of one
+/// window's closed slices is the same, and stays right.
+///
+/// Published like a sequence lock, without ever waiting: a reader that
+/// overlaps a publication, or finds another slice's sum, sums the slices
+/// itself; a publisher that finds another publishing leaves it to them.
+struct ClosedSum {
+    seq: AtomicU64,
+    epoch: AtomicU64,
+    sum: AtomicU64,
+}
+
+impl ClosedSum {
+    fn new() -> ClosedSum {
+        ClosedSum {
+            seq: AtomicU64::new(0),
+            // No slice's: the first read of every slice misses.
+            epoch: AtomicU64::new(u64::MAX),
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    /// The sum for the window ending at `epoch`, if published (and not
+    /// overlapping a publication).
+    #[inline]
+    fn read(&self, epoch: u64) -> Option<i64> {
+        let before = self.seq.load(Ordering::Acquire);
+        if before & 1 == 1 {
+            return None;
+        }
+        let published = self.epoch.load(Ordering::Relaxed);
+        let sum = self.sum.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        let unchanged = self.seq.load(Ordering::Relaxed) == before;
+        // The sum was stored from an `i64`: the cast gives it back.
+        (unchanged && published == epoch).then_some(sum as i64)
+    }
+
+    fn publish(&self, epoch: u64, sum: i64) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        if seq & 1 == 1
+            || self
+                .seq
+                // Acquire: the previous publication's stores come before ours.
+                .compare_exchange(seq, seq + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        fence(Ordering::Release);
+        self.epoch.store(epoch, Ordering::Relaxed);
+        // Kept as the `i64`'s bits; `read` casts them back.
+        self.sum.store(sum as u64, Ordering::Relaxed);
+        self.seq.store(seq + 2, Ordering::Release);
+    }
+}
+
+/// What became of a write to a slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Added to the slice.
+    Done,
+    /// The slice was already reused for a later one: the change expired.
+    Expired,
+    /// The slice is closed and sealed: write to the current one.
+    Sealed,
 }
 
 /// A Finagle-style retry budget: a share of recent requests, plus a floor.
@@ -338,6 +419,12 @@ struct PercentInner<K> {
 /// is granted only if the balance stays non-negative, so concurrent
 /// withdrawals never overdraw it (under contention, a withdrawal may be
 /// refused that a sequential run would grant). One clock read per call.
+///
+/// A balance reads the reserve, the current slice and one sum of the closed
+/// slices, computed once per slice by the first call that needs it (which
+/// seals them: a closed slice never changes again). A deposit or withdrawal
+/// whose slice closes while it is being made counts in the current slice,
+/// and expires one slice later.
 ///
 /// The budget reads its clock's [coarse reading](Clock::now_coarse): a
 /// budget's slices are at least a millisecond long (the ttl is 1 s to 60 s,
@@ -412,6 +499,7 @@ impl<K: Clock> PercentBudget<K> {
                 live: u64::from(config.slices),
                 slices: Slices::new(slice_nanos),
                 latest: AtomicU64::new(0),
+                closed: ClosedSum::new(),
                 deposit,
                 withdrawal,
                 reserve,
@@ -432,10 +520,10 @@ impl<K: Clock> PercentBudget<K> {
         }
     }
 
-    /// Adds `delta` to slice `epoch`; a slice already reused for a later
-    /// epoch is left alone (the change has expired) and `false` returned.
+    /// Adds `delta` to slice `epoch`, unless it was reused for a later
+    /// slice (the change has expired) or is sealed.
     #[inline]
-    fn add(&self, epoch: u64, delta: i64) -> bool {
+    fn add(&self, epoch: u64, delta: i64) -> Write {
         let inner = &*self.inner;
         let slot = &inner.slots[(epoch & inner.mask) as usize];
         let tag = epoch & TAG_MASK;
@@ -443,37 +531,84 @@ impl<K: Clock> PercentBudget<K> {
         loop {
             let (old_tag, value) = unpack(word);
             let new = if old_tag == tag {
+                if word & SEALED != 0 {
+                    return Write::Sealed;
+                }
                 pack(tag, value.saturating_add(delta))
             } else if tag.wrapping_sub(old_tag) & TAG_MASK < (1 << (TAG_BITS - 1)) {
                 pack(tag, delta)
             } else {
-                return false;
+                return Write::Expired;
             };
             match slot.compare_exchange_weak(word, new, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return true,
+                Ok(_) => return Write::Done,
                 Err(actual) => word = actual,
             }
         }
     }
 
-    fn balance(&self, epoch: u64) -> i64 {
-        let inner = &*self.inner;
-        // The ring is exactly `mask + 1` slots, so `e & mask` needs no
-        // bounds check; a half-open range keeps the loop a plain count.
-        // (The mask is read once: after an atomic load the compiler would
-        // read the field again, and check the bound again.)
-        let mask = inner.mask;
-        let ring = &inner.slots[..=mask as usize];
-        // At most `MAX_SLICES` live slices of at most `VALUE_MAX` each (see
-        // the assertion there): only adding the reserve can saturate.
-        let mut sum = 0_i64;
-        for e in epoch.saturating_sub(inner.live - 1)..epoch.saturating_add(1) {
-            let (t, value) = unpack(ring[(e & mask) as usize].load(Ordering::Acquire));
-            if t == e & TAG_MASK {
-                sum += value;
+    /// Adds `delta` to slice `epoch`, or to the current slice if `epoch`
+    /// was closed and sealed meanwhile. The slice written, or `None` if the
+    /// change expired.
+    #[inline]
+    fn write(&self, mut epoch: u64, delta: i64) -> Option<u64> {
+        loop {
+            match self.add(epoch, delta) {
+                Write::Done => return Some(epoch),
+                Write::Expired => return None,
+                // Sealed means a later slice was current: this moves on.
+                Write::Sealed => epoch = self.slice_now().max(epoch + 1),
             }
         }
-        inner.reserve.saturating_add(sum)
+    }
+
+    /// The final value of closed slice `epoch`, sealing it.
+    fn seal(&self, epoch: u64) -> i64 {
+        let inner = &*self.inner;
+        let slot = &inner.slots[(epoch & inner.mask) as usize];
+        let tag = epoch & TAG_MASK;
+        let mut word = slot.load(Ordering::Acquire);
+        loop {
+            let (old_tag, value) = unpack(word);
+            let (value, sealed) = if old_tag == tag {
+                if word & SEALED != 0 {
+                    return value;
+                }
+                (value, word | SEALED)
+            } else if tag.wrapping_sub(old_tag) & TAG_MASK < (1 << (TAG_BITS - 1)) {
+                // Not written in its slice: an empty slice, sealed as such.
+                (0, pack(tag, 0) | SEALED)
+            } else {
+                // Already reused for a later slice: its value is gone.
+                return 0;
+            };
+            match slot.compare_exchange_weak(word, sealed, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return value,
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// The balance of the window ending at slice `epoch`: the reserve, the
+    /// closed slices' sum (published once per slice) and the current slice.
+    fn balance(&self, epoch: u64) -> i64 {
+        let inner = &*self.inner;
+        let closed = match inner.closed.read(epoch) {
+            Some(sum) => sum,
+            None => {
+                let sum = (epoch.saturating_sub(inner.live - 1)..epoch)
+                    .map(|e| self.seal(e))
+                    .sum();
+                inner.closed.publish(epoch, sum);
+                sum
+            }
+        };
+        let (tag, value) =
+            unpack(inner.slots[(epoch & inner.mask) as usize].load(Ordering::Acquire));
+        let current = if tag == epoch & TAG_MASK { value } else { 0 };
+        // At most `MAX_SLICES` live slices of at most `VALUE_MAX` each (see
+        // the assertion there): only adding the reserve can saturate.
+        inner.reserve.saturating_add(closed + current)
     }
 
     /// Retries the budget would grant now, one after another.
@@ -488,7 +623,7 @@ impl<K: Clock> RetryBudget for PercentBudget<K> {
     #[inline]
     fn deposit(&self) {
         if self.inner.deposit != 0 {
-            self.add(self.slice_now(), self.inner.deposit);
+            self.write(self.slice_now(), self.inner.deposit);
         }
     }
 
@@ -504,13 +639,13 @@ impl<K: Clock> RetryBudget for PercentBudget<K> {
         }
         // A withdrawal that could not be booked (its slice already expired
         // under a fast-moving clock) is refused rather than granted for free.
-        if !self.add(epoch, -w) {
+        let Some(booked) = self.write(epoch, -w) else {
             return false;
-        }
-        if self.balance(epoch) >= 0 {
+        };
+        if self.balance(booked) >= 0 {
             true
         } else {
-            self.add(epoch, w);
+            self.write(booked, w);
             false
         }
     }
@@ -700,6 +835,40 @@ mod tests {
             assert_eq!(unpack(pack(77, v)), (77, v));
         }
         assert_eq!(unpack(pack(5, i64::MAX)).1, VALUE_MAX);
+        // The seal is not part of the value.
+        for v in [0, 1, -1, VALUE_MAX, -VALUE_MAX] {
+            assert_eq!(unpack(pack(77, v) | SEALED), (77, v));
+        }
+    }
+
+    #[test]
+    fn a_write_meant_for_a_sealed_slice_lands_in_the_current_one() {
+        let clock = ManualClock::new();
+        let config = PercentBudget::builder()
+            .percent_can_retry(1.0)
+            .min_retries_per_sec(0)
+            .ttl(Duration::from_secs(2))
+            .slices(2)
+            .build()
+            .unwrap();
+        let b = PercentBudget::with_clock(config, clock.clone());
+        b.deposit();
+        assert_eq!(b.slice_now(), 0);
+        clock.advance(Duration::from_secs(1));
+        // Summing the window of slice 1 seals slice 0 (one deposit).
+        assert_eq!(b.available_retries(), 1);
+        // A deposit whose writer read the time in slice 0 arrives late.
+        assert_eq!(b.write(0, b.inner.deposit), Some(1));
+        assert_eq!(b.available_retries(), 2);
+        // Slice 0 expires first, the late deposit a slice later.
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(b.available_retries(), 1);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(b.available_retries(), 0);
+        // A closed slice nobody wrote is sealed empty, and stays so.
+        assert_eq!(b.slice_now(), 3);
+        assert_eq!(b.write(2, b.inner.deposit), Some(3));
+        assert_eq!(b.available_retries(), 1);
     }
 
     #[test]
@@ -817,9 +986,17 @@ mod loom_tests {
     use super::*;
     use steadfast_core::ManualClock;
 
+    /// A preemption bound keeps the budget's models (a dozen atomic
+    /// operations a call) small enough to explore.
+    fn bounded() -> loom::model::Builder {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder
+    }
+
     #[test]
     fn loom_budget_withdrawals_never_overdraw() {
-        loom::model(|| {
+        bounded().check(|| {
             let config = PercentBudget::builder()
                 .percent_can_retry(1.0)
                 .min_retries_per_sec(0)
@@ -834,6 +1011,56 @@ mod loom_tests {
             let theirs = t.join().unwrap();
             assert!(!(mine && theirs), "one deposit paid for two retries");
             assert_eq!(b.available_retries(), u64::from(!(mine || theirs)));
+        });
+    }
+
+    #[test]
+    fn loom_a_late_write_to_a_closed_slice_is_never_lost() {
+        bounded().check(|| {
+            let clock = ManualClock::new();
+            let config = PercentBudget::builder()
+                .percent_can_retry(1.0)
+                .min_retries_per_sec(0)
+                .ttl(Duration::from_secs(2))
+                .slices(2)
+                .build()
+                .unwrap();
+            let b = PercentBudget::with_clock(config, clock.clone());
+            assert_eq!(b.slice_now(), 0);
+            // A deposit whose writer read the time in slice 0 lands while
+            // the slice turns and another call sums slice 0 as closed.
+            let late = b.clone();
+            let t =
+                loom::thread::spawn(move || assert!(late.write(0, late.inner.deposit).is_some()));
+            clock.advance(Duration::from_secs(1));
+            let _ = b.available_retries();
+            t.join().unwrap();
+            assert_eq!(b.available_retries(), 1, "the late deposit was lost");
+        });
+    }
+
+    #[test]
+    fn loom_a_closed_sum_is_never_read_torn() {
+        bounded().check(|| {
+            let sums = Arc::new(ClosedSum::new());
+            let other = Arc::clone(&sums);
+            let t = loom::thread::spawn(move || other.publish(7, -70));
+            sums.publish(8, 80);
+            for (epoch, sum) in [(7, -70), (8, 80)] {
+                if let Some(read) = sums.read(epoch) {
+                    assert_eq!(read, sum, "a sum read with another slice's key");
+                }
+            }
+            t.join().unwrap();
+            // Once both are done, the last published is read whole.
+            let last = [(7, -70), (8, 80)]
+                .into_iter()
+                .filter_map(|(epoch, sum)| sums.read(epoch).map(|read| (read, sum)))
+                .collect::<Vec<_>>();
+            assert!(last.len() <= 1);
+            for (read, sum) in last {
+                assert_eq!(read, sum);
+            }
         });
     }
 
