@@ -815,6 +815,19 @@ impl RetryBudget for TokenBucketBudget {
     }
 }
 
+/// A budget of two one-second slices, one retry per deposit, no reserve.
+#[cfg(test)]
+fn two_slices(clock: &steadfast_core::ManualClock) -> PercentBudget<steadfast_core::ManualClock> {
+    let config = PercentBudget::builder()
+        .percent_can_retry(1.0)
+        .min_retries_per_sec(0)
+        .ttl(Duration::from_secs(2))
+        .slices(2)
+        .build()
+        .unwrap();
+    PercentBudget::with_clock(config, clock.clone())
+}
+
 #[cfg(all(test, not(steadfast_loom)))]
 mod tests {
     use super::*;
@@ -844,14 +857,7 @@ mod tests {
     #[test]
     fn a_write_meant_for_a_sealed_slice_lands_in_the_current_one() {
         let clock = ManualClock::new();
-        let config = PercentBudget::builder()
-            .percent_can_retry(1.0)
-            .min_retries_per_sec(0)
-            .ttl(Duration::from_secs(2))
-            .slices(2)
-            .build()
-            .unwrap();
-        let b = PercentBudget::with_clock(config, clock.clone());
+        let b = two_slices(&clock);
         b.deposit();
         assert_eq!(b.slice_now(), 0);
         clock.advance(Duration::from_secs(1));
@@ -1018,14 +1024,7 @@ mod loom_tests {
     fn loom_a_late_write_to_a_closed_slice_is_never_lost() {
         bounded().check(|| {
             let clock = ManualClock::new();
-            let config = PercentBudget::builder()
-                .percent_can_retry(1.0)
-                .min_retries_per_sec(0)
-                .ttl(Duration::from_secs(2))
-                .slices(2)
-                .build()
-                .unwrap();
-            let b = PercentBudget::with_clock(config, clock.clone());
+            let b = two_slices(&clock);
             assert_eq!(b.slice_now(), 0);
             // A deposit whose writer read the time in slice 0 lands while
             // the slice turns and another call sums slice 0 as closed.

@@ -121,6 +121,16 @@ fn block_on<F: Future>(f: F) -> F::Output {
     futures::executor::block_on(f)
 }
 
+/// An attempt that takes a minute of virtual time (longer than any timeout
+/// here), then succeeds.
+fn hang(time: &VirtualTime) -> impl Future<Output = Result<(), ()>> + use<> {
+    let slow = time.sleep(Duration::from_secs(60));
+    async move {
+        slow.await;
+        Ok(())
+    }
+}
+
 #[test]
 fn the_shedder_turns_calls_away_before_anything_else() {
     let clock = ManualClock::new();
@@ -283,13 +293,9 @@ fn timed_out_attempts_are_retried_and_count_as_failures() {
         .unwrap();
     let time = VirtualTime::new(clock.clone());
     let calls = AtomicU32::new(0);
-    let out: Result<(), PipelineError<()>> = block_on(pipeline.run(&time, || {
+    let out = block_on(pipeline.run(&time, || {
         calls.fetch_add(1, Ordering::Relaxed);
-        let slow = time.sleep(Duration::from_secs(60));
-        async move {
-            slow.await;
-            Ok(())
-        }
+        hang(&time)
     }));
     let err = out.unwrap_err();
     assert_eq!(err.stage(), Stage::AttemptTimeout);
@@ -657,13 +663,7 @@ fn the_adaptive_limit_rejects_over_the_limit_and_learns_from_timeouts() {
         .unwrap();
     let time = VirtualTime::new(clock.clone());
     // A timed-out attempt is a drop: the limit halves.
-    let out: Result<(), PipelineError<()>> = block_on(pipeline.run(&time, || {
-        let slow = time.sleep(Duration::from_secs(60));
-        async move {
-            slow.await;
-            Ok(())
-        }
-    }));
+    let out = block_on(pipeline.run(&time, || hang(&time)));
     assert_eq!(out.unwrap_err().stage(), Stage::AttemptTimeout);
     assert_eq!(limiter.limit(), 5);
     // A plain error says nothing about load: the limit stays.
@@ -765,13 +765,7 @@ fn a_total_timeout_during_an_attempt_gives_back_every_slot() {
     let (pipeline, shedder, bulkhead, limiter) = holding_pipeline(&clock, Some(ms(500)));
     let breaker = pipeline.breaker().unwrap().clone();
     let time = VirtualTime::new(clock.clone());
-    let out: Result<(), PipelineError<()>> = block_on(pipeline.run(&time, || {
-        let slow = time.sleep(Duration::from_secs(60));
-        async move {
-            slow.await;
-            Ok(())
-        }
-    }));
+    let out = block_on(pipeline.run(&time, || hang(&time)));
     assert_eq!(out.unwrap_err().stage(), Stage::TotalTimeout);
     assert_eq!(clock.now(), Timestamp::from_millis(500));
     assert_eq!(shedder.in_flight(), 0);
