@@ -495,6 +495,18 @@ struct Admission {
 }
 
 const REJECTED: u64 = 1 << 63;
+const NO_RETRY_AFTER: u64 = u64::MAX;
+
+/// The tag of a permit of `kind` issued in generation `generation_now`.
+#[inline]
+fn permit_tag(generation_now: u32, kind: PermitKind) -> u64 {
+    let code = match kind {
+        PermitKind::Closed => 0,
+        PermitKind::Trial => 1,
+        PermitKind::Untracked => 2,
+    };
+    (u64::from(generation_now) << 8) | code
+}
 
 /// The generation in an admitted [`Admission`]'s (or a permit's) tag.
 #[inline]
@@ -511,18 +523,12 @@ fn tag_kind(tag: u64) -> PermitKind {
         _ => PermitKind::Untracked,
     }
 }
-const NO_RETRY_AFTER: u64 = u64::MAX;
 
 impl Admission {
     #[inline]
     fn admitted(word: u64, kind: PermitKind, started: Timestamp) -> Admission {
-        let code = match kind {
-            PermitKind::Closed => 0,
-            PermitKind::Trial => 1,
-            PermitKind::Untracked => 2,
-        };
         Admission {
-            tag: (u64::from(generation(word)) << 8) | code,
+            tag: permit_tag(generation(word), kind),
             value: started.as_nanos(),
         }
     }
