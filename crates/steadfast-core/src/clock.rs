@@ -718,9 +718,131 @@ impl fmt::Debug for ManualClock {
     }
 }
 
+/// A clock moved by hand whose [coarse reading](Clock::now_coarse) lags its
+/// precise one, for testing code that reads both: an open breaker's wait, a
+/// retry budget's slices, a rate limit's burst window.
+///
+/// The two readings are two [`ManualClock`]s ([`precise`](Self::precise) and
+/// [`coarse`](Self::coarse)) that can be moved separately;
+/// [`advance`](Self::advance) moves the precise reading and brings the coarse
+/// one to the last whole tick of `lag` at or before it, as a kernel tick
+/// would. [`coarse_lag`](Clock::coarse_lag) reports `lag`. Clones share both
+/// readings.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::{Clock, LaggingClock, Timestamp};
+///
+/// let clock = LaggingClock::new(Duration::from_millis(4));
+/// clock.advance(Duration::from_millis(10));
+/// assert_eq!(clock.now(), Timestamp::from_millis(10));
+/// assert_eq!(clock.now_coarse(), Timestamp::from_millis(8)); // two whole ticks
+/// assert_eq!(clock.coarse_lag(), Duration::from_millis(4));
+/// // Or set each reading by hand.
+/// clock.coarse().advance(Duration::from_millis(1));
+/// assert_eq!(clock.now_coarse(), Timestamp::from_millis(9));
+/// ```
+#[derive(Clone, Debug)]
+pub struct LaggingClock {
+    precise: ManualClock,
+    coarse: ManualClock,
+    lag: Duration,
+}
+
+impl LaggingClock {
+    /// Both readings at [`Timestamp::ZERO`]; the coarse one lags by at most `lag`.
+    #[must_use]
+    pub fn new(lag: Duration) -> LaggingClock {
+        LaggingClock {
+            precise: ManualClock::new(),
+            coarse: ManualClock::new(),
+            lag,
+        }
+    }
+
+    /// The precise reading, to move by hand.
+    #[must_use]
+    pub fn precise(&self) -> &ManualClock {
+        &self.precise
+    }
+
+    /// The coarse reading, to move by hand.
+    #[must_use]
+    pub fn coarse(&self) -> &ManualClock {
+        &self.coarse
+    }
+
+    /// Moves the precise reading forward by `d`, and the coarse one to the
+    /// last whole tick of `lag` at or before it (to the precise reading
+    /// itself when `lag` is zero). Returns the new precise time.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use steadfast_core::{Clock, LaggingClock, Timestamp};
+    /// let clock = LaggingClock::new(Duration::ZERO);
+    /// assert_eq!(clock.advance(Duration::from_millis(3)), Timestamp::from_millis(3));
+    /// assert_eq!(clock.now_coarse(), Timestamp::from_millis(3));
+    /// ```
+    pub fn advance(&self, d: Duration) -> Timestamp {
+        let now = self.precise.advance(d);
+        let tick = u64::try_from(self.lag.as_nanos()).unwrap_or(u64::MAX);
+        let ticked = match now.as_nanos().checked_rem(tick) {
+            Some(past_tick) => now.as_nanos() - past_tick,
+            None => now.as_nanos(),
+        };
+        self.coarse.advance_to(Timestamp::from_nanos(ticked));
+        now
+    }
+}
+
+impl Default for LaggingClock {
+    /// A lag of 10 ms, the longest kernel tick in common configurations.
+    fn default() -> LaggingClock {
+        LaggingClock::new(Duration::from_millis(10))
+    }
+}
+
+impl Clock for LaggingClock {
+    fn now(&self) -> Timestamp {
+        self.precise.now()
+    }
+
+    fn now_coarse(&self) -> Timestamp {
+        self.coarse.now()
+    }
+
+    fn coarse_lag(&self) -> Duration {
+        self.lag
+    }
+}
+
 #[cfg(all(test, not(steadfast_loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lagging_clock_ticks_its_coarse_reading_and_never_moves_it_back() {
+        let clock = LaggingClock::new(Duration::from_millis(4));
+        let other = clock.clone();
+        clock.advance(Duration::from_millis(3));
+        assert_eq!(other.now_coarse(), Timestamp::ZERO);
+        clock.advance(Duration::from_millis(5));
+        assert_eq!(other.now_coarse(), Timestamp::from_millis(8));
+        // Set ahead by hand, the coarse reading is not pulled back.
+        clock.coarse().advance(Duration::from_millis(3));
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(clock.now_coarse(), Timestamp::from_millis(11));
+        assert_eq!(clock.now(), Timestamp::from_millis(9));
+        // A lag longer than all time keeps the coarse reading where it is.
+        let huge = LaggingClock::new(Duration::MAX);
+        huge.advance(Duration::from_secs(1_000_000));
+        assert_eq!(huge.now_coarse(), Timestamp::ZERO);
+        assert_eq!(huge.coarse_lag(), Duration::MAX);
+        assert_eq!(
+            LaggingClock::default().coarse_lag(),
+            Duration::from_millis(10)
+        );
+    }
 
     #[test]
     fn clones_share_time() {

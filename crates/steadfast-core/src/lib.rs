@@ -31,6 +31,7 @@
 //! | [`MonotonicClock`] | the real clock (`CLOCK_MONOTONIC` on Linux, `std::time::Instant` elsewhere, against one origin); needs `std` |
 //! | [`WallClock`] | the system clock as Unix-epoch nanoseconds (can step back); needs `std` |
 //! | [`ManualClock`] | a clock you move by hand; clones share one time |
+//! | [`LaggingClock`] | a hand-moved clock whose coarse reading lags its precise one, for tests |
 //! | [`NodeId`] | a `Copy` identifier of a node or peer |
 //! | [`Observer`] | where every crate reports its events; `()` ignores them |
 //! | [`Recorder`] | an observer that keeps events, for tests; needs `std` |
@@ -74,7 +75,7 @@ mod tracing_observer;
 pub use clock::CoarseClock;
 #[cfg(feature = "quanta")]
 pub use clock::QuantaClock;
-pub use clock::{Clock, ManualClock};
+pub use clock::{Clock, LaggingClock, ManualClock};
 #[cfg(feature = "std")]
 pub use clock::{MonotonicClock, WallClock};
 pub use error::ConfigError;

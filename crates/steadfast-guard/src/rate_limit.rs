@@ -964,7 +964,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
 #[cfg(all(test, not(steadfast_loom)))]
 mod tests {
     use super::*;
-    use steadfast_core::{ManualClock, Recorder};
+    use steadfast_core::{LaggingClock, ManualClock, Recorder};
 
     fn limiter(per_sec: u32, burst: u32) -> (RateLimiter<ManualClock>, ManualClock) {
         let clock = ManualClock::new();
@@ -1257,25 +1257,6 @@ mod tests {
         ));
     }
 
-    /// A clock whose coarse reading is set by hand, behind the precise one.
-    #[derive(Clone, Default)]
-    struct LaggingClock {
-        precise: ManualClock,
-        coarse: ManualClock,
-    }
-
-    impl Clock for LaggingClock {
-        fn now(&self) -> Timestamp {
-            self.precise.now()
-        }
-        fn now_coarse(&self) -> Timestamp {
-            self.coarse.now()
-        }
-        fn coarse_lag(&self) -> Duration {
-            Duration::from_millis(10)
-        }
-    }
-
     #[test]
     fn a_long_burst_window_decides_on_the_coarse_reading() {
         let clock = LaggingClock::default();
@@ -1288,13 +1269,13 @@ mod tests {
         );
         limiter.check_n(10).unwrap();
         keyed.check_n(&"k", 10).unwrap();
-        clock.precise.advance(Duration::from_millis(100));
-        clock.coarse.advance(Duration::from_millis(96));
+        clock.precise().advance(Duration::from_millis(100));
+        clock.coarse().advance(Duration::from_millis(96));
         let not_until = limiter.check().unwrap_err();
         assert_eq!(not_until.retry_at(), Timestamp::from_millis(100));
         assert_eq!(not_until.wait_time(), Duration::from_millis(4));
         assert!(keyed.check(&"k").is_err());
-        clock.coarse.advance(Duration::from_millis(4));
+        clock.coarse().advance(Duration::from_millis(4));
         limiter.check().unwrap();
         keyed.check(&"k").unwrap();
     }
@@ -1306,7 +1287,7 @@ mod tests {
         let quota = Quota::per_second(10).unwrap().with_burst(1).unwrap();
         let limiter = RateLimiter::with_clock(quota, clock.clone());
         limiter.check().unwrap();
-        clock.precise.advance(Duration::from_millis(100));
+        clock.precise().advance(Duration::from_millis(100));
         limiter.check().unwrap();
         assert!(matches!(
             limiter.check_n(1),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use steadfast_core::{ManualClock, Recorder, Timestamp};
+use steadfast_core::{LaggingClock, ManualClock, Recorder, Timestamp};
 use steadfast_guard::breaker::{
     BreakerConfig, BreakerError, BreakerEvent, BreakerState, CircuitBreaker, Outcome,
     TransitionReason, WindowFigures,
@@ -735,27 +735,6 @@ fn half_open_results_start_from_zero_in_each_generation() {
     assert_eq!(last.figures, WindowFigures::new(2, 0, 0));
 }
 
-/// A clock whose coarse reading is set by hand, behind the precise one.
-#[derive(Clone, Default)]
-struct LaggingClock {
-    precise: ManualClock,
-    coarse: ManualClock,
-}
-
-impl steadfast_core::Clock for LaggingClock {
-    fn now(&self) -> Timestamp {
-        self.precise.now()
-    }
-
-    fn now_coarse(&self) -> Timestamp {
-        self.coarse.now()
-    }
-
-    fn coarse_lag(&self) -> Duration {
-        Duration::from_millis(10)
-    }
-}
-
 fn open_breaker(wait: Duration, clock: &LaggingClock) -> CircuitBreaker<LaggingClock> {
     let config = BreakerConfig::builder()
         .count_window(1)
@@ -775,20 +754,20 @@ fn a_long_open_wait_is_checked_on_the_coarse_reading() {
     let clock = LaggingClock::default();
     let b = open_breaker(Duration::from_secs(1), &clock);
     // The precise clock is past the wait, the coarse one 4 ms behind it.
-    clock.precise.advance(Duration::from_millis(1_002));
-    clock.coarse.advance(Duration::from_millis(998));
+    clock.precise().advance(Duration::from_millis(1_002));
+    clock.coarse().advance(Duration::from_millis(998));
     match b.try_acquire() {
         Err(r) => assert_eq!(r.retry_after, Some(Duration::from_millis(2))),
         Ok(_) => panic!("admitted on the precise reading"),
     }
     // Once the coarse reading passes the wait, the trial starts at the
     // precise time (the half-open deadline counts from it).
-    clock.coarse.advance(Duration::from_millis(3));
+    clock.coarse().advance(Duration::from_millis(3));
     let permit = b.try_acquire().expect("the wait is over");
     assert!(permit.is_trial());
     drop(permit);
-    clock.precise.advance(Duration::from_millis(4_999));
-    clock.coarse.advance(Duration::from_millis(5_003));
+    clock.precise().advance(Duration::from_millis(4_999));
+    clock.coarse().advance(Duration::from_millis(5_003));
     assert_eq!(b.state(), BreakerState::HalfOpen);
     assert!(
         b.try_acquire().is_ok(),
@@ -801,7 +780,7 @@ fn a_short_open_wait_is_checked_on_the_precise_reading() {
     // 200 ms < 25 x 10 ms of coarse lag: the coarse reading is not used.
     let clock = LaggingClock::default();
     let b = open_breaker(Duration::from_millis(200), &clock);
-    clock.precise.advance(Duration::from_millis(200));
+    clock.precise().advance(Duration::from_millis(200));
     let permit = b.try_acquire().expect("admitted on the precise reading");
     assert!(permit.is_trial());
 }
