@@ -831,7 +831,7 @@ fn two_slices(clock: &steadfast_core::ManualClock) -> PercentBudget<steadfast_co
 #[cfg(all(test, not(steadfast_loom)))]
 mod tests {
     use super::*;
-    use steadfast_core::ManualClock;
+    use steadfast_core::{ManualClock, Timestamp};
 
     fn budget(percent: f64, floor: u32, clock: &ManualClock) -> PercentBudget<ManualClock> {
         let config = PercentBudget::builder()
@@ -984,6 +984,55 @@ mod tests {
             .sum();
         assert!(granted <= 100, "granted {granted}");
         assert!(granted >= 1);
+    }
+
+    #[test]
+    fn no_deposit_or_withdrawal_is_lost_while_slices_close_under_threads() {
+        for _ in 0..20 {
+            // 60 ms slices in a 60 s window: the clock crosses hundreds of
+            // slices while threads write, and nothing expires.
+            let clock = ManualClock::new();
+            let config = PercentBudget::builder()
+                .ttl(Duration::from_secs(60))
+                .slices(1000)
+                .min_retries_per_sec(0)
+                .percent_can_retry(0.5)
+                .build()
+                .unwrap();
+            let b = PercentBudget::with_clock(config, clock.clone());
+            let start = std::sync::Barrier::new(2);
+            let granted: u64 = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..2)
+                    .map(|_| {
+                        let (b, clock, start) = (b.clone(), &clock, &start);
+                        scope.spawn(move || {
+                            start.wait();
+                            let mut granted = 0_u64;
+                            for i in 0..6_000 {
+                                if i % 3 == 0 {
+                                    granted += u64::from(b.try_withdraw(RetryKind::Error));
+                                } else {
+                                    b.deposit();
+                                }
+                                // Each thread moves the clock too: slices
+                                // close under the other's writes.
+                                if i % 10 == 0 {
+                                    clock.advance(Duration::from_millis(7));
+                                }
+                            }
+                            granted
+                        })
+                    })
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap()).sum()
+            });
+            assert_eq!(clock.now(), Timestamp::from_millis(2 * 600 * 7));
+            assert!(granted > 0);
+            // Every deposit (4,000 a thread) and every granted withdrawal
+            // is in the balance: two deposits pay for one retry.
+            let balance = 2 * 4_000 * SCALE - i64::try_from(granted).unwrap() * 2 * SCALE;
+            assert_eq!(b.balance(b.slice_now()), balance);
+        }
     }
 }
 
