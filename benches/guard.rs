@@ -11,11 +11,11 @@
 //! saves.
 
 use std::hint::black_box;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::CircuitBreaker as _;
+use steadfast_benches::contended;
 use steadfast_core::{Clock, MonotonicClock, Timestamp};
 use steadfast_guard::backoff::{Backoff, Jitter};
 use steadfast_guard::breaker::{BreakerConfig, CircuitBreaker, Outcome};
@@ -220,31 +220,10 @@ fn breaker_open_reject(c: &mut Criterion) {
     group.finish();
 }
 
-/// Per-op time of `threads` threads each running `op` `iters` times on
-/// shared state: wall time of the whole run divided by `iters`.
-fn contended(iters: u64, threads: usize, op: &(dyn Fn() + Sync)) -> Duration {
-    let barrier = Barrier::new(threads + 1);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                barrier.wait();
-                for _ in 0..iters {
-                    op();
-                }
-                barrier.wait();
-            });
-        }
-        barrier.wait();
-        let start = Instant::now();
-        barrier.wait();
-        start.elapsed()
-    })
-}
-
 fn breaker_closed_2t(c: &mut Criterion) {
     let mut group = c.benchmark_group("guard/breaker_closed_2t");
     let ours = equalised_breaker();
-    let op = || {
+    let op = |_: usize, _: u64| {
         let permit = ours.try_acquire().expect("closed");
         black_box(&permit);
         permit.success();
@@ -256,7 +235,7 @@ fn breaker_closed_2t(c: &mut Criterion) {
         b.iter_custom(|iters| contended(iters, 2, &op))
     });
     let theirs = equalised_recloser();
-    let theirs_op = || {
+    let theirs_op = |_: usize, _: u64| {
         let _ = black_box(theirs.call(|| bare_call(black_box(7))));
     };
     group.bench_function("recloser 1.4 call, 1 thread", |b| {
@@ -266,7 +245,7 @@ fn breaker_closed_2t(c: &mut Criterion) {
         b.iter_custom(|iters| contended(iters, 2, &theirs_op))
     });
     let failsafe = failsafe::Config::new().build();
-    let failsafe_op = || {
+    let failsafe_op = |_: usize, _: u64| {
         let _ = black_box(failsafe.call(|| bare_call(black_box(7))));
     };
     group.bench_function("failsafe 1.3 call, 1 thread", |b| {

@@ -13,6 +13,7 @@ use std::task::{Context, Waker};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use steadfast_benches::contended;
 use steadfast_core::{ManualClock, QuantaClock, Timestamp};
 use steadfast_guard::adaptive::{
     AdaptiveLimiter, Aimd, AimdConfig, EnvoyGradient, EnvoyGradientConfig, Gradient2,
@@ -136,6 +137,46 @@ fn gcra_keyed_check(c: &mut Criterion) {
     group.finish();
 }
 
+/// The keyed check from one and from two threads, each thread cycling
+/// through the same 1000 keys from its own starting point: a shared limiter
+/// in a server is checked from every core at once.
+fn gcra_keyed_2t(c: &mut Criterion) {
+    let mut group = c.benchmark_group("guard/gcra_keyed_2t");
+    const KEYS: u64 = 1_000;
+    let ours = KeyedRateLimiter::new(
+        Quota::per_second(RATE).unwrap(),
+        NonZeroUsize::new(100_000).unwrap(),
+    );
+    let theirs =
+        governor::RateLimiter::keyed(governor::Quota::per_second(NonZeroU32::new(RATE).unwrap()));
+    for k in 0..KEYS {
+        let _ = ours.check(&k);
+    }
+    for k in 0..KEYS {
+        let _ = theirs.check_key(&k);
+    }
+    let key = |thread: usize, i: u64| (i + thread as u64 * KEYS / 2) % KEYS;
+    let ours_op = |thread: usize, i: u64| {
+        let _ = black_box(ours.check(black_box(&key(thread, i))));
+    };
+    let theirs_op = |thread: usize, i: u64| {
+        let _ = black_box(theirs.check_key(black_box(&key(thread, i))));
+    };
+    group.bench_function("steadfast check 1000 keys, 1 thread", |b| {
+        b.iter_custom(|iters| contended(iters, 1, &ours_op))
+    });
+    group.bench_function("steadfast check 1000 keys, 2 threads", |b| {
+        b.iter_custom(|iters| contended(iters, 2, &ours_op))
+    });
+    group.bench_function("governor 0.10 check_key 1000 keys, 1 thread", |b| {
+        b.iter_custom(|iters| contended(iters, 1, &theirs_op))
+    });
+    group.bench_function("governor 0.10 check_key 1000 keys, 2 threads", |b| {
+        b.iter_custom(|iters| contended(iters, 2, &theirs_op))
+    });
+    group.finish();
+}
+
 fn bulkhead_acquire_release(c: &mut Criterion) {
     let mut group = c.benchmark_group("guard/bulkhead_acquire_release");
     let ours = Bulkhead::new(
@@ -244,6 +285,7 @@ criterion_group!(
     benches,
     gcra_check,
     gcra_keyed_check,
+    gcra_keyed_2t,
     bulkhead_acquire_release,
     adaptive_update,
     hedge_bookkeeping
