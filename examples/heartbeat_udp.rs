@@ -1,9 +1,12 @@
 //! Processes on 127.0.0.1 exchange UDP heartbeats and watch each other with
 //! phi accrual, printing every state change.
 //!
-//! Each process sends `hb <id>` to every peer each interval, feeds the
-//! heartbeats it receives into a [`Monitor`], and sweeps it in its receive
-//! loop. Start three in three terminals:
+//! Each process sends `hb <id> <generation> <n>` to every peer each
+//! interval, feeds the heartbeats it receives into a [`Monitor`] with their
+//! sequence numbers (so a duplicated or overtaken datagram is not taken for
+//! a sign of life), and sweeps it in its receive loop. The generation is the
+//! process's start time in milliseconds: a restarted process outranks its
+//! old numbers. Start three in three terminals:
 //!
 //! ```text
 //! cargo run -p steadfast-examples --example heartbeat_udp -- --id 1 --bind 127.0.0.1:7001 --peers 127.0.0.1:7002,127.0.0.1:7003
@@ -29,11 +32,11 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use steadfast_core::{Clock, MonotonicClock};
 use steadfast_detect::{
-    Monitor, MonitorConfig, PhiAccrual, PhiAccrualConfig, Transition, TransitionReason,
+    Monitor, MonitorConfig, PhiAccrual, PhiAccrualConfig, Sequence, Transition, TransitionReason,
 };
 
 /// Command-line settings.
@@ -150,14 +153,21 @@ fn run(args: Args) -> Result<(), String> {
     let start = clock.now();
     let stop = start.saturating_add(args.run);
     let mut next_send = start;
-    let message = format!("hb {}", args.id);
-    let mut buffer = [0u8; 64];
+    // Wall-clock milliseconds at start: only compared with this sender's
+    // own earlier generations.
+    let generation = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut number = 0u64;
+    let mut buffer = [0u8; 96];
     loop {
         let now = clock.now();
         if now >= stop {
             return Ok(());
         }
         if now >= next_send {
+            let message = format!("hb {} {generation} {number}", args.id);
+            number += 1;
             for peer in &args.peers {
                 // A peer that is down refuses the datagram; that is expected.
                 let _ = socket.send_to(message.as_bytes(), peer);
@@ -165,16 +175,15 @@ fn run(args: Args) -> Result<(), String> {
             next_send = next_send.saturating_add(args.interval).max(now);
         }
         if let Ok((n, from)) = socket.recv_from(&mut buffer) {
-            let peer = std::str::from_utf8(&buffer[..n])
+            let heartbeat = std::str::from_utf8(&buffer[..n])
                 .ok()
-                .and_then(|text| text.strip_prefix("hb "))
-                .and_then(|id| id.parse::<u64>().ok());
-            match peer {
-                Some(peer) if from.ip().is_loopback() && peer != args.id => {
+                .and_then(parse_heartbeat);
+            match heartbeat {
+                Some((peer, sequence)) if from.ip().is_loopback() && peer != args.id => {
                     let at = clock.now();
                     let known = monitor.status(&peer, at).is_some();
                     let last = monitor.status(&peer, at).and_then(|s| s.last_heartbeat);
-                    if let Some(t) = monitor.heartbeat(peer, at) {
+                    if let Some(t) = monitor.heartbeat_with_sequence(peer, sequence, at) {
                         print_transition(args.id, &t, last);
                     }
                     if !known {
@@ -190,6 +199,14 @@ fn run(args: Args) -> Result<(), String> {
             print_transition(args.id, &t, last);
         }
     }
+}
+
+/// `hb <id> <generation> <n>` as the sender's id and sequence number.
+fn parse_heartbeat(text: &str) -> Option<(u64, Sequence)> {
+    let mut fields = text.strip_prefix("hb ")?.split(' ');
+    let mut next = || fields.next()?.parse::<u64>().ok();
+    let (id, generation, number) = (next()?, next()?, next()?);
+    Some((id, Sequence::new(generation, number)))
 }
 
 fn main() -> ExitCode {

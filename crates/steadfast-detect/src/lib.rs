@@ -104,7 +104,7 @@ pub use health::{
 };
 pub use lifeguard::{LocalHealth, Suspicion, SuspicionTimeout};
 pub use monitor::{
-    FlapControl, Monitor, MonitorConfig, MonitorConfigBuilder, MonitorEvent, PeerStatus,
+    FlapControl, Monitor, MonitorConfig, MonitorConfigBuilder, MonitorEvent, PeerStatus, Sequence,
     Transition, TransitionReason,
 };
 pub use phi::{PhiAccrual, PhiAccrualConfig, PhiAccrualConfigBuilder, PhiMode, phi_of_y};

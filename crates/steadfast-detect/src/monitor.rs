@@ -12,6 +12,12 @@
 //! threshold, convictions are held back for one pause threshold, as
 //! Cassandra's failure detector does, and a
 //! [`MonitorEvent::ConvictionsHeldBack`] says why.
+//!
+//! Over a transport that duplicates or reorders (UDP, gossip), feed
+//! heartbeats with their sender's [`Sequence`] number
+//! ([`Monitor::heartbeat_with_sequence`]): a stale copy that arrives after
+//! the sender died is dropped instead of bringing it back, and a restarted
+//! sender (a new generation) starts with a fresh detector.
 
 use core::hash::{BuildHasher, BuildHasherDefault, Hash};
 use core::time::Duration;
@@ -392,6 +398,42 @@ pub enum MonitorEvent<K> {
     },
 }
 
+/// The sequence number a heartbeat carries, ordered by `generation`, then
+/// `number`.
+///
+/// A sender numbers its heartbeats `0, 1, 2, ...`; over a lossy transport
+/// (UDP, gossip) a heartbeat can arrive twice, or after a later one. Feeding
+/// [`Monitor::heartbeat_with_sequence`] lets the monitor drop such a stale
+/// heartbeat instead of taking it as a sign of life: a duplicate that
+/// wanders in after the sender crashed must not bring it back. The
+/// generation tells a restarted sender (whose numbers start again at 0)
+/// from a stale one: raise it on every start, for example to the start time
+/// in seconds, as Cassandra's gossip does.
+///
+/// ```
+/// use steadfast_detect::Sequence;
+///
+/// assert!(Sequence::new(1, 9) < Sequence::new(1, 10));
+/// // A restart: a new generation outranks every number of the old one.
+/// assert!(Sequence::new(2, 0) > Sequence::new(1, u64::MAX));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Sequence {
+    /// Raised each time the sender starts.
+    pub generation: u64,
+    /// The heartbeat's number within the generation.
+    pub number: u64,
+}
+
+impl Sequence {
+    /// The heartbeat numbered `number` in the sender's `generation`.
+    #[must_use]
+    pub const fn new(generation: u64, number: u64) -> Sequence {
+        Sequence { generation, number }
+    }
+}
+
 /// A snapshot of one peer.
 ///
 /// See [`TransitionReason`] for an example.
@@ -412,6 +454,12 @@ pub struct PeerStatus {
     pub suspect_at: Option<Timestamp>,
     /// Its last heartbeat.
     pub last_heartbeat: Option<Timestamp>,
+    /// The highest sequence number accepted from it (heartbeats recorded
+    /// with [`Monitor::heartbeat_with_sequence`]).
+    pub sequence: Option<Sequence>,
+    /// How many of its heartbeats were dropped as stale: numbered at or
+    /// below one already accepted.
+    pub stale_heartbeats: u64,
 }
 
 /// The flap control state of one peer.
@@ -458,6 +506,8 @@ struct Peer<D> {
     outage_start: Option<Timestamp>,
     flap: Flap,
     outages: OutageHistory,
+    sequence: Option<Sequence>,
+    stale_heartbeats: u64,
 }
 
 impl<D: FailureDetector> Peer<D> {
@@ -705,6 +755,8 @@ where
             outage_start: None,
             flap: Flap::new(&self.config.flap_control),
             outages: OutageHistory::new(self.config.classification.clone()),
+            sequence: None,
+            stale_heartbeats: 0,
         }
     }
 
@@ -712,17 +764,87 @@ where
     /// first heartbeat. Returns the transition if the heartbeat brought the
     /// peer back.
     pub fn heartbeat(&self, peer: K, at: Timestamp) -> Option<Transition<K>> {
+        self.beat(peer, None, at)
+    }
+
+    /// Records a heartbeat that carries the sender's [`Sequence`] number,
+    /// registering the peer on its first heartbeat. Returns the transition
+    /// if the heartbeat brought the peer back.
+    ///
+    /// A heartbeat numbered at or below the highest one accepted from the
+    /// peer is stale (a duplicate, or overtaken by a later one): it is
+    /// dropped and counted ([`PeerStatus::stale_heartbeats`]), and changes
+    /// nothing, so a stale heartbeat cannot bring back a peer that has gone
+    /// silent since. A heartbeat from a newer generation is a restarted
+    /// sender: the peer's detector starts afresh (its old arrival history
+    /// described the previous process). The detector is fed the number
+    /// ([`FailureDetector::heartbeat_with_sequence`]), so a detector that
+    /// estimates from the sender's schedule (Chen's) sees lost heartbeats as
+    /// gaps.
+    ///
+    /// Use one of the two methods per peer: a heartbeat without a number
+    /// is always accepted.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast_core::Timestamp;
+    /// use steadfast_detect::{FixedTimeout, Monitor, MonitorConfig, PeerState, Sequence};
+    ///
+    /// let monitor = Monitor::new(
+    ///     MonitorConfig::builder().build()?,
+    ///     FixedTimeout::new(Duration::from_secs(2))?,
+    /// );
+    /// let s = Timestamp::from_secs;
+    /// monitor.heartbeat_with_sequence("db-1", Sequence::new(1, 0), s(0));
+    /// monitor.heartbeat_with_sequence("db-1", Sequence::new(1, 1), s(1));
+    /// assert_eq!(monitor.sweep(s(5))[0].to, PeerState::Suspect);
+    /// // Heartbeat 0, delivered twice, arrives late: it is not a sign of life.
+    /// assert!(monitor.heartbeat_with_sequence("db-1", Sequence::new(1, 0), s(6)).is_none());
+    /// assert_eq!(monitor.status(&"db-1", s(6)).unwrap().state, PeerState::Suspect);
+    /// // A fresh one is.
+    /// let back = monitor.heartbeat_with_sequence("db-1", Sequence::new(1, 2), s(7)).unwrap();
+    /// assert_eq!(back.to, PeerState::Healthy);
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    pub fn heartbeat_with_sequence(
+        &self,
+        peer: K,
+        sequence: Sequence,
+        at: Timestamp,
+    ) -> Option<Transition<K>> {
+        self.beat(peer, Some(sequence), at)
+    }
+
+    fn beat(&self, peer: K, sequence: Option<Sequence>, at: Timestamp) -> Option<Transition<K>> {
         let mut guard = lock(self.shard(&peer));
         let shard = &mut *guard;
         let (transition, next) = match shard.position(&peer) {
             Some(i) => {
-                let (transition, next) = self.heartbeat_entry(&peer, &mut shard.peers[i], at);
+                let entry = &mut shard.peers[i];
+                let mut restart = false;
+                if let Some(seq) = sequence {
+                    match entry.sequence {
+                        Some(latest) if seq <= latest => {
+                            entry.stale_heartbeats = entry.stale_heartbeats.saturating_add(1);
+                            return None;
+                        }
+                        Some(latest) => restart = seq.generation > latest.generation,
+                        None => {}
+                    }
+                    entry.sequence = Some(seq);
+                }
+                let (transition, next) =
+                    self.heartbeat_entry(&peer, entry, at, sequence.map(|s| s.number), restart);
                 shard.set_next(i, next.as_nanos());
                 (transition, next)
             }
             None => {
                 let mut entry = self.new_peer();
-                let _ = entry.detector.heartbeat(at);
+                entry.sequence = sequence;
+                let _ = match sequence {
+                    Some(seq) => entry.detector.heartbeat_with_sequence(at, seq.number),
+                    None => entry.detector.heartbeat(at),
+                };
                 let next =
                     entry.compute_next(self.config.unreachable_after, self.config.down_after);
                 shard.insert(peer, entry, next);
@@ -738,18 +860,29 @@ where
         transition
     }
 
+    /// A heartbeat from a known peer: `number` is its sequence number, if it
+    /// has one; `restart` says it comes from a new generation of the sender.
     fn heartbeat_entry(
         &self,
         key: &K,
         entry: &mut Peer<D>,
         at: Timestamp,
+        number: Option<u64>,
+        restart: bool,
     ) -> (Option<Transition<K>>, Timestamp) {
+        let feed = |detector: &mut D| match number {
+            Some(n) => detector.heartbeat_with_sequence(at, n),
+            None => detector.heartbeat(at),
+        };
         if entry
             .detector
             .last_heartbeat()
             .is_some_and(|last| at < last)
         {
-            let _ = entry.detector.heartbeat(at);
+            if restart {
+                entry.detector = self.prototype.clone();
+            }
+            let _ = feed(&mut entry.detector);
             let next = entry.compute_next(self.config.unreachable_after, self.config.down_after);
             return (None, next);
         }
@@ -786,7 +919,13 @@ where
             }
             let _ = h.update(lateness);
         }
-        let _ = entry.detector.heartbeat(at);
+        // A restarted sender's old arrival history says nothing about the
+        // new process: its detector starts afresh (after the silence before
+        // the restart was judged above).
+        if restart {
+            entry.detector = self.prototype.clone();
+        }
+        let _ = feed(&mut entry.detector);
         let mut transition = None;
         if entry.outage_start.take().is_some() {
             entry.outages.end(at);
@@ -855,6 +994,8 @@ where
                 suspicion: p.detector.suspicion(now),
                 suspect_at: p.detector.suspect_at(),
                 last_heartbeat: p.detector.last_heartbeat(),
+                sequence: p.sequence,
+                stale_heartbeats: p.stale_heartbeats,
             })
     }
 

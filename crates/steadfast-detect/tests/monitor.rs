@@ -7,9 +7,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use steadfast_core::{Clock, ManualClock, Recorder, Timestamp};
 use steadfast_detect::{
-    FailureClass, FailureDetector, FixedTimeout, FlapControl, FlapDampingConfig, Monitor,
-    MonitorConfig, MonitorEvent, PeerState, PhiAccrual, PhiAccrualConfig, Transition,
-    TransitionReason,
+    ChenConfig, ChenDetector, FailureClass, FailureDetector, FixedTimeout, FlapControl,
+    FlapDampingConfig, Monitor, MonitorConfig, MonitorEvent, PeerState, PhiAccrual,
+    PhiAccrualConfig, Sequence, Transition, TransitionReason,
 };
 
 fn s(secs: u64) -> Timestamp {
@@ -764,4 +764,167 @@ proptest! {
             }
         }
     }
+}
+
+fn sequenced_monitor<D: FailureDetector + Clone>(detector: D) -> Monitor<&'static str, D> {
+    Monitor::new(
+        MonitorConfig::builder()
+            .pause_threshold(None)
+            .flap_control(FlapControl::None)
+            .build()
+            .unwrap(),
+        detector,
+    )
+}
+
+#[test]
+fn stale_heartbeats_do_not_keep_a_silent_peer_alive() {
+    let numbered = sequenced_monitor(fixed(2));
+    let plain = sequenced_monitor(fixed(2));
+    for n in 0..=4 {
+        numbered.heartbeat_with_sequence("a", Sequence::new(1, n), s(n));
+        plain.heartbeat("a", s(n));
+    }
+    // The sender dies after heartbeat 4; copies of old heartbeats keep
+    // arriving (a retransmitting relay, a duplicating network).
+    for t in 5..=12 {
+        assert!(
+            numbered
+                .heartbeat_with_sequence("a", Sequence::new(1, t % 5), s(t))
+                .is_none()
+        );
+        plain.heartbeat("a", s(t));
+    }
+    let changes = numbered.sweep(s(12));
+    assert_eq!(
+        summary(&changes),
+        vec![
+            (
+                PeerState::Suspect,
+                s(6),
+                TransitionReason::ThresholdCrossed { suspicion: 1.0 }
+            ),
+            (
+                PeerState::Unreachable,
+                s(11),
+                // As observed by the sweep at 12 s.
+                TransitionReason::StillSilent {
+                    silence: Duration::from_secs(6)
+                }
+            ),
+        ]
+    );
+    // Without numbers, every copy looks like a sign of life.
+    assert!(plain.sweep(s(12)).is_empty());
+    let status = numbered.status(&"a", s(12)).unwrap();
+    assert_eq!(status.last_heartbeat, Some(s(4)));
+    assert_eq!(status.sequence, Some(Sequence::new(1, 4)));
+    assert_eq!(status.stale_heartbeats, 8);
+    assert_eq!(plain.status(&"a", s(12)).unwrap().stale_heartbeats, 0);
+}
+
+#[test]
+fn an_overtaken_heartbeat_is_dropped_and_counted() {
+    let monitor = sequenced_monitor(fixed(2));
+    monitor.heartbeat_with_sequence("a", Sequence::new(0, 5), ms(1_000));
+    // Heartbeat 4 was overtaken by 5 on the way.
+    assert!(
+        monitor
+            .heartbeat_with_sequence("a", Sequence::new(0, 4), ms(1_010))
+            .is_none()
+    );
+    // Exactly the highest number again: a duplicate.
+    assert!(
+        monitor
+            .heartbeat_with_sequence("a", Sequence::new(0, 5), ms(1_020))
+            .is_none()
+    );
+    let status = monitor.status(&"a", ms(1_020)).unwrap();
+    assert_eq!(status.stale_heartbeats, 2);
+    assert_eq!(status.last_heartbeat, Some(ms(1_000)));
+    assert_eq!(status.suspect_at, Some(ms(3_000)));
+}
+
+#[test]
+fn a_restarted_sender_is_taken_back_with_a_fresh_detector() {
+    // Chen's detector estimates from the sender's numbers: had it kept the
+    // old process's history, it would ignore the new process's heartbeat 0.
+    let monitor = sequenced_monitor(ChenDetector::new(ChenConfig::builder().build().unwrap()));
+    for n in 0..=20 {
+        monitor.heartbeat_with_sequence("a", Sequence::new(7, n), s(n));
+    }
+    let changes = monitor.sweep(s(40));
+    assert_eq!(changes.first().map(|c| c.to), Some(PeerState::Suspect));
+    assert_eq!(
+        monitor.status(&"a", s(40)).unwrap().state,
+        PeerState::Unreachable
+    );
+    let back = monitor
+        .heartbeat_with_sequence("a", Sequence::new(8, 0), s(41))
+        .expect("the new process brings the peer back");
+    assert_eq!(back.to, PeerState::Healthy);
+    monitor.heartbeat_with_sequence("a", Sequence::new(8, 1), s(42));
+    let status = monitor.status(&"a", s(42)).unwrap();
+    assert_eq!(status.last_heartbeat, Some(s(42)));
+    assert_eq!(status.sequence, Some(Sequence::new(8, 1)));
+    assert!(status.suspect_at.is_some_and(|at| at > s(42)));
+    // A heartbeat of the old process still in flight changes nothing.
+    assert!(
+        monitor
+            .heartbeat_with_sequence("a", Sequence::new(7, 21), s(43))
+            .is_none()
+    );
+    assert_eq!(monitor.status(&"a", s(43)).unwrap().stale_heartbeats, 1);
+}
+
+proptest! {
+    /// Heartbeats numbered in the order they arrive change nothing: the
+    /// monitor makes the same transitions as with plain heartbeats.
+    #[test]
+    fn in_order_numbers_make_the_same_transitions(
+        gaps in proptest::collection::vec(100u64..6_000, 1..40),
+        sweep_every in 500u64..3_000,
+    ) {
+        let detector = PhiAccrual::new(PhiAccrualConfig::builder().build().unwrap());
+        let numbered = sequenced_monitor(detector.clone());
+        let plain = sequenced_monitor(detector);
+        let mut t = 0;
+        let mut next_sweep = sweep_every;
+        for (n, gap) in gaps.iter().enumerate() {
+            t += gap;
+            while next_sweep < t {
+                prop_assert_eq!(numbered.sweep(ms(next_sweep)), plain.sweep(ms(next_sweep)));
+                next_sweep += sweep_every;
+            }
+            prop_assert_eq!(
+                numbered.heartbeat_with_sequence("a", Sequence::new(3, n as u64), ms(t)),
+                plain.heartbeat("a", ms(t))
+            );
+        }
+        prop_assert_eq!(numbered.sweep(ms(t + 60_000)), plain.sweep(ms(t + 60_000)));
+    }
+}
+
+#[test]
+fn duplicated_heartbeats_from_two_threads_are_accepted_once_at_most() {
+    let monitor = Arc::new(sequenced_monitor(fixed(2)));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let monitor = Arc::clone(&monitor);
+            std::thread::spawn(move || {
+                for n in 0..1_000u64 {
+                    monitor.heartbeat_with_sequence("a", Sequence::new(0, n), ms(n));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let status = monitor.status(&"a", ms(1_000)).unwrap();
+    assert_eq!(status.sequence, Some(Sequence::new(0, 999)));
+    // Every number arrived twice; at most one copy of each was accepted
+    // (fewer when the other thread had already moved past it).
+    assert!(status.stale_heartbeats >= 1_000, "{status:?}");
+    assert!(status.stale_heartbeats < 2_000, "{status:?}");
 }
