@@ -784,3 +784,110 @@ fn a_short_open_wait_is_checked_on_the_precise_reading() {
     let permit = b.try_acquire().expect("admitted on the precise reading");
     assert!(permit.is_trial());
 }
+
+#[test]
+fn refresh_moves_an_idle_breaker_to_half_open_when_its_wait_is_over() {
+    let (b, clock, events) = breaker(small());
+    assert_eq!(b.refresh(), BreakerState::Closed);
+    for _ in 0..4 {
+        fail(&b);
+    }
+    assert_eq!(b.refresh(), BreakerState::Open);
+    clock.advance(Duration::from_millis(9_999));
+    assert_eq!(b.refresh(), BreakerState::Open);
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(b.refresh(), BreakerState::HalfOpen);
+    let last = events.events().last().unwrap().clone();
+    assert_eq!(
+        (last.from, last.to, last.reason, last.at),
+        (
+            BreakerState::Open,
+            BreakerState::HalfOpen,
+            TransitionReason::WaitElapsed,
+            Timestamp::from_secs(10)
+        )
+    );
+    // Refreshing again changes nothing, and no trial was taken: both of
+    // the configured trials are still there for calls.
+    assert_eq!(b.refresh(), BreakerState::HalfOpen);
+    assert_eq!(events.events().len(), 2);
+    assert_eq!(b.metrics().trials_taken, 0);
+    let first = b.try_acquire().expect("first trial");
+    let second = b.try_acquire().expect("second trial");
+    assert!(first.is_trial() && second.is_trial());
+    assert!(b.try_acquire().is_err());
+    first.success();
+    second.success();
+    assert_eq!(b.state(), BreakerState::Closed);
+}
+
+#[test]
+fn refresh_times_a_stuck_half_open_out_to_open() {
+    let config = BreakerConfig::builder()
+        .count_window(1)
+        .wait_in_open(Duration::from_secs(1))
+        .half_open_trials(1)
+        .max_wait_in_half_open(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (b, clock, events) = breaker(config);
+    fail(&b);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(b.refresh(), BreakerState::HalfOpen);
+    let stuck = b.try_acquire().unwrap();
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(b.refresh(), BreakerState::HalfOpen);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(b.refresh(), BreakerState::Open);
+    assert_eq!(
+        events.events().last().unwrap().reason,
+        TransitionReason::HalfOpenTimedOut
+    );
+    stuck.success();
+    assert_eq!(b.state(), BreakerState::Open);
+}
+
+#[test]
+fn refresh_leaves_forced_and_disabled_states_alone() {
+    let (b, clock, _) = breaker(small());
+    b.force_open();
+    clock.advance(Duration::from_secs(3_600));
+    assert_eq!(b.refresh(), BreakerState::ForcedOpen);
+    b.disable();
+    assert_eq!(b.refresh(), BreakerState::Disabled);
+}
+
+#[test]
+fn concurrent_refreshes_and_calls_enter_half_open_once() {
+    for _ in 0..200 {
+        let (b, clock, events) = breaker(small());
+        for _ in 0..4 {
+            fail(&b);
+        }
+        clock.advance(Duration::from_secs(10));
+        let b = Arc::new(b);
+        let threads: Vec<_> = (0..2)
+            .map(|i| {
+                let b = Arc::clone(&b);
+                std::thread::spawn(move || {
+                    if i == 0 {
+                        b.refresh();
+                    } else if let Ok(permit) = b.try_acquire() {
+                        assert!(permit.is_trial());
+                        drop(permit);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let to_half_open = events
+            .events()
+            .iter()
+            .filter(|e| e.to == BreakerState::HalfOpen)
+            .count();
+        assert_eq!(to_half_open, 1);
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+    }
+}

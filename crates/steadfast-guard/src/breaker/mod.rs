@@ -20,7 +20,9 @@
 //! - the open -> half-open transition happens on the first call after the
 //!   wait (no timer thread), in one compare-and-swap: that call becomes the
 //!   first trial, and every other call sees either the open state (with the
-//!   rest of the wait) or the half-open one.
+//!   rest of the wait) or the half-open one. A timer may call
+//!   [`CircuitBreaker::refresh`] to make the move (and a half-open timeout)
+//!   happen without a call, as Resilience4j's automatic transition does.
 //!
 //! Hot path: one atomic load to acquire in the closed state; to record a
 //! success into a count window full of successes (the healthy steady
@@ -934,6 +936,43 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
         state_of(self.inner.state.load(Ordering::Acquire))
     }
 
+    /// Applies the transitions that time alone makes due, and returns the
+    /// state: open to half-open once the open wait has elapsed, half-open
+    /// back to open once its maximum wait has.
+    ///
+    /// Without this, those transitions happen when the next call asks for a
+    /// permit (Resilience4j's default too), so an idle breaker shows `Open`
+    /// long after its wait. Call `refresh` from a timer to have it move on
+    /// its own, as Resilience4j's
+    /// `automaticTransitionFromOpenToHalfOpenEnabled` does: dashboards and
+    /// observers then see half-open when it is due. Entering half-open this
+    /// way takes no trial; the next calls take them. Cheap when nothing is
+    /// due (one load, and one clock read while open or half-open).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast_core::ManualClock;
+    /// use steadfast_guard::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+    ///
+    /// let clock = ManualClock::new();
+    /// let config = BreakerConfig::builder()
+    ///     .count_window(1)
+    ///     .wait_in_open(Duration::from_secs(5))
+    ///     .build()?;
+    /// let breaker = CircuitBreaker::with_clock(config, clock.clone());
+    /// breaker.try_acquire().unwrap().failure();
+    /// assert_eq!(breaker.refresh(), BreakerState::Open);
+    /// clock.advance(Duration::from_secs(5));
+    /// // No call came, yet the wait is over.
+    /// assert_eq!(breaker.refresh(), BreakerState::HalfOpen);
+    /// assert_eq!(breaker.metrics().trials_taken, 0);
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    pub fn refresh(&self) -> BreakerState {
+        self.inner.refresh();
+        self.state()
+    }
+
     /// A snapshot of the state and figures.
     #[must_use]
     pub fn metrics(&self) -> BreakerMetrics {
@@ -1241,6 +1280,40 @@ impl<K: Clock, O: Observer<BreakerEvent>> Inner<K, O> {
             open_for,
         });
         Some(published)
+    }
+
+    /// See [`CircuitBreaker::refresh`]. A transition that loses its
+    /// compare-and-swap lost to a call or an operator that moved first.
+    fn refresh(&self) {
+        let word = self.state.load(Ordering::Acquire);
+        if word & BUSY != 0 {
+            // Another transition is being published.
+            return;
+        }
+        match word & KIND_MASK {
+            OPEN => {
+                let t = self.clock.now();
+                if t.as_nanos() >= self.open_until.load(Ordering::Acquire) {
+                    let _ =
+                        self.transition(word, HALF_OPEN, TransitionReason::WaitElapsed, t, false);
+                }
+            }
+            HALF_OPEN => {
+                if let Some(deadline) = self.half_open_deadline(generation(word)) {
+                    let t = self.clock.now();
+                    if t >= deadline {
+                        let _ = self.transition(
+                            word,
+                            OPEN,
+                            TransitionReason::HalfOpenTimedOut,
+                            t,
+                            false,
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
     fn manual(&self, to: u64) {
