@@ -14,7 +14,12 @@
 //!    attempt and the budget caps the extra load retries add.
 //! 4. **circuit breaker** ([`CircuitBreaker`]): per attempt. An open breaker
 //!    ends the call at once (retrying into an open breaker would only burn the
-//!    budget); its rejection carries the rest of the open wait.
+//!    budget); its rejection carries the rest of the open wait. A failed
+//!    attempt is not retried while the breaker will still be open when the
+//!    backoff ends (that attempt often opened it): the call ends at once with
+//!    that attempt's outcome, as when the budget refuses a retry, so the
+//!    caller gets the dependency's error rather than a sleep and a refusal.
+//!    Only a breaker that opens during the backoff refuses the retry itself.
 //! 5. **bulkhead** ([`Bulkhead`]) and/or **adaptive concurrency limit**
 //!    ([`AdaptiveLimiter`]): per attempt, inside the breaker so that calls
 //!    the breaker refuses never hold or wait for a slot. The adaptive limit
@@ -598,11 +603,14 @@ enum Next<T, E> {
 impl RetryStage {
     /// Decides, after an attempt, whether the call ends or retries after a
     /// delay (the budget is withdrawn here).
+    /// `refused(delay)` says whether an attempt `delay` from now would
+    /// surely be refused (the breaker's peek).
     fn after_attempt<T, E>(
         &self,
         state: &mut RetryState,
         outcome: Result<T, PipelineError<E>>,
         verdict: Verdict,
+        refused: impl FnOnce(Duration) -> bool,
     ) -> Next<T, E> {
         let (kind, dictated) = match verdict {
             Verdict::Return => {
@@ -625,7 +633,9 @@ impl RetryStage {
             return Next::Done(outcome);
         };
         let delay = dictated.map_or(scheduled, |d| backoff.cap(d));
-        if !self.budget.try_withdraw(kind) {
+        // Checked before the budget: a retry that will not be made spends
+        // nothing.
+        if refused(delay) || !self.budget.try_withdraw(kind) {
             return Next::Done(outcome);
         }
         state.last_kind = Some(kind);
@@ -712,8 +722,9 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
     /// even an `Ok` (an HTTP 503, say). Timed-out attempts are always
     /// retryable.
     ///
-    /// When retrying stops (attempts, backoff or budget exhausted), the last
-    /// outcome is returned: an `Ok` classified as retryable comes back as `Ok`.
+    /// When retrying stops (attempts, backoff or budget exhausted, or the
+    /// breaker still open when the backoff would end), the last outcome is
+    /// returned: an `Ok` classified as retryable comes back as `Ok`.
     ///
     /// # Errors
     ///
@@ -859,7 +870,9 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
         loop {
             let (outcome, verdict) = self.attempt_blocking(&classify, &mut op)?;
             let failed = outcome.is_err();
-            match retry.after_attempt(&mut state, outcome, verdict) {
+            match retry.after_attempt(&mut state, outcome, verdict, |delay| {
+                self.breaker_refuses_after(delay)
+            }) {
                 Next::Done(outcome) => {
                     if failed && let Some(err) = past_deadline(Duration::ZERO) {
                         return Err(err);
@@ -921,6 +934,14 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
             None => Ok(op()),
         };
         Ok(admitted.settle(finished, classify))
+    }
+
+    /// Whether the breaker will surely refuse an attempt `delay` from now.
+    fn breaker_refuses_after(&self, delay: Duration) -> bool {
+        self.stages
+            .breaker
+            .as_ref()
+            .is_some_and(|breaker| breaker.refuses_after(delay))
     }
 
     fn breaker_permit<E>(&self) -> Result<Option<Permit<'_, K, O>>, PipelineError<E>> {
@@ -1125,7 +1146,9 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
                     let Some(retry) = &s.retry else {
                         return Poll::Ready(outcome);
                     };
-                    match retry.after_attempt(call.retry, outcome, verdict) {
+                    match retry.after_attempt(call.retry, outcome, verdict, |delay| {
+                        self.breaker_refuses_after(delay)
+                    }) {
                         Next::Done(outcome) => return Poll::Ready(outcome),
                         Next::Retry(delay) => {
                             *call.backoff = Some(Box::pin(sleeper.sleep(delay)));

@@ -227,7 +227,14 @@ fn an_open_breaker_ends_the_retries_and_fails_fast() {
         calls.fetch_add(1, Ordering::Relaxed);
         async { Err::<(), _>("down") }
     };
-    // Two failed attempts open the breaker; the third attempt is refused.
+    // Two failed attempts open the breaker. A third would be refused, so
+    // the call ends at once with the dependency's own error: no backoff
+    // sleep, no refusal.
+    let err = block_on(pipeline.run(&time, op)).unwrap_err();
+    assert_eq!(err, PipelineError::Inner("down"));
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    assert_eq!(clock.now(), Timestamp::from_millis(10));
+    // While open: no attempt at all, and the refusal says for how long.
     let err = block_on(pipeline.run(&time, op)).unwrap_err();
     assert_eq!(err.stage(), Stage::Breaker);
     assert_eq!(calls.load(Ordering::Relaxed), 2);
@@ -236,16 +243,95 @@ fn an_open_breaker_ends_the_retries_and_fails_fast() {
         unreachable!()
     };
     assert_eq!(rejected.state, BreakerState::Open);
-    assert_eq!(rejected.retry_after, Some(Duration::from_secs(30) - ms(10)));
-    // While open: no attempt at all.
-    let err = block_on(pipeline.run(&time, op)).unwrap_err();
-    assert_eq!(err.stage(), Stage::Breaker);
-    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    // Opened at 10 ms, the instant this call came.
+    assert_eq!(rejected.retry_after, Some(Duration::from_secs(30)));
     // Forced open is not temporary.
     pipeline.breaker().unwrap().force_open();
     let err = block_on(pipeline.run(&time, op)).unwrap_err();
     assert!(!err.is_temporary());
     assert_eq!(err.retry_after(), None);
+}
+
+#[test]
+fn a_blocking_call_does_not_sleep_into_an_open_breaker() {
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .retry(constant(ms(10)), 5, Unlimited)
+        .breaker(breaker(&clock, 2))
+        .build()
+        .unwrap();
+    let slept = AtomicU32::new(0);
+    let sleep = |d: Duration| {
+        slept.fetch_add(1, Ordering::Relaxed);
+        clock.advance(d);
+    };
+    let mut calls = 0;
+    let retry_errors = |r: &Result<(), &str>| {
+        if r.is_err() {
+            Verdict::Retry(RetryKind::Error)
+        } else {
+            Verdict::Return
+        }
+    };
+    let out = pipeline.call_classified(Priority::Normal, retry_errors, sleep, || {
+        calls += 1;
+        Err::<(), _>("down")
+    });
+    assert_eq!(out, Err(PipelineError::Inner("down")));
+    assert_eq!((calls, slept.load(Ordering::Relaxed)), (2, 1));
+}
+
+#[test]
+fn a_retry_waits_out_an_open_wait_shorter_than_its_backoff() {
+    let clock = ManualClock::new();
+    let config = BreakerConfig::builder()
+        .count_window(2)
+        .minimum_calls(2)
+        .failure_rate_threshold(0.5)
+        .wait_in_open(ms(5))
+        .half_open_trials(1)
+        .build()
+        .unwrap();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .retry(constant(ms(10)), 3, Unlimited)
+        .breaker(CircuitBreaker::with_clock(config, clock.clone()))
+        .build()
+        .unwrap();
+    let time = VirtualTime::new(clock.clone());
+    let calls = AtomicU32::new(0);
+    // The breaker opens after the second attempt, but for 5 ms only: the
+    // 10 ms backoff outlasts it, so the third attempt goes in as its trial.
+    let out = block_on(pipeline.run(&time, || {
+        let n = calls.fetch_add(1, Ordering::Relaxed);
+        async move { if n < 2 { Err("down") } else { Ok(n) } }
+    }));
+    assert_eq!(out, Ok(2));
+    assert_eq!(pipeline.breaker().unwrap().state(), BreakerState::Closed);
+}
+
+#[test]
+fn a_breaker_that_opens_during_the_backoff_refuses_the_retry() {
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .retry(constant(ms(10)), 5, Unlimited)
+        .breaker(breaker(&clock, 5))
+        .build()
+        .unwrap();
+    let breaker = pipeline.breaker().unwrap().clone();
+    // Other callers' failures open the breaker while this call sleeps.
+    let sleeper = |d: Duration| {
+        clock.advance(d);
+        breaker.open();
+        std::future::ready(())
+    };
+    let calls = AtomicU32::new(0);
+    let err = block_on(pipeline.run(&sleeper, || {
+        calls.fetch_add(1, Ordering::Relaxed);
+        async { Err::<(), _>("down") }
+    }))
+    .unwrap_err();
+    assert!(matches!(err, PipelineError::CircuitOpen(_)), "{err:?}");
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
 }
 
 #[test]

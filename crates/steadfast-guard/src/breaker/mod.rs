@@ -973,6 +973,22 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
         self.state()
     }
 
+    /// Whether a call made `delay` from now would surely be refused: the
+    /// breaker is forced open, or open with more than `delay` of its wait
+    /// left. A peek, for a retry deciding whether to sleep at all; a call
+    /// still asks [`try_acquire`](Self::try_acquire).
+    pub(crate) fn refuses_after(&self, delay: Duration) -> bool {
+        let inner = &*self.inner;
+        match inner.state.load(Ordering::Acquire) & KIND_MASK {
+            FORCED_OPEN => true,
+            OPEN => {
+                let at = inner.clock.now().saturating_add(delay);
+                at.as_nanos() < inner.open_until.load(Ordering::Acquire)
+            }
+            _ => false,
+        }
+    }
+
     /// A snapshot of the state and figures.
     #[must_use]
     pub fn metrics(&self) -> BreakerMetrics {
