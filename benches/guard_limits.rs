@@ -57,23 +57,34 @@ fn gcra_check(c: &mut Criterion) {
     group.finish();
 }
 
-fn gcra_keyed_check(c: &mut Criterion) {
-    let mut group = c.benchmark_group("guard/gcra_keyed_check");
-    const KEYS: u64 = 1_000;
+/// Keys each keyed check cycles through.
+const KEYS: u64 = 1_000;
+
+/// Governor's keyed limiter in the state a keyed `check_key` meets.
+type GovernorKeyed = governor::DefaultKeyedRateLimiter<u64>;
+
+/// Our keyed limiter and governor's on their default clocks, each with
+/// `KEYS` keys learned. Each limiter learns its keys in a loop of its own, so
+/// that no two limiters' allocations interleave.
+fn keyed_limiters() -> (KeyedRateLimiter<u64>, GovernorKeyed) {
     let ours = KeyedRateLimiter::new(
         Quota::per_second(RATE).unwrap(),
         NonZeroUsize::new(100_000).unwrap(),
     );
     let theirs =
         governor::RateLimiter::keyed(governor::Quota::per_second(NonZeroU32::new(RATE).unwrap()));
-    // Each limiter learns its keys in a loop of its own, so that no two
-    // limiters' allocations interleave.
     for k in 0..KEYS {
         let _ = ours.check(&k);
     }
     for k in 0..KEYS {
         let _ = theirs.check_key(&k);
     }
+    (ours, theirs)
+}
+
+fn gcra_keyed_check(c: &mut Criterion) {
+    let mut group = c.benchmark_group("guard/gcra_keyed_check");
+    let (ours, theirs) = keyed_limiters();
     let mut i = 0u64;
     group.bench_function("steadfast check 1000 keys (MonotonicClock)", |b| {
         b.iter(|| {
@@ -142,19 +153,7 @@ fn gcra_keyed_check(c: &mut Criterion) {
 /// in a server is checked from every core at once.
 fn gcra_keyed_2t(c: &mut Criterion) {
     let mut group = c.benchmark_group("guard/gcra_keyed_2t");
-    const KEYS: u64 = 1_000;
-    let ours = KeyedRateLimiter::new(
-        Quota::per_second(RATE).unwrap(),
-        NonZeroUsize::new(100_000).unwrap(),
-    );
-    let theirs =
-        governor::RateLimiter::keyed(governor::Quota::per_second(NonZeroU32::new(RATE).unwrap()));
-    for k in 0..KEYS {
-        let _ = ours.check(&k);
-    }
-    for k in 0..KEYS {
-        let _ = theirs.check_key(&k);
-    }
+    let (ours, theirs) = keyed_limiters();
     let key = |thread: usize, i: u64| (i + thread as u64 * KEYS / 2) % KEYS;
     let ours_op = |thread: usize, i: u64| {
         let _ = black_box(ours.check(black_box(&key(thread, i))));

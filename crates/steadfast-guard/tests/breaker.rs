@@ -179,16 +179,20 @@ fn clock_now(clock: &ManualClock) -> Timestamp {
     steadfast_core::Clock::now(clock)
 }
 
-#[test]
-fn half_open_times_out_to_open() {
-    let config = BreakerConfig::builder()
+/// Opens at the first failure for 1 s; half-open gives up after 30 s.
+fn half_open_for_30s() -> BreakerConfig {
+    BreakerConfig::builder()
         .count_window(1)
         .wait_in_open(Duration::from_secs(1))
         .half_open_trials(1)
         .max_wait_in_half_open(Duration::from_secs(30))
         .build()
-        .unwrap();
-    let (b, clock, events) = breaker(config);
+        .unwrap()
+}
+
+#[test]
+fn half_open_times_out_to_open() {
+    let (b, clock, events) = breaker(half_open_for_30s());
     fail(&b);
     clock.advance(Duration::from_secs(1));
     let stuck = b.try_acquire().unwrap();
@@ -823,14 +827,7 @@ fn refresh_moves_an_idle_breaker_to_half_open_when_its_wait_is_over() {
 
 #[test]
 fn refresh_times_a_stuck_half_open_out_to_open() {
-    let config = BreakerConfig::builder()
-        .count_window(1)
-        .wait_in_open(Duration::from_secs(1))
-        .half_open_trials(1)
-        .max_wait_in_half_open(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let (b, clock, events) = breaker(config);
+    let (b, clock, events) = breaker(half_open_for_30s());
     fail(&b);
     clock.advance(Duration::from_secs(1));
     assert_eq!(b.refresh(), BreakerState::HalfOpen);

@@ -106,15 +106,38 @@ fn constant(delay: Duration) -> Backoff {
 }
 
 fn breaker(clock: &ManualClock, window: u32) -> CircuitBreaker<ManualClock> {
+    breaker_waiting(clock, window, Duration::from_secs(30))
+}
+
+/// Opens at half failures of a full `window`, for `wait`; one trial.
+fn breaker_waiting(
+    clock: &ManualClock,
+    window: u32,
+    wait: Duration,
+) -> CircuitBreaker<ManualClock> {
     let config = BreakerConfig::builder()
         .count_window(window)
         .minimum_calls(window)
         .failure_rate_threshold(0.5)
-        .wait_in_open(Duration::from_secs(30))
+        .wait_in_open(wait)
         .half_open_trials(1)
         .build()
         .unwrap();
     CircuitBreaker::with_clock(config, clock.clone())
+}
+
+/// Retries on a constant 10 ms backoff, `attempts` in all, around
+/// `breaker`.
+fn retrying_through_breaker(
+    clock: &ManualClock,
+    attempts: u32,
+    breaker: CircuitBreaker<ManualClock>,
+) -> Pipeline<ManualClock> {
+    Pipeline::builder_with_clock(clock.clone())
+        .retry(constant(ms(10)), attempts, Unlimited)
+        .breaker(breaker)
+        .build()
+        .unwrap()
 }
 
 fn block_on<F: Future>(f: F) -> F::Output {
@@ -195,11 +218,7 @@ fn a_rate_limited_call_never_reaches_the_breaker() {
 #[test]
 fn every_retry_goes_through_the_breaker() {
     let clock = ManualClock::new();
-    let pipeline = Pipeline::builder_with_clock(clock.clone())
-        .retry(constant(ms(10)), 3, Unlimited)
-        .breaker(breaker(&clock, 10))
-        .build()
-        .unwrap();
+    let pipeline = retrying_through_breaker(&clock, 3, breaker(&clock, 10));
     let calls = AtomicU32::new(0);
     let out = block_on(pipeline.run(&VirtualTime::new(clock.clone()), || {
         calls.fetch_add(1, Ordering::Relaxed);
@@ -216,11 +235,7 @@ fn every_retry_goes_through_the_breaker() {
 #[test]
 fn an_open_breaker_ends_the_retries_and_fails_fast() {
     let clock = ManualClock::new();
-    let pipeline = Pipeline::builder_with_clock(clock.clone())
-        .retry(constant(ms(10)), 5, Unlimited)
-        .breaker(breaker(&clock, 2))
-        .build()
-        .unwrap();
+    let pipeline = retrying_through_breaker(&clock, 5, breaker(&clock, 2));
     let time = VirtualTime::new(clock.clone());
     let calls = AtomicU32::new(0);
     let op = || {
@@ -255,11 +270,7 @@ fn an_open_breaker_ends_the_retries_and_fails_fast() {
 #[test]
 fn a_blocking_call_does_not_sleep_into_an_open_breaker() {
     let clock = ManualClock::new();
-    let pipeline = Pipeline::builder_with_clock(clock.clone())
-        .retry(constant(ms(10)), 5, Unlimited)
-        .breaker(breaker(&clock, 2))
-        .build()
-        .unwrap();
+    let pipeline = retrying_through_breaker(&clock, 5, breaker(&clock, 2));
     let slept = AtomicU32::new(0);
     let sleep = |d: Duration| {
         slept.fetch_add(1, Ordering::Relaxed);
@@ -284,19 +295,7 @@ fn a_blocking_call_does_not_sleep_into_an_open_breaker() {
 #[test]
 fn a_retry_waits_out_an_open_wait_shorter_than_its_backoff() {
     let clock = ManualClock::new();
-    let config = BreakerConfig::builder()
-        .count_window(2)
-        .minimum_calls(2)
-        .failure_rate_threshold(0.5)
-        .wait_in_open(ms(5))
-        .half_open_trials(1)
-        .build()
-        .unwrap();
-    let pipeline = Pipeline::builder_with_clock(clock.clone())
-        .retry(constant(ms(10)), 3, Unlimited)
-        .breaker(CircuitBreaker::with_clock(config, clock.clone()))
-        .build()
-        .unwrap();
+    let pipeline = retrying_through_breaker(&clock, 3, breaker_waiting(&clock, 2, ms(5)));
     let time = VirtualTime::new(clock.clone());
     let calls = AtomicU32::new(0);
     // The breaker opens after the second attempt, but for 5 ms only: the
@@ -312,11 +311,7 @@ fn a_retry_waits_out_an_open_wait_shorter_than_its_backoff() {
 #[test]
 fn a_breaker_that_opens_during_the_backoff_refuses_the_retry() {
     let clock = ManualClock::new();
-    let pipeline = Pipeline::builder_with_clock(clock.clone())
-        .retry(constant(ms(10)), 5, Unlimited)
-        .breaker(breaker(&clock, 5))
-        .build()
-        .unwrap();
+    let pipeline = retrying_through_breaker(&clock, 5, breaker(&clock, 5));
     let breaker = pipeline.breaker().unwrap().clone();
     // Other callers' failures open the breaker while this call sleeps.
     let sleeper = |d: Duration| {
