@@ -102,7 +102,8 @@
 //! - `tokio`: [`TokioSleeper`], a [`Sleeper`] on tokio's timer. Any other
 //!   runtime plugs in with a closure `Fn(Duration) -> impl Future<Output = ()>`.
 //! - `tower`: `Layer`s and `Service`s for the circuit breaker, retry,
-//!   bulkhead, rate limiter, timeout, hedging and the whole pipeline
+//!   bulkhead, rate limiter (direct, or keyed by a key taken from each
+//!   request: `tower::KeyedRateLimitLayer`), timeout, hedging and the whole pipeline
 //!   (`tower::PipelineLayer`, with a shedding priority per request), with
 //!   state shared across clones and typed errors (`tower::GuardError`,
 //!   [`PipelineError`](pipeline::PipelineError)).

@@ -54,6 +54,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasher, Hash};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -69,7 +70,7 @@ use crate::budget::RetryBudget;
 use crate::bulkhead::{Bulkhead, BulkheadFull};
 use crate::hedge::{HedgeBudget, Hedger};
 use crate::pipeline::{Call, Pipeline, PipelineError};
-use crate::rate_limit::{NotUntil, RateLimiter};
+use crate::rate_limit::{KeyedRateLimiter, NotUntil, RateLimiter};
 use crate::retry::{Classify, RetryEvent, RetryPolicy, Verdict};
 use crate::shed::Priority;
 use crate::timeout::{Elapsed, timeout};
@@ -283,13 +284,159 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        match self.limiter.check() {
-            Ok(()) => {
-                let fut = self.inner.call(req);
-                Box::pin(async move { fut.await.map_err(GuardError::Inner) })
-            }
-            Err(not_until) => Box::pin(std::future::ready(Err(GuardError::RateLimited(not_until)))),
+        let admitted = self.limiter.check();
+        call_if_admitted(&mut self.inner, req, admitted)
+    }
+}
+
+/// Calls `inner` with `req` if the rate limiter admitted it.
+fn call_if_admitted<S, Req>(
+    inner: &mut S,
+    req: Req,
+    admitted: Result<(), NotUntil>,
+) -> GuardFuture<S::Response, S::Error>
+where
+    S: Service<Req>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    match admitted {
+        Ok(()) => {
+            let fut = inner.call(req);
+            Box::pin(async move { fut.await.map_err(GuardError::Inner) })
         }
+        Err(not_until) => Box::pin(std::future::ready(Err(GuardError::RateLimited(not_until)))),
+    }
+}
+
+// ---------------------------------------------------------------- keyed rate limit
+
+/// Wraps services in a shared [`KeyedRateLimiter`]: each request is charged
+/// to the key `key_of` extracts from it (a client address, an API key, a
+/// tenant), and a key over its rate is rejected at once with
+/// [`GuardError::RateLimited`]. Other keys are unaffected.
+///
+/// Requests that carry no key can be given one of their own: with
+/// `K = Option<String>`, say, every keyless request shares the `None`
+/// budget.
+///
+/// ```
+/// use std::num::NonZeroUsize;
+/// use std::sync::Arc;
+/// use steadfast_core::ManualClock;
+/// use steadfast_guard::rate_limit::{KeyedRateLimiter, Quota};
+/// use steadfast_guard::tower::{GuardError, KeyedRateLimitLayer};
+/// use tower::{Layer, Service, ServiceExt, service_fn};
+///
+/// // Requests are (client, payload); each client may send 1 per second.
+/// let limiter = Arc::new(KeyedRateLimiter::with_clock(
+///     Quota::per_second(1)?,
+///     NonZeroUsize::new(10_000).unwrap(),
+///     ManualClock::new(),
+/// ));
+/// let layer = KeyedRateLimitLayer::new(limiter, |req: &(&'static str, u32)| req.0);
+/// let mut svc = layer.layer(service_fn(|req: (&'static str, u32)| async move {
+///     Ok::<_, std::convert::Infallible>(req.1)
+/// }));
+/// futures::executor::block_on(async {
+///     assert_eq!(svc.ready().await.unwrap().call(("alice", 1)).await.unwrap(), 1);
+///     let err = svc.ready().await.unwrap().call(("alice", 2)).await.unwrap_err();
+///     assert!(matches!(err, GuardError::RateLimited(_)));
+///     // Bob has a budget of his own.
+///     assert_eq!(svc.ready().await.unwrap().call(("bob", 3)).await.unwrap(), 3);
+/// });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct KeyedRateLimitLayer<K, C, H, F> {
+    limiter: Arc<KeyedRateLimiter<K, C, H>>,
+    key_of: F,
+}
+
+impl<K, C, H, F: Clone> Clone for KeyedRateLimitLayer<K, C, H, F> {
+    fn clone(&self) -> Self {
+        KeyedRateLimitLayer {
+            limiter: Arc::clone(&self.limiter),
+            key_of: self.key_of.clone(),
+        }
+    }
+}
+
+impl<K, C, H, F> fmt::Debug for KeyedRateLimitLayer<K, C, H, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimitLayer")
+            .field("limiter", &self.limiter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, C, H, F> KeyedRateLimitLayer<K, C, H, F> {
+    /// A layer charging each request to `key_of(&request)` in `limiter`
+    /// (shared by every service it wraps).
+    #[must_use]
+    pub fn new(limiter: Arc<KeyedRateLimiter<K, C, H>>, key_of: F) -> Self {
+        KeyedRateLimitLayer { limiter, key_of }
+    }
+}
+
+impl<S, K, C, H, F: Clone> Layer<S> for KeyedRateLimitLayer<K, C, H, F> {
+    type Service = KeyedRateLimitService<S, K, C, H, F>;
+    fn layer(&self, inner: S) -> Self::Service {
+        KeyedRateLimitService {
+            inner,
+            limiter: Arc::clone(&self.limiter),
+            key_of: self.key_of.clone(),
+        }
+    }
+}
+
+/// A service behind a shared [`KeyedRateLimiter`]; see [`KeyedRateLimitLayer`].
+pub struct KeyedRateLimitService<S, K, C, H, F> {
+    inner: S,
+    limiter: Arc<KeyedRateLimiter<K, C, H>>,
+    key_of: F,
+}
+
+impl<S: Clone, K, C, H, F: Clone> Clone for KeyedRateLimitService<S, K, C, H, F> {
+    fn clone(&self) -> Self {
+        KeyedRateLimitService {
+            inner: self.inner.clone(),
+            limiter: Arc::clone(&self.limiter),
+            key_of: self.key_of.clone(),
+        }
+    }
+}
+
+impl<S, K, C, H, F> fmt::Debug for KeyedRateLimitService<S, K, C, H, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimitService")
+            .field("limiter", &self.limiter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, K, C, H, F, Req> Service<Req> for KeyedRateLimitService<S, K, C, H, F>
+where
+    S: Service<Req>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+    K: Hash + Eq + Clone,
+    C: Clock,
+    H: BuildHasher + Clone,
+    F: Fn(&Req) -> K,
+{
+    type Response = S::Response;
+    type Error = GuardError<S::Error>;
+    type Future = GuardFuture<S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        ready_inner(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let admitted = self.limiter.check(&(self.key_of)(&req));
+        call_if_admitted(&mut self.inner, req, admitted)
     }
 }
 

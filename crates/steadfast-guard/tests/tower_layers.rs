@@ -1,8 +1,10 @@
-//! The breaker, retry and pipeline tower layers through the public API.
+//! The breaker, retry, keyed rate limit and pipeline tower layers through
+//! the public API.
 #![cfg(feature = "tower")]
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,9 +17,11 @@ use steadfast_guard::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 use steadfast_guard::budget::{PercentBudget, RetryKind, Unlimited};
 use steadfast_guard::bulkhead::{Bulkhead, BulkheadConfig};
 use steadfast_guard::pipeline::{Pipeline, PipelineError, Stage};
-use steadfast_guard::rate_limit::{Quota, RateLimiter};
+use steadfast_guard::rate_limit::{KeyedRateLimiter, Quota, RateLimiter};
 use steadfast_guard::retry::{RetryPolicy, Verdict};
-use steadfast_guard::tower::{CircuitBreakerLayer, GuardError, PipelineLayer, RetryLayer};
+use steadfast_guard::tower::{
+    CircuitBreakerLayer, GuardError, KeyedRateLimitLayer, PipelineLayer, RetryLayer,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -263,4 +267,38 @@ fn pipeline_layer_futures_are_send_unboxed_and_give_back_what_they_hold_when_dro
     assert_eq!(bulkhead.in_flight(), 0);
     assert_eq!(breaker.metrics().trials_taken, 0);
     assert_eq!(breaker.state(), BreakerState::HalfOpen);
+}
+
+#[test]
+fn keyed_rate_limit_layer_charges_each_key_across_clones() {
+    let clock = ManualClock::new();
+    let limiter = Arc::new(KeyedRateLimiter::with_clock(
+        Quota::per_second(2).unwrap(),
+        NonZeroUsize::new(100).unwrap(),
+        clock.clone(),
+    ));
+    // The key is the request modulo 10: requests 1, 11, 21 are one client.
+    let backend = Backend::new(0);
+    let layer = KeyedRateLimitLayer::new(Arc::clone(&limiter), |req: &u32| req % 10);
+    let mut a = layer.layer(backend.clone());
+    let mut b = a.clone();
+    futures::executor::block_on(async {
+        assert_eq!(a.call(1).await, Ok(1));
+        assert_eq!(b.call(11).await, Ok(11));
+        // Client 1's burst of 2 is spent, through either clone.
+        let err = a.call(21).await.unwrap_err();
+        let GuardError::RateLimited(not_until) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(not_until.wait_time(), Duration::from_millis(500));
+        assert!(err.is_temporary());
+        assert!(matches!(b.call(31).await, Err(GuardError::RateLimited(_))));
+        // Client 2 is not affected.
+        assert_eq!(b.call(2).await, Ok(2));
+        clock.advance(Duration::from_millis(500));
+        assert_eq!(a.call(41).await, Ok(41));
+    });
+    // Refused calls never reached the backend.
+    assert_eq!(backend.calls(), 4);
+    assert_eq!(limiter.len(), 2);
 }
