@@ -44,6 +44,10 @@ fn tour_runs_and_shows_the_crate_map() {
         text.contains("db-1 healthy -> suspect (phi 8.000 >= 8)"),
         "{text}"
     );
+    assert!(
+        text.contains("dropped as stale, api-3 stays suspect"),
+        "{text}"
+    );
     assert!(text.contains("siblings [\"red\", \"green\"]"), "{text}");
     assert!(
         text.contains("HalfOpen -> Closed (TrialsPassed; 2 calls, failure rate 0%)"),

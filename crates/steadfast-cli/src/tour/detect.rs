@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use steadfast_core::{Clock, ManualClock};
 use steadfast_detect::{
-    ChenConfig, ChenDetector, FixedTimeout, Jitter, Loss, Monitor, MonitorConfig, PhiAccrual,
-    PhiAccrualConfig, QosReport, TraceConfig, TransitionReason,
+    ChenConfig, ChenDetector, FixedTimeout, Jitter, Loss, Monitor, MonitorConfig, PeerState,
+    PhiAccrual, PhiAccrualConfig, QosReport, Sequence, TraceConfig, TransitionReason,
 };
 
 pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
@@ -56,7 +56,42 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
         }
     }
 
-    // 3. A flapping peer: three short outages in a row, and damping holds it down.
+    // 3. Over UDP a copy of an old heartbeat can arrive late; numbered, it cannot revive a dead peer.
+    let numbered = Monitor::new(
+        MonitorConfig::builder()
+            .pause_threshold(None)
+            .build()
+            .map_err(io::Error::other)?,
+        FixedTimeout::new(Duration::from_secs(2)).map_err(io::Error::other)?,
+    );
+    for n in 0..5 {
+        numbered.heartbeat_with_sequence("api-3", Sequence::new(1, n), clock.now());
+        clock.advance(Duration::from_secs(1));
+    }
+    clock.advance(Duration::from_secs(2));
+    writeln!(
+        out,
+        "api-3 sends numbered heartbeats #0 to #4 over UDP, then crashes (2s timeout):"
+    )?;
+    for t in numbered.sweep(clock.now()) {
+        writeln!(out, "  {}: {} {} -> {}", t.at, t.peer, t.from, t.to)?;
+    }
+    let late = numbered.heartbeat_with_sequence("api-3", Sequence::new(1, 3), clock.now());
+    let state = numbered
+        .status(&"api-3", clock.now())
+        .map_or(PeerState::Healthy, |s| s.state);
+    writeln!(
+        out,
+        "  {}: a duplicated copy of #3 arrives late: {}, api-3 stays {state}",
+        clock.now(),
+        if late.is_none() {
+            "dropped as stale"
+        } else {
+            "taken as a sign of life"
+        }
+    )?;
+
+    // 4. A flapping peer: three short outages in a row, and damping holds it down.
     let flappy = Monitor::new(
         MonitorConfig::builder()
             .pause_threshold(None)
@@ -104,7 +139,7 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
         }
     }
 
-    // 4. Comparing detectors on one seeded trace: bursty loss, heavy-tailed delay, a crash.
+    // 5. Comparing detectors on one seeded trace: bursty loss, heavy-tailed delay, a crash.
     let trace = TraceConfig::builder()
         .heartbeats(3_600)
         .jitter(Jitter::LogNormal {
