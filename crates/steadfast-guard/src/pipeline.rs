@@ -652,6 +652,23 @@ fn mix(seed: u64, call: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A blocking call measures a timeout on the clock's coarse reading when the
+/// timeout is at least this many times the coarse lag (as the rate limiter
+/// and the breaker decide).
+const COARSE_TIMEOUT_RATIO: u32 = 25;
+
+/// A reading fine enough to measure a span of `limit`: the clock's coarse
+/// reading when `limit` is at least 25 times its coarse lag (then the
+/// measurement is off by at most one lag, 4% of the limit), the precise one
+/// otherwise.
+fn reading_for<K: Clock>(clock: &K, limit: Duration) -> steadfast_core::Timestamp {
+    if clock.coarse_lag().saturating_mul(COARSE_TIMEOUT_RATIO) <= limit {
+        clock.now_coarse()
+    } else {
+        clock.now()
+    }
+}
+
 /// The default classification: retry every error, return every success.
 fn retry_errors<T, E>(outcome: &Result<T, E>) -> Verdict {
     if outcome.is_ok() {
@@ -790,7 +807,10 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
     /// attempts.
     ///
     /// A blocking call cannot be interrupted, so timeouts are measured on
-    /// the pipeline's clock: an attempt that returns after the per-attempt
+    /// the pipeline's clock (on its coarse reading for a timeout of at least
+    /// 25 times the clock's coarse lag, 250 ms on `MonotonicClock` on Linux,
+    /// so off by at most one kernel tick; the precise reading below that,
+    /// and always on test clocks): an attempt that returns after the per-attempt
     /// timeout counts as timed out (its result is dropped, the breaker
     /// records a failure, the adaptive limit a drop, and it is retried as a
     /// [`RetryKind::Timeout`]); once the total timeout has passed, or would
@@ -850,10 +870,10 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
         }
         let deadline = s
             .total_timeout
-            .map(|limit| (s.clock.now().saturating_add(limit), limit));
+            .map(|limit| (reading_for(&s.clock, limit).saturating_add(limit), limit));
         let past_deadline = |extra: Duration| -> Option<PipelineError<E>> {
             let (at, limit) = deadline?;
-            (s.clock.now().saturating_add(extra) >= at)
+            (reading_for(&s.clock, limit).saturating_add(extra) >= at)
                 .then(|| PipelineError::TotalTimeout(Elapsed::new(limit)))
         };
         let Some(retry) = &s.retry else {
@@ -922,9 +942,9 @@ impl<K: Clock, O: Observer<BreakerEvent>, H: HedgeBudget> Pipeline<K, O, H> {
         };
         let finished = match s.attempt_timeout {
             Some(limit) => {
-                let started = s.clock.now();
+                let started = reading_for(&s.clock, limit);
                 let outcome = op();
-                if s.clock.now().saturating_duration_since(started) > limit {
+                if reading_for(&s.clock, limit).saturating_duration_since(started) > limit {
                     drop(outcome);
                     Err(Elapsed::new(limit))
                 } else {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use steadfast_core::{Clock, ManualClock, Timestamp};
+use steadfast_core::{Clock, LaggingClock, ManualClock, Timestamp};
 use steadfast_guard::Sleeper;
 use steadfast_guard::backoff::Backoff;
 use steadfast_guard::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
@@ -898,4 +898,38 @@ fn an_attempt_waits_for_a_bulkhead_slot_within_the_bulkheads_wait() {
     assert_eq!(calls.load(Ordering::Relaxed), 1);
     drop(held);
     assert_eq!(bulkhead.in_flight(), 0);
+}
+
+/// A blocking call that takes `precise` by the precise reading and
+/// `coarse` by the coarse one, against an attempt timeout of `limit`.
+fn blocking_attempt_on_lagging_clock(
+    limit: Duration,
+    precise: Duration,
+    coarse: Duration,
+) -> Result<(), PipelineError<()>> {
+    let clock = LaggingClock::default();
+    let pipeline = Pipeline::builder_with_clock(clock.clone())
+        .attempt_timeout(limit)
+        .build()
+        .unwrap();
+    pipeline.call(|| {
+        clock.precise().advance(precise);
+        clock.coarse().advance(coarse);
+        Ok(())
+    })
+}
+
+#[test]
+fn a_long_blocking_timeout_is_measured_on_the_coarse_reading() {
+    // 1 s is at least 25 kernel ticks: the coarse reading (1.000 s) decides,
+    // though the precise one says 1.005 s.
+    assert_eq!(
+        blocking_attempt_on_lagging_clock(Duration::from_secs(1), ms(1_005), ms(1_000)),
+        Ok(())
+    );
+    // 100 ms is not: the precise reading decides.
+    assert!(matches!(
+        blocking_attempt_on_lagging_clock(ms(100), ms(105), ms(100)),
+        Err(PipelineError::AttemptTimeout(_))
+    ));
 }
