@@ -384,6 +384,7 @@ impl SharedQuota {
         }
     }
 
+    #[inline]
     fn read_words(&self) -> Quota {
         Quota {
             interval_nanos: self.interval.load(Ordering::Relaxed),
