@@ -134,6 +134,7 @@ pub mod backoff;
 pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
+mod coarse;
 pub mod hedge;
 pub mod pipeline;
 pub mod rate_limit;

@@ -105,6 +105,7 @@ use crate::breaker::{
 };
 use crate::budget::{RetryBudget, RetryKind};
 use crate::bulkhead::{Bulkhead, BulkheadFull, BulkheadPermit, OwnedBulkheadPermit, SlotWaiter};
+use crate::coarse::reading_for;
 use crate::hedge::{HedgeBudget, HedgeCore, Hedger, UnlimitedHedges};
 use crate::rate_limit::{NotUntil, RateLimiter};
 use crate::retry::Verdict;
@@ -650,23 +651,6 @@ fn mix(seed: u64, call: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// A blocking call measures a timeout on the clock's coarse reading when the
-/// timeout is at least this many times the coarse lag (as the rate limiter
-/// and the breaker decide).
-const COARSE_TIMEOUT_RATIO: u32 = 25;
-
-/// A reading fine enough to measure a span of `limit`: the clock's coarse
-/// reading when `limit` is at least 25 times its coarse lag (then the
-/// measurement is off by at most one lag, 4% of the limit), the precise one
-/// otherwise.
-fn reading_for<K: Clock>(clock: &K, limit: Duration) -> steadfast_core::Timestamp {
-    if clock.coarse_lag().saturating_mul(COARSE_TIMEOUT_RATIO) <= limit {
-        clock.now_coarse()
-    } else {
-        clock.now()
-    }
 }
 
 /// The default classification: retry every error, return every success.

@@ -64,6 +64,7 @@ use std::time::Duration;
 use steadfast_core::{Clock, ConfigError, MonotonicClock, Observer, Timestamp};
 
 use crate::Sleeper;
+use crate::coarse::coarse_suffices;
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, fence};
 
 /// How fast cells may be admitted: one cell per emission interval, with
@@ -451,11 +452,6 @@ impl Tat {
     }
 }
 
-/// An admission decision may read the clock's coarse reading when the
-/// quota's burst window (`interval x burst`) is at least this many times the
-/// clock's coarse lag.
-const COARSE_BURST_RATIO: u32 = 25;
-
 /// The time a check decides at: the clock's [coarse
 /// reading](Clock::now_coarse) when the burst window is at least 25 times
 /// its lag (then the limiter is at most one tick behind, which admits at
@@ -464,8 +460,7 @@ const COARSE_BURST_RATIO: u32 = 25;
 #[inline]
 fn decision_time<C: Clock>(clock: &C, quota: Quota) -> Timestamp {
     let tau = u128::from(quota.interval_nanos) * u128::from(quota.burst);
-    let lag = clock.coarse_lag().as_nanos();
-    if lag.saturating_mul(u128::from(COARSE_BURST_RATIO)) <= tau {
+    if coarse_suffices(clock, tau) {
         clock.now_coarse()
     } else {
         clock.now()

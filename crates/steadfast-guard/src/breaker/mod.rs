@@ -127,6 +127,7 @@ use steadfast_core::{Clock, MonotonicClock, Observer, Timestamp};
 pub use config::{BreakerConfig, BreakerConfigBuilder, OpenWait, WindowKind};
 pub use window::WindowFigures;
 
+use crate::coarse::coarse_suffices;
 use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering, Padded};
 use crate::tally::Tally;
 use window::{CALL, CountWindow, FAIL, SLOW, TimeWindow, Window, reaches, to_q32};
@@ -153,10 +154,6 @@ const OPEN: u64 = 1;
 const HALF_OPEN: u64 = 2;
 const FORCED_OPEN: u64 = 3;
 const DISABLED: u64 = 4;
-
-/// An open breaker checks its wait on the clock's coarse reading when the
-/// shortest open wait is at least this many times the coarse lag.
-const COARSE_WAIT_RATIO: u32 = 25;
 
 const KIND_MASK: u64 = 0b111;
 /// Set while a transition is being published.
@@ -795,8 +792,8 @@ impl<K: Clock, O: Observer<BreakerEvent>> CircuitBreaker<K, O> {
                 timed_calls: config.slow_call.is_some(),
                 record_reads_clock: config.slow_call.is_some()
                     || matches!(config.window, WindowKind::Time { .. }),
-                coarse_open: clock.coarse_lag().saturating_mul(COARSE_WAIT_RATIO)
-                    <= config.open_wait.after_opening(1),
+                // The shortest open wait decides.
+                coarse_open: coarse_suffices(&clock, config.open_wait.after_opening(1).as_nanos()),
                 config,
                 clock,
                 observer,
