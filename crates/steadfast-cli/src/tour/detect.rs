@@ -57,13 +57,7 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
     }
 
     // 3. Over UDP a copy of an old heartbeat can arrive late; numbered, it cannot revive a dead peer.
-    let numbered = Monitor::new(
-        MonitorConfig::builder()
-            .pause_threshold(None)
-            .build()
-            .map_err(io::Error::other)?,
-        FixedTimeout::new(Duration::from_secs(2)).map_err(io::Error::other)?,
-    );
+    let numbered = timeout_monitor(Duration::from_secs(2))?;
     for n in 0..5 {
         numbered.heartbeat_with_sequence("api-3", Sequence::new(1, n), clock.now());
         clock.advance(Duration::from_secs(1));
@@ -92,13 +86,7 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
     )?;
 
     // 4. A flapping peer: three short outages in a row, and damping holds it down.
-    let flappy = Monitor::new(
-        MonitorConfig::builder()
-            .pause_threshold(None)
-            .build()
-            .map_err(io::Error::other)?,
-        FixedTimeout::new(Duration::from_millis(1500)).map_err(io::Error::other)?,
-    );
+    let flappy = timeout_monitor(Duration::from_millis(1500))?;
     writeln!(
         out,
         "cache-2 goes silent for 2s three times (1.5s timeout):"
@@ -177,6 +165,18 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
     qos_line(out, "chen +1.5s     ", QosReport::evaluate(chen, &trace))?;
     qos_line(out, "phi (Pekko)    ", QosReport::evaluate(phi, &trace))?;
     Ok(())
+}
+
+/// A monitor with a fixed-timeout detector and no pause guard (the tour
+/// moves its clock by hand, in jumps a pause guard would take for pauses).
+fn timeout_monitor(timeout: Duration) -> io::Result<Monitor<&'static str, FixedTimeout>> {
+    Ok(Monitor::new(
+        MonitorConfig::builder()
+            .pause_threshold(None)
+            .build()
+            .map_err(io::Error::other)?,
+        FixedTimeout::new(timeout).map_err(io::Error::other)?,
+    ))
 }
 
 /// One detector's QoS on one line.
