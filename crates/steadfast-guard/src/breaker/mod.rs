@@ -1655,6 +1655,47 @@ mod loom_tests {
         });
     }
 
+    /// Counts transitions into half-open.
+    #[derive(Clone, Default)]
+    struct HalfOpenings(Arc<AtomicU32>);
+
+    impl Observer<BreakerEvent> for HalfOpenings {
+        fn on_event(&self, event: &BreakerEvent) {
+            if event.to == BreakerState::HalfOpen {
+                self.0.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    #[test]
+    fn loom_refresh_racing_a_call_enters_half_open_once() {
+        loom::model(|| {
+            let config = BreakerConfig::builder()
+                .count_window(1)
+                .wait_in_open(Duration::from_secs(1))
+                .half_open_trials(1)
+                .build()
+                .unwrap();
+            let clock = ManualClock::new();
+            let openings = HalfOpenings::default();
+            let breaker = CircuitBreaker::with_observer(config, clock.clone(), openings.clone());
+            breaker.open();
+            clock.advance(Duration::from_secs(1));
+            let b = breaker.clone();
+            let t = loom::thread::spawn(move || {
+                let _ = b.refresh();
+            });
+            if let Ok(permit) = breaker.try_acquire() {
+                assert!(permit.is_trial());
+                drop(permit); // gives the trial back
+            }
+            t.join().unwrap();
+            assert_eq!(openings.0.load(Ordering::Acquire), 1);
+            assert_eq!(breaker.state(), BreakerState::HalfOpen);
+            assert_eq!(breaker.metrics().trials_taken, 0);
+        });
+    }
+
     #[test]
     fn loom_trials_decide_exactly_once() {
         loom::model(|| {
