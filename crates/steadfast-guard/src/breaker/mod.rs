@@ -1619,20 +1619,27 @@ mod loom_tests {
         });
     }
 
+    /// Opened by the operator, with its 1 s open wait just over; one trial,
+    /// half-open for at most 5 s.
+    fn open_wait_over<O: Observer<BreakerEvent>>(observer: O) -> CircuitBreaker<ManualClock, O> {
+        let config = BreakerConfig::builder()
+            .count_window(1)
+            .wait_in_open(Duration::from_secs(1))
+            .half_open_trials(1)
+            .max_wait_in_half_open(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let clock = ManualClock::new();
+        let breaker = CircuitBreaker::with_observer(config, clock.clone(), observer);
+        breaker.open();
+        clock.advance(Duration::from_secs(1));
+        breaker
+    }
+
     #[test]
     fn loom_open_to_half_open_is_one_step() {
         loom::model(|| {
-            let config = BreakerConfig::builder()
-                .count_window(1)
-                .wait_in_open(Duration::from_secs(1))
-                .half_open_trials(1)
-                .max_wait_in_half_open(Duration::from_secs(5))
-                .build()
-                .unwrap();
-            let clock = ManualClock::new();
-            let breaker = CircuitBreaker::with_clock(config, clock.clone());
-            breaker.open();
-            clock.advance(Duration::from_secs(1));
+            let breaker = open_wait_over(());
             let attempt = |b: &CircuitBreaker<ManualClock>| match b.try_acquire() {
                 Ok(permit) => {
                     assert!(permit.is_trial());
@@ -1670,17 +1677,8 @@ mod loom_tests {
     #[test]
     fn loom_refresh_racing_a_call_enters_half_open_once() {
         loom::model(|| {
-            let config = BreakerConfig::builder()
-                .count_window(1)
-                .wait_in_open(Duration::from_secs(1))
-                .half_open_trials(1)
-                .build()
-                .unwrap();
-            let clock = ManualClock::new();
             let openings = HalfOpenings::default();
-            let breaker = CircuitBreaker::with_observer(config, clock.clone(), openings.clone());
-            breaker.open();
-            clock.advance(Duration::from_secs(1));
+            let breaker = open_wait_over(openings.clone());
             let b = breaker.clone();
             let t = loom::thread::spawn(move || {
                 let _ = b.refresh();
