@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use steadfast_benches::contended;
-use steadfast_core::{ManualClock, QuantaClock, Timestamp};
+use steadfast_core::{ManualClock, MonotonicClock, QuantaClock, Timestamp};
 use steadfast_guard::adaptive::{
     AdaptiveLimiter, Aimd, AimdConfig, EnvoyGradient, EnvoyGradientConfig, Gradient2,
     Gradient2Config, LimitAlgorithm, Sample, Vegas, VegasConfig,
@@ -63,6 +63,16 @@ const KEYS: u64 = 1_000;
 /// Governor's keyed limiter in the state a keyed `check_key` meets.
 type GovernorKeyed = governor::DefaultKeyedRateLimiter<u64>;
 
+/// Governor's keyed limiter on aHash, the hasher ours uses by default.
+type GovernorKeyedAhash = governor::RateLimiter<
+    u64,
+    governor::state::keyed::DashMapStateStore<u64, ahash::RandomState>,
+    governor::clock::DefaultClock,
+    governor::middleware::NoOpMiddleware<
+        <governor::clock::DefaultClock as governor::clock::Clock>::Instant,
+    >,
+>;
+
 /// Our keyed limiter and governor's on their default clocks, each with
 /// `KEYS` keys learned. Each limiter learns its keys in a loop of its own, so
 /// that no two limiters' allocations interleave.
@@ -99,6 +109,42 @@ fn gcra_keyed_check(c: &mut Criterion) {
             black_box(&theirs).check_key(black_box(&j))
         })
     });
+    // Hasher for hasher: ours on std's SipHash-1-3 (governor's default),
+    // governor on aHash (ours).
+    let ours_sip = KeyedRateLimiter::with_hasher(
+        Quota::per_second(RATE).unwrap(),
+        NonZeroUsize::new(100_000).unwrap(),
+        MonotonicClock::new(),
+        std::collections::hash_map::RandomState::new(),
+    );
+    for k in 0..KEYS {
+        let _ = ours_sip.check(&k);
+    }
+    group.bench_function("steadfast check 1000 keys (SipHash, MonotonicClock)", |b| {
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            black_box(&ours_sip).check(black_box(&i))
+        })
+    });
+    let theirs_ahash: GovernorKeyedAhash = governor::RateLimiter::new(
+        governor::Quota::per_second(NonZeroU32::new(RATE).unwrap()),
+        governor::state::keyed::DashMapStateStore::<u64, ahash::RandomState>::with_hasher(
+            ahash::RandomState::new(),
+        ),
+        governor::clock::DefaultClock::default(),
+    );
+    for k in 0..KEYS {
+        let _ = theirs_ahash.check_key(&k);
+    }
+    group.bench_function(
+        "governor 0.10 check_key 1000 keys (aHash, quanta clock)",
+        |b| {
+            b.iter(|| {
+                j = (j + 1) % KEYS;
+                black_box(&theirs_ahash).check_key(black_box(&j))
+            })
+        },
+    );
     // Clock for clock with governor's default (TSC through quanta).
     let ours_quanta = KeyedRateLimiter::with_clock(
         Quota::per_second(RATE).unwrap(),

@@ -54,9 +54,8 @@
 //! ```
 
 use hashbrown::HashTable;
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::num::NonZeroUsize;
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
@@ -730,6 +729,101 @@ fn rescale(tat: u64, now: u64, old_interval: u64, new_interval: u64) -> u64 {
     now.saturating_add(u64::try_from(scaled).unwrap_or(u64::MAX))
 }
 
+/// The keyed limiter's default hasher builder: keyed with random seeds,
+/// different for every limiter.
+///
+/// Keys usually come from clients (addresses, tokens, tenant names), so the
+/// hash must resist chosen collisions: a client who could aim keys at one
+/// shard or one probe chain could slow every check or evict busy keys early.
+/// This is aHash with keys drawn from the operating system's random source
+/// once per process and varied per limiter: designed to resist such
+/// flooding while costing a few nanoseconds per key, where std's SipHash-1-3
+/// costs about ten. Pass `std::collections::hash_map::RandomState` to
+/// [`KeyedRateLimiter::with_hasher`] to use SipHash instead.
+///
+/// Hashes are not stable across processes or versions: they are for the
+/// limiter's table only.
+///
+/// ```
+/// use std::hash::BuildHasher;
+/// use steadfast_guard::rate_limit::KeyHashState;
+///
+/// let a = KeyHashState::new();
+/// let b = KeyHashState::new();
+/// // One builder hashes a key the same way every time...
+/// assert_eq!(a.hash_one("alice"), a.hash_one("alice"));
+/// // ...and two builders (almost surely) differently.
+/// assert_ne!(a.hash_one("alice"), b.hash_one("alice"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct KeyHashState(ahash::RandomState);
+
+impl KeyHashState {
+    /// A builder with fresh random keys.
+    #[must_use]
+    pub fn new() -> Self {
+        KeyHashState(ahash::RandomState::new())
+    }
+}
+
+impl BuildHasher for KeyHashState {
+    type Hasher = KeyHasher;
+
+    #[inline]
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(self.0.build_hasher())
+    }
+}
+
+/// The hasher [`KeyHashState`] builds.
+///
+/// ```
+/// use std::hash::{BuildHasher, Hasher};
+/// use steadfast_guard::rate_limit::KeyHashState;
+///
+/// let state = KeyHashState::new();
+/// let mut hasher = state.build_hasher();
+/// hasher.write_u64(42);
+/// assert_eq!(hasher.finish(), state.hash_one(42u64));
+/// ```
+#[derive(Clone, Debug)]
+pub struct KeyHasher(ahash::AHasher);
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0.write_u8(i);
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.0.write_u16(i);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.0.write_u32(i);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0.write_u64(i);
+    }
+    #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.0.write_u128(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.0.write_usize(i);
+    }
+}
+
 /// One shard of a keyed limiter: keys with their TATs.
 type Shard<K> = RwLock<HashTable<(K, Tat)>>;
 
@@ -741,6 +835,10 @@ type Shard<K> = RwLock<HashTable<(K, Tat)>>;
 /// hold no information: a fresh key behaves the same). If every key is still
 /// busy, the one closest to idle is dropped, which forgives it the few cells
 /// it still owed; [`KeyedRateLimiter::forgiven`] counts those.
+///
+/// Keys are hashed with [`KeyHashState`] (random seeds per limiter, resistant
+/// to chosen collisions) unless [`with_hasher`](KeyedRateLimiter::with_hasher)
+/// names another.
 ///
 /// ```
 /// use std::num::NonZeroUsize;
@@ -758,7 +856,7 @@ type Shard<K> = RwLock<HashTable<(K, Tat)>>;
 /// assert_eq!(limiter.len(), 2);
 /// # Ok::<(), steadfast_core::ConfigError>(())
 /// ```
-pub struct KeyedRateLimiter<K, C = MonotonicClock, S = RandomState> {
+pub struct KeyedRateLimiter<K, C = MonotonicClock, S = KeyHashState> {
     // The key is hashed once, with `hasher`: the high bits pick the shard,
     // the table finds the entry by the same hash.
     shards: Box<[Shard<K>]>,
@@ -781,7 +879,7 @@ impl<K, C, S> fmt::Debug for KeyedRateLimiter<K, C, S> {
 
 const SHARDS: usize = 16;
 
-impl<K: Hash + Eq + Clone> KeyedRateLimiter<K, MonotonicClock, RandomState> {
+impl<K: Hash + Eq + Clone> KeyedRateLimiter<K, MonotonicClock, KeyHashState> {
     /// A keyed limiter on the real clock remembering at most about `max_keys` keys.
     #[must_use]
     pub fn new(quota: Quota, max_keys: NonZeroUsize) -> Self {
@@ -789,19 +887,41 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K, MonotonicClock, RandomState> {
     }
 }
 
-impl<K: Hash + Eq + Clone, C: Clock> KeyedRateLimiter<K, C, RandomState> {
+impl<K: Hash + Eq + Clone, C: Clock> KeyedRateLimiter<K, C, KeyHashState> {
     /// A keyed limiter reading time from `clock`.
     ///
     /// Memory is bounded by `max_keys` rounded up to a multiple of the shard
     /// count (16).
     #[must_use]
     pub fn with_clock(quota: Quota, max_keys: NonZeroUsize, clock: C) -> Self {
-        KeyedRateLimiter::with_hasher(quota, max_keys, clock, RandomState::new())
+        KeyedRateLimiter::with_hasher(quota, max_keys, clock, KeyHashState::new())
     }
 }
 
 impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K, C, S> {
     /// A keyed limiter with a chosen hasher.
+    ///
+    /// The hasher sees every key, which clients usually choose: give it
+    /// random seeds (as std's `RandomState` and [`KeyHashState`] have), or a
+    /// client can aim many keys at one shard.
+    ///
+    /// ```
+    /// use std::collections::hash_map::RandomState;
+    /// use std::num::NonZeroUsize;
+    /// use steadfast_core::ManualClock;
+    /// use steadfast_guard::rate_limit::{KeyedRateLimiter, Quota};
+    ///
+    /// // SipHash-1-3, std's default, in place of the default aHash.
+    /// let limiter = KeyedRateLimiter::with_hasher(
+    ///     Quota::per_second(1)?,
+    ///     NonZeroUsize::new(1_000).unwrap(),
+    ///     ManualClock::new(),
+    ///     RandomState::new(),
+    /// );
+    /// assert!(limiter.check(&"alice").is_ok());
+    /// assert!(limiter.check(&"alice").is_err());
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
     #[must_use]
     pub fn with_hasher(quota: Quota, max_keys: NonZeroUsize, clock: C, hasher: S) -> Self {
         let per_shard = max_keys.get().div_ceil(SHARDS);
@@ -1204,6 +1324,41 @@ mod tests {
         clock.advance(Duration::from_secs(2));
         l.retain_recent();
         assert!(l.is_empty());
+    }
+
+    #[test]
+    fn key_hash_states_are_seeded_apart_and_hash_consistently() {
+        let a = KeyHashState::new();
+        let b = KeyHashState::new();
+        let c = a.clone();
+        let mut same = 0;
+        for k in 0..64u64 {
+            let key = (k, format!("client-{k}"));
+            assert_eq!(a.hash_one(&key), c.hash_one(&key), "a clone hashes alike");
+            if a.hash_one(&key) == b.hash_one(&key) {
+                same += 1;
+            }
+            let mut h = a.build_hasher();
+            h.write_u64(k);
+            assert_eq!(h.finish(), a.hash_one(k), "the hasher forwards each write");
+        }
+        assert_eq!(same, 0, "two limiters' hashers must not share seeds");
+    }
+
+    #[test]
+    fn keyed_shards_spread_string_keys_under_the_default_hasher() {
+        let l = KeyedRateLimiter::with_clock(
+            Quota::per_second(1).unwrap(),
+            NonZeroUsize::new(16 * 200).unwrap(),
+            ManualClock::new(),
+        );
+        for k in 0..1_600u32 {
+            l.check(&format!("10.0.{}.{}", k / 256, k % 256)).unwrap();
+        }
+        // 100 keys per shard on average; none reached its 200.
+        assert_eq!(l.forgiven(), 0);
+        assert_eq!(l.len(), 1_600);
+        assert!(l.check(&"10.0.3.7".to_string()).is_err());
     }
 
     #[test]
