@@ -240,6 +240,10 @@ fn bulkhead_acquire_release(c: &mut Criterion) {
     group.bench_function("tokio Semaphore::try_acquire + drop", |b| {
         b.iter(|| drop(black_box(&theirs).try_acquire()))
     });
+    let theirs_owned = std::sync::Arc::new(tokio::sync::Semaphore::new(64));
+    group.bench_function("tokio Semaphore::try_acquire_owned + drop", |b| {
+        b.iter(|| drop(black_box(&theirs_owned).clone().try_acquire_owned()))
+    });
     group.finish();
 }
 
