@@ -33,7 +33,22 @@ fn tour_runs_and_shows_the_crate_map() {
         "{text}"
     );
     assert!(text.contains("peer 7 down"), "{text}");
-    assert!(text.contains("fires 2% in 1h  (page)"), "{text}");
+    assert!(text.contains("fires    2% in 1h  (page)"), "{text}");
+    // The 6h tier resolves once the outage leaves its window and fires again
+    // when the leak alone has filled enough of it.
+    let tier_6h: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("5% in 6h  (page) burn"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| *w == "fires" || *w == "resolves")
+        })
+        .collect();
+    assert_eq!(
+        tier_6h,
+        ["fires", "resolves", "fires", "resolves"],
+        "{text}"
+    );
     assert!(
         text.contains(
             "fence: a's late write refused: fencing token 1 is stale: the fence has already seen 2"

@@ -94,16 +94,20 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
             let _ = monitor.record(per_step - bad, per_step);
             let _ = budget.record(at, per_step - bad, per_step);
             let _ = monitor.evaluate();
-            // Resolutions are recorded too; the tour shows when each tier starts firing.
-            for e in events
-                .take()
-                .into_iter()
-                .filter(|e| e.kind == AlertEventKind::Fired)
-            {
+            // A tier resolves when either window's burn falls below its
+            // threshold: the outage leaving the 6h window resolves that tier
+            // even while the leak goes on, until the leak alone fills enough
+            // of the window to fire it again.
+            for e in events.take() {
+                let verb = match e.kind {
+                    AlertEventKind::Fired => "fires",
+                    AlertEventKind::Resolved => "resolves",
+                    _ => "changes",
+                };
                 let consumed = budget.status_at(at).consumed.unwrap_or(0.0);
                 writeln!(
                     out,
-                    "t+{:<12} fires {:<9} ({}) burn {:>5.1} long / {:>5.1} short; budget spent {:.1}%",
+                    "t+{:<12} {verb:<8} {:<9} ({}) burn {:>5.1} long / {:>5.1} short; budget spent {:.1}%",
                     since(e.at),
                     e.name,
                     e.severity,
