@@ -15,9 +15,14 @@
 //!   debt already accumulated (rescaled in cells);
 //! - [`RateLimiter::reserve_n`] books cells now for use later, and
 //!   [`RateLimiter::cancel`] gives them back;
+//! - [`RateLimiter::check_n_headroom`] admits and says what is left (cells
+//!   available at once, when the burst is whole again: [`Headroom`], the
+//!   figures of `RateLimit-*` response headers), measured by the same
+//!   compare-and-swap that decided; [`RateLimiter::headroom`] peeks;
 //! - [`KeyedRateLimiter`] keeps one TAT per key with bounded memory: a key
 //!   whose TAT has passed is indistinguishable from a new key, so idle keys
-//!   are evicted without losing anything.
+//!   are evicted without losing anything. It has the same checks, headroom
+//!   and async waits per key.
 //!
 //! # Clock reads
 //!
@@ -64,7 +69,7 @@ use steadfast_core::{Clock, ConfigError, MonotonicClock, Observer, Timestamp};
 
 use crate::Sleeper;
 use crate::coarse::coarse_suffices;
-use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, fence};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, Padded, fence};
 
 /// How fast cells may be admitted: one cell per emission interval, with
 /// bursts of up to `burst` cells.
@@ -284,6 +289,84 @@ impl RateLimitError {
     }
 }
 
+/// What a limiter has left for one key (or its one resource) at an
+/// instant: the figures behind `RateLimit-Limit`, `RateLimit-Remaining` and
+/// `RateLimit-Reset` response headers.
+///
+/// Returned by the `check_n_headroom` methods after an admission (what the
+/// admitted cells left) and by the `headroom` methods, which admit nothing.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_core::{ManualClock, Timestamp};
+/// use steadfast_guard::rate_limit::{Quota, RateLimiter};
+///
+/// let clock = ManualClock::new();
+/// // 10 per second, bursts of up to 5.
+/// let limiter = RateLimiter::with_clock(Quota::per_second(10)?.with_burst(5)?, clock.clone());
+/// let left = limiter.check_n_headroom(2).unwrap();
+/// assert_eq!((left.remaining(), left.burst()), (3, 5));
+/// // The two cells are paid back 100 ms each: the burst is whole at 200 ms.
+/// assert_eq!(left.full_at(), Timestamp::from_millis(200));
+/// assert_eq!(left.full_in(), Duration::from_millis(200));
+/// clock.advance(Duration::from_millis(100));
+/// assert_eq!(limiter.headroom().remaining(), 4);
+/// # Ok::<(), steadfast_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Headroom {
+    now: Timestamp,
+    remaining: u32,
+    burst: u32,
+    full_at: Timestamp,
+}
+
+impl Headroom {
+    /// The headroom under `quota` at `now` for a TAT of `tat`.
+    #[inline]
+    fn at(quota: Quota, now: Timestamp, tat: u64) -> Headroom {
+        let now_n = now.as_nanos();
+        let tau = u128::from(quota.interval_nanos) * u128::from(quota.burst);
+        // `k` more cells fit while max(tat, now) + k * interval - now <= tau.
+        let debt = u128::from(tat.saturating_sub(now_n));
+        let remaining = tau.saturating_sub(debt) / u128::from(quota.interval_nanos.max(1));
+        Headroom {
+            now,
+            remaining: u32::try_from(remaining)
+                .unwrap_or(u32::MAX)
+                .min(quota.burst),
+            burst: quota.burst,
+            full_at: Timestamp::from_nanos(tat.max(now_n)),
+        }
+    }
+
+    /// How many cells could be admitted at once right now.
+    #[must_use]
+    pub fn remaining(&self) -> u32 {
+        self.remaining
+    }
+
+    /// The most cells the quota admits at once (the limit).
+    #[must_use]
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// When the whole burst is available again if nothing more is admitted
+    /// (the decision's instant when it already is).
+    #[must_use]
+    pub fn full_at(&self) -> Timestamp {
+        self.full_at
+    }
+
+    /// How long from the decision until the whole burst is available again.
+    #[must_use]
+    pub fn full_in(&self) -> Duration {
+        self.full_at.saturating_duration_since(self.now)
+    }
+}
+
 /// What a [`RateLimiter`] reports to its observer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -431,8 +514,10 @@ impl SharedQuota {
 struct Tat(AtomicU64);
 
 impl Tat {
+    /// Admits `increment` nanoseconds of cells: the new TAT, or the
+    /// earliest admission time.
     #[inline]
-    fn check(&self, now: u64, increment: u64, tau: u64) -> Result<(), u64> {
+    fn check(&self, now: u64, increment: u64, tau: u64) -> Result<u64, u64> {
         let mut tat = self.0.load(Ordering::Acquire);
         loop {
             let new_tat = gcra(tat, now, increment, tau)?;
@@ -440,7 +525,7 @@ impl Tat {
                 .0
                 .compare_exchange_weak(tat, new_tat, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(new_tat),
                 Err(actual) => tat = actual,
             }
         }
@@ -467,7 +552,7 @@ fn decision_time<C: Clock>(clock: &C, quota: Quota) -> Timestamp {
 }
 
 #[inline]
-fn decide(tat: &Tat, quota: Quota, now: Timestamp, n: u32) -> Result<(), RateLimitError> {
+fn decide(tat: &Tat, quota: Quota, now: Timestamp, n: u32) -> Result<Headroom, RateLimitError> {
     if n > quota.burst {
         return Err(ExceedsBurst {
             requested: n,
@@ -477,14 +562,14 @@ fn decide(tat: &Tat, quota: Quota, now: Timestamp, n: u32) -> Result<(), RateLim
     }
     let increment = quota.interval_nanos * u64::from(n);
     let tau = quota.interval_nanos * u64::from(quota.burst);
-    tat.check(now.as_nanos(), increment, tau)
-        .map_err(|earliest| {
-            NotUntil {
-                now,
-                retry_at: Timestamp::from_nanos(earliest),
-            }
-            .into()
-        })
+    match tat.check(now.as_nanos(), increment, tau) {
+        Ok(new_tat) => Ok(Headroom::at(quota, now, new_tat)),
+        Err(earliest) => Err(NotUntil {
+            now,
+            retry_at: Timestamp::from_nanos(earliest),
+        }
+        .into()),
+    }
 }
 
 /// A GCRA rate limiter for one resource, shared by reference or `Arc`.
@@ -568,12 +653,13 @@ impl<C: Clock> RateLimiter<C> {
         let quota = self.quota.load();
         let now = decision_time(&self.clock, quota);
         let tau = quota.interval_nanos * u64::from(quota.burst);
-        self.tat
-            .check(now.as_nanos(), quota.interval_nanos, tau)
-            .map_err(|earliest| NotUntil {
+        match self.tat.check(now.as_nanos(), quota.interval_nanos, tau) {
+            Ok(_) => Ok(()),
+            Err(earliest) => Err(NotUntil {
                 now,
                 retry_at: Timestamp::from_nanos(earliest),
-            })
+            }),
+        }
     }
 
     /// Admits `n` cells at once (all or none).
@@ -584,8 +670,43 @@ impl<C: Clock> RateLimiter<C> {
     /// but fit later; [`RateLimitError::ExceedsBurst`] when `n` is larger
     /// than the burst and can never be admitted.
     pub fn check_n(&self, n: u32) -> Result<(), RateLimitError> {
+        self.check_n_headroom(n).map(|_| ())
+    }
+
+    /// Admits `n` cells at once, as [`check_n`](Self::check_n), and says
+    /// what they left: cells still available at once and when the burst is
+    /// whole again (for `RateLimit-*` response headers). The same single
+    /// compare-and-swap decides and measures, so the figures are exactly
+    /// those this admission left, whatever other threads do.
+    ///
+    /// # Errors
+    ///
+    /// As [`check_n`](Self::check_n).
+    ///
+    /// See [`Headroom`] for an example.
+    pub fn check_n_headroom(&self, n: u32) -> Result<Headroom, RateLimitError> {
         let quota = self.quota.load();
         decide(&self.tat, quota, decision_time(&self.clock, quota), n)
+    }
+
+    /// What the limiter has left now, admitting nothing: a concurrent
+    /// check may change it at once.
+    ///
+    /// ```
+    /// use steadfast_core::ManualClock;
+    /// use steadfast_guard::rate_limit::{Quota, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::with_clock(Quota::per_second(3)?, ManualClock::new());
+    /// assert_eq!(limiter.headroom().remaining(), 3);
+    /// limiter.check().unwrap();
+    /// assert_eq!(limiter.headroom().remaining(), 2);
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn headroom(&self) -> Headroom {
+        let quota = self.quota.load();
+        let now = decision_time(&self.clock, quota);
+        Headroom::at(quota, now, self.tat.load())
     }
 
     /// Books `n` cells now, to be used from the returned [`Reservation::ready_at`].
@@ -824,8 +945,10 @@ impl Hasher for KeyHasher {
     }
 }
 
-/// One shard of a keyed limiter: keys with their TATs.
-type Shard<K> = RwLock<HashTable<(K, Tat)>>;
+/// One shard of a keyed limiter: keys with their TATs, on cache lines of
+/// its own so that threads checking keys of neighbouring shards do not
+/// fight over one lock word's line.
+type Shard<K> = Padded<RwLock<HashTable<(K, Tat)>>>;
 
 /// One GCRA limiter per key, with memory bounded by `max_keys`.
 ///
@@ -925,7 +1048,9 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     #[must_use]
     pub fn with_hasher(quota: Quota, max_keys: NonZeroUsize, clock: C, hasher: S) -> Self {
         let per_shard = max_keys.get().div_ceil(SHARDS);
-        let shards = (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect();
+        let shards = (0..SHARDS)
+            .map(|_| Padded(RwLock::new(HashTable::new())))
+            .collect();
         KeyedRateLimiter {
             shards,
             hasher,
@@ -953,11 +1078,13 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
         let now = decision_time(&self.clock, quota);
         let tau = quota.interval_nanos * u64::from(quota.burst);
         self.with_tat(key, now, |tat| {
-            tat.check(now.as_nanos(), quota.interval_nanos, tau)
-                .map_err(|earliest| NotUntil {
+            match tat.check(now.as_nanos(), quota.interval_nanos, tau) {
+                Ok(_) => Ok(()),
+                Err(earliest) => Err(NotUntil {
                     now,
                     retry_at: Timestamp::from_nanos(earliest),
-                })
+                }),
+            }
         })
     }
 
@@ -967,9 +1094,95 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     ///
     /// As [`RateLimiter::check_n`].
     pub fn check_n(&self, key: &K, n: u32) -> Result<(), RateLimitError> {
+        self.check_n_headroom(key, n).map(|_| ())
+    }
+
+    /// Admits `n` cells at once for `key` and says what they left for it
+    /// (see [`RateLimiter::check_n_headroom`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`RateLimiter::check_n`].
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use steadfast_core::ManualClock;
+    /// use steadfast_guard::rate_limit::{KeyedRateLimiter, Quota};
+    ///
+    /// let limiter = KeyedRateLimiter::with_clock(
+    ///     Quota::per_second(10)?,
+    ///     NonZeroUsize::new(100).unwrap(),
+    ///     ManualClock::new(),
+    /// );
+    /// assert_eq!(limiter.check_n_headroom(&"alice", 4).unwrap().remaining(), 6);
+    /// assert_eq!(limiter.headroom(&"alice").remaining(), 6);
+    /// assert_eq!(limiter.headroom(&"bob").remaining(), 10);
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    pub fn check_n_headroom(&self, key: &K, n: u32) -> Result<Headroom, RateLimitError> {
         let quota = self.quota.load();
         let now = decision_time(&self.clock, quota);
         self.with_tat(key, now, |tat| decide(tat, quota, now, n))
+    }
+
+    /// What `key` has left now, admitting nothing and remembering nothing:
+    /// a key the limiter does not hold has its whole burst.
+    #[must_use]
+    pub fn headroom(&self, key: &K) -> Headroom {
+        let quota = self.quota.load();
+        let now = decision_time(&self.clock, quota);
+        let hash = self.hasher.hash_one(key);
+        let tat = self
+            .shard(hash)
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .find(hash, |(k, _)| k == key)
+            .map_or(0, |(_, tat)| tat.load());
+        Headroom::at(quota, now, tat)
+    }
+
+    /// Waits (through `sleeper`) until one cell is admitted for `key`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::num::NonZeroUsize;
+    /// use steadfast_guard::rate_limit::{KeyedRateLimiter, Quota};
+    ///
+    /// let limiter = KeyedRateLimiter::new(
+    ///     Quota::per_second(1000)?.with_burst(1)?,
+    ///     NonZeroUsize::new(100).unwrap(),
+    /// );
+    /// limiter.until_ready(&"alice", &tokio::time::sleep).await;
+    /// limiter.until_ready(&"alice", &tokio::time::sleep).await; // waits about 1 ms
+    /// # Ok(()) }
+    /// ```
+    pub async fn until_ready<Sl: Sleeper>(&self, key: &K, sleeper: &Sl) {
+        while let Err(not_until) = self.check(key) {
+            sleeper.sleep(not_until.wait_time()).await;
+        }
+    }
+
+    /// Waits (through `sleeper`) until `n` cells are admitted at once for `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`ExceedsBurst`] at once when `n` is larger than the burst.
+    pub async fn until_n_ready<Sl: Sleeper>(
+        &self,
+        key: &K,
+        n: u32,
+        sleeper: &Sl,
+    ) -> Result<(), ExceedsBurst> {
+        loop {
+            match self.check_n(key, n) {
+                Ok(()) => return Ok(()),
+                Err(RateLimitError::ExceedsBurst(e)) => return Err(e),
+                Err(RateLimitError::NotUntil(not_until)) => {
+                    sleeper.sleep(not_until.wait_time()).await;
+                }
+            }
+        }
     }
 
     #[inline]
@@ -1245,6 +1458,62 @@ mod tests {
         });
         assert_eq!(*slept.lock().unwrap(), vec![Duration::from_millis(250); 2]);
         assert_eq!(clock.now(), Timestamp::from_millis(500));
+    }
+
+    #[test]
+    fn keyed_until_ready_waits_per_key() {
+        let clock = ManualClock::new();
+        let quota = Quota::per_second(4).unwrap().with_burst(1).unwrap();
+        let l = KeyedRateLimiter::with_clock(quota, NonZeroUsize::new(16).unwrap(), clock.clone());
+        let slept = std::sync::Mutex::new(Vec::new());
+        let c = clock.clone();
+        let sleeper = |d: Duration| {
+            slept.lock().unwrap().push(d);
+            c.advance(d);
+            std::future::ready(())
+        };
+        futures::executor::block_on(async {
+            l.until_ready(&"a", &sleeper).await;
+            l.until_ready(&"b", &sleeper).await; // another key: no wait
+            l.until_ready(&"a", &sleeper).await; // waits 250 ms
+            assert_eq!(
+                l.until_n_ready(&"a", 2, &sleeper).await,
+                Err(ExceedsBurst {
+                    requested: 2,
+                    burst: 1
+                })
+            );
+            l.until_n_ready(&"b", 1, &sleeper).await.unwrap(); // b's debt is paid by now
+        });
+        assert_eq!(*slept.lock().unwrap(), vec![Duration::from_millis(250)]);
+        assert_eq!(clock.now(), Timestamp::from_millis(250));
+        // Peeking remembers nothing.
+        assert_eq!(l.headroom(&"c").remaining(), 1);
+        assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn headroom_after_reservations_and_quota_changes() {
+        let (l, clock) = limiter(10, 5);
+        let _booked = l.reserve_n(5).unwrap();
+        let queued = l.reserve_n(3).unwrap();
+        // Eight cells owed against a burst of five: nothing left, whole again at 800 ms.
+        let left = l.headroom();
+        assert_eq!(
+            (left.remaining(), left.full_at()),
+            (0, Timestamp::from_millis(800))
+        );
+        assert!(l.cancel(queued));
+        assert_eq!(l.headroom().remaining(), 0);
+        assert_eq!(l.headroom().full_at(), Timestamp::from_millis(500));
+        clock.advance(Duration::from_millis(200));
+        assert_eq!(l.headroom().remaining(), 2);
+        // Twice the rate: the 300 ms of debt becomes 150 ms, three cells' worth.
+        l.set_quota(Quota::per_second(20).unwrap().with_burst(5).unwrap());
+        let left = l.headroom();
+        assert_eq!(left.remaining(), 2);
+        assert_eq!(left.full_in(), Duration::from_millis(150));
+        assert_eq!(left.burst(), 5);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use steadfast_guard::rate_limit::{KeyedRateLimiter, Quota, RateLimitError, RateL
 /// The ITU-T continuous-state leaky bucket: a level that drains one unit per
 /// nanosecond, filled by `interval` per cell, limited to `interval x burst`.
 /// Written from the definition, not from the implementation under test.
+#[derive(Clone)]
 struct LeakyBucket {
     interval: u128,
     burst: u128,
@@ -37,6 +38,19 @@ impl LeakyBucket {
         } else {
             Err(Some(now + (needed - limit)))
         }
+    }
+
+    /// The most cells admitted at once at `now`, tried one size at a time.
+    fn remaining(&self, now: u128) -> u128 {
+        (0..=self.burst)
+            .rev()
+            .find(|&k| self.clone().admit(now, k).is_ok())
+            .unwrap_or(0)
+    }
+
+    /// When the bucket is empty again (all burst available), if nothing more comes.
+    fn empty_at(&self, now: u128) -> u128 {
+        now + self.level.saturating_sub(now.saturating_sub(self.last))
     }
 }
 
@@ -91,6 +105,47 @@ proptest! {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn headroom_matches_the_leaky_bucket(
+        interval in 1u64..2_000_000,
+        burst in 1u32..8,
+        ops in proptest::collection::vec(op(), 1..80),
+    ) {
+        let clock = ManualClock::new();
+        let quota = Quota::with_interval(Duration::from_nanos(interval)).unwrap().with_burst(burst).unwrap();
+        let limiter = RateLimiter::with_clock(quota, clock.clone());
+        let keyed = KeyedRateLimiter::with_clock(quota, NonZeroUsize::new(64).unwrap(), clock.clone());
+        let mut model = LeakyBucket {
+            interval: u128::from(interval),
+            burst: u128::from(burst),
+            level: 0,
+            last: 0,
+        };
+        for op in ops {
+            match op {
+                Op::Advance(d) => { clock.advance(Duration::from_nanos(d)); }
+                Op::Check(n) => {
+                    let now = u128::from(clock.now().as_nanos());
+                    let admitted = model.admit(now, u128::from(n)).is_ok();
+                    let got = limiter.check_n_headroom(n);
+                    prop_assert_eq!(got.is_ok(), admitted);
+                    prop_assert_eq!(got, keyed.check_n_headroom(&"key", n));
+                    if let Ok(left) = got {
+                        prop_assert_eq!(u128::from(left.remaining()), model.remaining(now));
+                        prop_assert_eq!(u128::from(left.full_at().as_nanos()), model.empty_at(now));
+                        prop_assert_eq!(left.burst(), burst);
+                    }
+                }
+            }
+            let now = u128::from(clock.now().as_nanos());
+            let peek = limiter.headroom();
+            prop_assert_eq!(u128::from(peek.remaining()), model.remaining(now));
+            prop_assert_eq!(u128::from(peek.full_at().as_nanos()), model.empty_at(now));
+            prop_assert_eq!(peek.full_in().as_nanos(), model.empty_at(now) - now);
+            prop_assert_eq!(keyed.headroom(&"key"), peek);
         }
     }
 
