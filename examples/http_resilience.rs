@@ -6,7 +6,9 @@
 //! what each guard does: the breaker failing fast during an outage, retries
 //! held to their budget, hedging hiding a slow replica, the rate limiter and
 //! bulkhead refusing overload with typed errors, and the adaptive limit
-//! finding a concurrency the server can take. One scenario calls the same
+//! finding a concurrency the server can take. One server limits each of
+//! its clients with a keyed rate limiter and tells them what they have left
+//! in `RateLimit-*` headers. One scenario calls the same
 //! pipeline from a plain thread with a blocking client
 //! ([`Pipeline::call`]).
 //!
@@ -26,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Bytes;
+use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use steadfast_core::{Clock, ManualClock, MonotonicClock, Observer, Recorder};
@@ -37,7 +40,7 @@ use steadfast_guard::budget::PercentBudget;
 use steadfast_guard::bulkhead::{Bulkhead, BulkheadConfig};
 use steadfast_guard::hedge::{HedgeBudget, HedgeConfig, HedgeDelay, Hedger};
 use steadfast_guard::pipeline::{Pipeline, PipelineError};
-use steadfast_guard::rate_limit::{Quota, RateLimiter};
+use steadfast_guard::rate_limit::{Headroom, KeyedRateLimiter, Quota, RateLimitError, RateLimiter};
 use steadfast_guard::tower::{PipelineLayer, RetryAllErrors};
 use tokio::net::{TcpListener, TcpStream};
 use tower_service::Service;
@@ -67,6 +70,9 @@ pub(crate) struct ServerStats {
     pub(crate) in_flight: AtomicU64,
     /// The most requests handled at once.
     pub(crate) max_in_flight: AtomicU64,
+    /// Requests the server's own per-client limiter answered 429, before
+    /// any work (not counted in `requests`).
+    pub(crate) refused: AtomicU64,
 }
 
 impl ServerStats {
@@ -77,6 +83,10 @@ impl ServerStats {
     /// The most requests handled at once so far.
     pub(crate) fn max_in_flight(&self) -> u64 {
         self.max_in_flight.load(Ordering::SeqCst)
+    }
+    /// Requests answered 429 by the server's per-client limiter so far.
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
     }
 }
 
@@ -139,12 +149,81 @@ async fn handle(faults: Arc<Faults>, stats: Arc<ServerStats>) -> Response<Full<B
     response
 }
 
+/// A server's own admission control: one GCRA budget per client, named by
+/// the request's `x-client` header.
+pub(crate) type ClientLimiter = KeyedRateLimiter<String>;
+
+/// Whole seconds, rounded up (HTTP's delta-seconds).
+fn seconds_up(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// `RateLimit-Limit`, `-Remaining` and `-Reset` (seconds until the client's
+/// whole burst is back) from what its limiter has left.
+fn rate_limit_headers(response: &mut Response<Full<Bytes>>, left: Headroom) {
+    let headers = response.headers_mut();
+    headers.insert("ratelimit-limit", HeaderValue::from(left.burst()));
+    headers.insert("ratelimit-remaining", HeaderValue::from(left.remaining()));
+    headers.insert(
+        "ratelimit-reset",
+        HeaderValue::from(seconds_up(left.full_in())),
+    );
+}
+
+/// Admits the request against `client`'s budget, if the server limits
+/// clients: a 429 with `Retry-After` before any work when over it, the
+/// handler's reply with the headroom left otherwise.
+async fn admit_and_handle(
+    faults: Arc<Faults>,
+    stats: Arc<ServerStats>,
+    limiter: Option<Arc<ClientLimiter>>,
+    client: String,
+) -> Response<Full<Bytes>> {
+    let Some(limiter) = limiter else {
+        return handle(faults, stats).await;
+    };
+    match limiter.check_n_headroom(&client, 1) {
+        Ok(left) => {
+            let mut response = handle(faults, stats).await;
+            rate_limit_headers(&mut response, left);
+            response
+        }
+        Err(refused) => {
+            stats.refused.fetch_add(1, Ordering::SeqCst);
+            let mut response = Response::new(Full::new(Bytes::from_static(b"slow down")));
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            // One cell never exceeds the burst: the refusal says when.
+            if let RateLimitError::NotUntil(not_until) = refused {
+                response.headers_mut().insert(
+                    hyper::header::RETRY_AFTER,
+                    HeaderValue::from(seconds_up(not_until.wait_time())),
+                );
+            }
+            rate_limit_headers(&mut response, limiter.headroom(&client));
+            response
+        }
+    }
+}
+
 /// Starts a server on 127.0.0.1 with a free port.
 ///
 /// # Errors
 ///
 /// When the port cannot be bound.
 pub(crate) async fn start_server(faults: Faults) -> io::Result<FaultyServer> {
+    start_server_limiting(faults, None).await
+}
+
+/// Starts a server on 127.0.0.1 with a free port that admits each client
+/// (its `x-client` header) through `limiter`, when given.
+///
+/// # Errors
+///
+/// When the port cannot be bound.
+pub(crate) async fn start_server_limiting(
+    faults: Faults,
+    limiter: Option<Arc<ClientLimiter>>,
+) -> io::Result<FaultyServer> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let faults = Arc::new(faults);
@@ -152,12 +231,18 @@ pub(crate) async fn start_server(faults: Faults) -> io::Result<FaultyServer> {
     let (f, s) = (Arc::clone(&faults), Arc::clone(&stats));
     let task = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (f, s) = (Arc::clone(&f), Arc::clone(&s));
+            let (f, s, l) = (Arc::clone(&f), Arc::clone(&s), limiter.clone());
             tokio::spawn(async move {
                 let service =
-                    hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
-                        let (f, s) = (Arc::clone(&f), Arc::clone(&s));
-                        async move { Ok::<_, Infallible>(handle(f, s).await) }
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let (f, s, l) = (Arc::clone(&f), Arc::clone(&s), l.clone());
+                        let client = req
+                            .headers()
+                            .get("x-client")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("anonymous")
+                            .to_owned();
+                        async move { Ok::<_, Infallible>(admit_and_handle(f, s, l, client).await) }
                     });
                 // A client hanging up mid-request is not the server's failure.
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -246,6 +331,64 @@ async fn get(addr: SocketAddr, path: &'static str) -> Result<u16, ClientError> {
     } else {
         Ok(status)
     }
+}
+
+/// A reply's status and the rate-limit headers a server sent with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LimitedReply {
+    /// The HTTP status.
+    pub(crate) status: u16,
+    /// `RateLimit-Limit`: the most requests admitted at once.
+    pub(crate) limit: Option<u64>,
+    /// `RateLimit-Remaining`: requests still admitted at once.
+    pub(crate) remaining: Option<u64>,
+    /// `RateLimit-Reset`: seconds until the whole burst is back.
+    pub(crate) reset: Option<u64>,
+    /// `Retry-After` (seconds), on a 429.
+    pub(crate) retry_after: Option<u64>,
+}
+
+/// `GET /` as client `client` (the `x-client` header), keeping the
+/// rate-limit headers of the reply.
+///
+/// # Errors
+///
+/// When connecting or the HTTP exchange fails.
+pub(crate) async fn get_as(addr: SocketAddr, client: &str) -> Result<LimitedReply, ClientError> {
+    let stream = TcpStream::connect(addr).await.map_err(ClientError::Io)?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(ClientError::Http)?;
+    tokio::spawn(connection);
+    let request = Request::get("/")
+        .header(hyper::header::HOST, addr.to_string())
+        .header("x-client", client)
+        .body(Empty::<Bytes>::new())
+        .expect("a GET with a plain header is a valid request");
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(ClientError::Http)?;
+    let number = |name: &str| -> Option<u64> {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+    };
+    let reply = LimitedReply {
+        status: response.status().as_u16(),
+        limit: number("ratelimit-limit"),
+        remaining: number("ratelimit-remaining"),
+        reset: number("ratelimit-reset"),
+        retry_after: number("retry-after"),
+    };
+    response
+        .into_body()
+        .collect()
+        .await
+        .map_err(ClientError::Http)?;
+    Ok(reply)
 }
 
 impl Service<&'static str> for HttpClient {
@@ -948,6 +1091,62 @@ pub(crate) async fn adaptive() -> io::Result<AdaptiveReport> {
     })
 }
 
+/// What the server's per-client limit did to a noisy and a quiet client.
+#[derive(Debug)]
+pub(crate) struct PerClientReport {
+    /// Requests each client may send at once.
+    pub(crate) burst: u32,
+    /// How often a client earns one more request.
+    pub(crate) interval: Duration,
+    /// The noisy client's back-to-back calls, in order.
+    pub(crate) noisy: Vec<LimitedReply>,
+    /// The quiet client's calls, made after the noisy ones.
+    pub(crate) quiet: Vec<LimitedReply>,
+    /// Requests the server did work for.
+    pub(crate) server_requests: u64,
+    /// Requests its limiter answered 429 before any work.
+    pub(crate) server_refused: u64,
+}
+
+/// A server limiting each client to bursts of 5 and one request a second,
+/// answering with `RateLimit-*` headers: a noisy client sends 8 requests
+/// back to back, then a quiet one sends 3.
+///
+/// # Errors
+///
+/// When the server cannot start or a call fails to connect.
+pub(crate) async fn per_client_limits() -> io::Result<PerClientReport> {
+    let burst = 5;
+    let quota = Quota::per_minute(60)
+        .and_then(|q| q.with_burst(burst))
+        .expect("valid quota");
+    let limiter = Arc::new(ClientLimiter::new(
+        quota,
+        std::num::NonZeroUsize::new(10_000).expect("nonzero"),
+    ));
+    let server = start_server_limiting(Faults::default(), Some(limiter)).await?;
+    let call = |client: &'static str| {
+        let addr = server.addr;
+        async move { get_as(addr, client).await.map_err(io::Error::other) }
+    };
+    let mut noisy = Vec::new();
+    for _ in 0..8 {
+        noisy.push(call("noisy").await?);
+    }
+    let mut quiet = Vec::new();
+    for _ in 0..3 {
+        quiet.push(call("quiet").await?);
+    }
+    Ok(PerClientReport {
+        burst,
+        interval: quota.interval(),
+        noisy,
+        quiet,
+        server_requests: server.stats.requests(),
+        server_refused: server.stats.refused(),
+    })
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> io::Result<()> {
     println!("outage: the dependency answers 503 to everything");
@@ -1023,6 +1222,37 @@ async fn main() -> io::Result<()> {
         .map(|s| format!("{s:?}"))
         .collect();
     println!("  transitions: {}", path.join(" -> "));
+
+    let r = per_client_limits().await?;
+    println!(
+        "per-client limits on the server: bursts of {} per client (x-client header), then one every {:?}",
+        r.burst, r.interval
+    );
+    let show = |replies: &[LimitedReply]| -> String {
+        replies
+            .iter()
+            .map(|r| match (r.status, r.remaining, r.retry_after) {
+                (429, _, Some(after)) => format!("429 (retry after {after}s)"),
+                (status, Some(left), _) => format!("{status} ({left} left)"),
+                (status, None, _) => status.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "  noisy, {} calls back to back: {}",
+        r.noisy.len(),
+        show(&r.noisy)
+    );
+    println!(
+        "  quiet, {} calls after it: {}",
+        r.quiet.len(),
+        show(&r.quiet)
+    );
+    println!(
+        "  the server did work for {} requests and answered {} with 429 before any",
+        r.server_requests, r.server_refused
+    );
 
     let r = adaptive().await?;
     println!(

@@ -6,7 +6,9 @@ mod http_resilience;
 
 use std::time::Duration;
 
-use http_resilience::{adaptive, blocking, hedging, outage, overload, retry_budget};
+use http_resilience::{
+    adaptive, blocking, hedging, outage, overload, per_client_limits, retry_budget,
+};
 use steadfast_guard::breaker::BreakerState;
 
 /// Bounds a scenario's wall time so a broken network setup fails instead of hanging.
@@ -114,4 +116,58 @@ async fn the_adaptive_limit_comes_down_under_load_and_caps_the_server() {
     // done with it before the slot is freed (no attempt is cancelled).
     assert!(r.server_max_in_flight >= 1, "{r:?}");
     assert!(r.server_max_in_flight <= r.highest_limit as u64, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_limits_each_client_and_says_what_is_left() {
+    let r = bounded(per_client_limits()).await;
+    let burst = u64::from(r.burst);
+    let admitted = r.noisy.iter().filter(|x| x.status == 200).count() as u64;
+    // A client earns one request a second; eight calls over loopback take
+    // far less, so at most one more than the burst gets through.
+    assert!((burst..=burst + 1).contains(&admitted), "{r:?}");
+    let first = r.noisy[0];
+    assert_eq!(
+        (first.limit, first.remaining, first.reset),
+        (Some(burst), Some(burst - 1), Some(1)),
+        "{r:?}"
+    );
+    // The burst counts down to nothing.
+    let countdown: Vec<Option<u64>> = r.noisy[..r.burst as usize]
+        .iter()
+        .map(|x| x.remaining)
+        .collect();
+    if admitted == burst {
+        assert_eq!(
+            countdown,
+            (0..burst).rev().map(Some).collect::<Vec<_>>(),
+            "{r:?}"
+        );
+    }
+    let refused: Vec<_> = r.noisy.iter().filter(|x| x.status == 429).collect();
+    assert_eq!(refused.len() as u64, 8 - admitted, "{r:?}");
+    for reply in &refused {
+        // The next request is earned within a second; the reply says so.
+        assert_eq!(reply.retry_after, Some(1), "{r:?}");
+        assert_eq!(reply.remaining, Some(0), "{r:?}");
+        assert_eq!(reply.limit, Some(burst), "{r:?}");
+        assert!(
+            reply.reset.is_some_and(|s| (1..=burst).contains(&s)),
+            "{r:?}"
+        );
+    }
+    // The quiet client has a budget of its own.
+    let quiet: Vec<(u16, Option<u64>)> = r.quiet.iter().map(|x| (x.status, x.remaining)).collect();
+    assert_eq!(
+        quiet,
+        [
+            (200, Some(burst - 1)),
+            (200, Some(burst - 2)),
+            (200, Some(burst - 3))
+        ],
+        "{r:?}"
+    );
+    // Refused requests cost the server no work.
+    assert_eq!(r.server_requests, admitted + 3, "{r:?}");
+    assert_eq!(r.server_refused, 8 - admitted, "{r:?}");
 }
