@@ -1464,7 +1464,8 @@ mod tests {
     fn keyed_until_ready_waits_per_key() {
         let clock = ManualClock::new();
         let quota = Quota::per_second(4).unwrap().with_burst(1).unwrap();
-        let l = KeyedRateLimiter::with_clock(quota, NonZeroUsize::new(16).unwrap(), clock.clone());
+        let l =
+            KeyedRateLimiter::with_clock(quota, NonZeroUsize::new(1_600).unwrap(), clock.clone());
         let slept = std::sync::Mutex::new(Vec::new());
         let c = clock.clone();
         let sleeper = |d: Duration| {
