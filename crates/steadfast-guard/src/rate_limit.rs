@@ -952,7 +952,8 @@ type Shard<K> = Padded<RwLock<HashTable<(K, Tat)>>>;
 
 /// One GCRA limiter per key, with memory bounded by `max_keys`.
 ///
-/// Keys are spread over shards, each a read-mostly map from key to one
+/// Keys are spread over shards (up to 16, each sized for at least 64 keys,
+/// so a small limiter is one shard), each a read-mostly map from key to one
 /// atomic TAT: a known key costs a shared read lock and a compare-and-swap.
 /// When a shard is full, keys whose TAT has passed are dropped first (they
 /// hold no information: a fresh key behaves the same). If every key is still
@@ -1000,7 +1001,24 @@ impl<K, C, S> fmt::Debug for KeyedRateLimiter<K, C, S> {
     }
 }
 
-const SHARDS: usize = 16;
+/// The most shards a keyed limiter spreads its keys over.
+const MAX_SHARDS: usize = 16;
+
+/// The fewest keys a shard is sized for. Each shard fills on its own, so a
+/// limiter cut into shards of a few keys would, with random hashing, fill
+/// one of them (and drop busy keys from it) long before it holds `max_keys`
+/// keys: small limiters use fewer shards, down to one.
+const MIN_KEYS_PER_SHARD: usize = 64;
+
+/// How many shards a limiter of `max_keys` keys uses: a power of two, at
+/// most [`MAX_SHARDS`], each shard sized for at least
+/// [`MIN_KEYS_PER_SHARD`] keys (one shard below twice that).
+fn shard_count(max_keys: usize) -> usize {
+    match max_keys / MIN_KEYS_PER_SHARD {
+        0 => 1,
+        n => (1usize << n.ilog2()).min(MAX_SHARDS),
+    }
+}
 
 impl<K: Hash + Eq + Clone> KeyedRateLimiter<K, MonotonicClock, KeyHashState> {
     /// A keyed limiter on the real clock remembering at most about `max_keys` keys.
@@ -1014,7 +1032,8 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedRateLimiter<K, C, KeyHashState> {
     /// A keyed limiter reading time from `clock`.
     ///
     /// Memory is bounded by `max_keys` rounded up to a multiple of the shard
-    /// count (16).
+    /// count: 16 shards from 1024 keys, fewer below, and one shard (an exact
+    /// bound) below 128.
     #[must_use]
     pub fn with_clock(quota: Quota, max_keys: NonZeroUsize, clock: C) -> Self {
         KeyedRateLimiter::with_hasher(quota, max_keys, clock, KeyHashState::new())
@@ -1047,8 +1066,9 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     /// ```
     #[must_use]
     pub fn with_hasher(quota: Quota, max_keys: NonZeroUsize, clock: C, hasher: S) -> Self {
-        let per_shard = max_keys.get().div_ceil(SHARDS);
-        let shards = (0..SHARDS)
+        let count = shard_count(max_keys.get());
+        let per_shard = max_keys.get().div_ceil(count);
+        let shards = (0..count)
             .map(|_| Padded(RwLock::new(HashTable::new())))
             .collect();
         KeyedRateLimiter {
@@ -1064,7 +1084,8 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     fn shard(&self, hash: u64) -> &Shard<K> {
         // Bits the table uses neither for its bucket index (low bits) nor
         // for its tags (top seven bits).
-        &self.shards[(hash >> 40) as usize % SHARDS]
+        // The shard count is a power of two.
+        &self.shards[(hash >> 40) as usize & (self.shards.len() - 1)]
     }
 
     /// Admits one cell for `key`.
@@ -1253,7 +1274,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     /// The most keys this limiter remembers at once.
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.per_shard * SHARDS
+        self.per_shard * self.shards.len()
     }
 
     /// How many still-busy keys were dropped to make room (each was forgiven
@@ -1566,6 +1587,55 @@ mod tests {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for r in readers {
             r.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn shard_counts_keep_shards_large() {
+        let counts: Vec<usize> = [1, 10, 127, 128, 255, 256, 1_000, 1_024, 100_000]
+            .into_iter()
+            .map(shard_count)
+            .collect();
+        assert_eq!(counts, [1, 1, 1, 2, 2, 4, 8, 16, 16]);
+    }
+
+    #[test]
+    fn a_small_keyed_limiter_remembers_every_key_up_to_max_keys() {
+        // Ten busy keys in a limiter of ten: cut into 16 shards of one key,
+        // two of them would share a shard for almost every seed and the
+        // second would drop (and forgive) the first.
+        for _ in 0..20 {
+            let l = KeyedRateLimiter::with_clock(
+                Quota::per_second(1).unwrap(),
+                NonZeroUsize::new(10).unwrap(),
+                ManualClock::new(),
+            );
+            for k in 0..10u32 {
+                l.check(&k).unwrap();
+            }
+            assert_eq!((l.len(), l.forgiven(), l.capacity()), (10, 0, 10));
+            for k in 0..10u32 {
+                assert!(l.check(&k).is_err(), "key {k} kept its debt");
+            }
+            // The eleventh busy key is the first to make room.
+            l.check(&10).unwrap();
+            assert_eq!((l.len(), l.forgiven()), (10, 1));
+        }
+    }
+
+    #[test]
+    fn half_full_limiters_forgive_nobody() {
+        for max_keys in [200usize, 1_000, 5_000] {
+            let l = KeyedRateLimiter::with_clock(
+                Quota::per_second(1).unwrap(),
+                NonZeroUsize::new(max_keys).unwrap(),
+                ManualClock::new(),
+            );
+            for k in 0..max_keys / 2 {
+                l.check(&k).unwrap();
+            }
+            assert_eq!(l.forgiven(), 0, "max_keys {max_keys}");
+            assert_eq!(l.len(), max_keys / 2);
         }
     }
 
