@@ -17,7 +17,7 @@ use crate::event::LeaseEvent;
 use crate::fence::FencingToken;
 use crate::lease::{LeasePolicy, LeaseStatus};
 use crate::mutex::{LockError, Mutex, MutexGuard};
-use crate::sleeper::Sleeper;
+use crate::sleeper::BlockingSleeper;
 
 /// A change of leader seen by [`Election::observe`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,7 +142,7 @@ impl<B: LeaseBackend, C: Clock, O: Observer<LeaseEvent>> Election<B, C, O> {
     pub fn campaign(
         &self,
         timeout: Duration,
-        sleeper: &dyn Sleeper,
+        sleeper: &dyn BlockingSleeper,
     ) -> Result<Leadership<'_, B, C, O>, LockError> {
         self.mutex
             .lock(timeout, sleeper)

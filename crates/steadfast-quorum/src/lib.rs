@@ -45,7 +45,7 @@
 //! | [`Mutex`], [`MutexGuard`] | a distributed lock on any backend |
 //! | [`Election`], [`Leadership`] | leader election on any backend |
 //! | [`LeaseEvent`], [`LossReason`] | the audit log of acquires, renewals, losses, releases, leader changes |
-//! | [`Sleeper`], [`ThreadSleeper`] | how [`Mutex::lock`] waits; a `ManualClock` advances instead |
+//! | [`BlockingSleeper`], [`ThreadSleeper`] | how [`Mutex::lock`] waits; a `ManualClock` advances instead |
 //!
 //! # The drift rule
 //!
@@ -95,6 +95,6 @@ pub use fence::{Fence, FencingToken, StaleToken};
 pub use lease::{Lease, LeasePolicy, LeasePolicyBuilder, LeaseStatus};
 pub use mutex::{LockError, Mutex, MutexGuard};
 pub use partition::{PartitionDecision, PartitionReason};
-pub use sleeper::{Sleeper, ThreadSleeper};
+pub use sleeper::{BlockingSleeper, ThreadSleeper};
 pub use system::{Member, QuorumKind, QuorumSystem, QuorumSystemBuilder};
 pub use tally::{TallyError, TallyOutcome, Vote, VoteTally};

@@ -23,7 +23,7 @@ use crate::backend::{
 use crate::event::{LeaseEvent, LossReason};
 use crate::fence::FencingToken;
 use crate::lease::{Lease, LeasePolicy, LeaseStatus};
-use crate::sleeper::Sleeper;
+use crate::sleeper::BlockingSleeper;
 
 /// Why a lock (or leadership) could not be taken or kept.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -261,7 +261,7 @@ impl<B: LeaseBackend, C: Clock, O: Observer<LeaseEvent>> Mutex<B, C, O> {
     pub fn lock(
         &self,
         timeout: Duration,
-        sleeper: &dyn Sleeper,
+        sleeper: &dyn BlockingSleeper,
     ) -> Result<MutexGuard<'_, B, C, O>, LockError> {
         let start = self.clock.now();
         let poll = (self.policy.term() / 20).max(Duration::from_millis(1));
