@@ -57,6 +57,35 @@ fn gcra_check(c: &mut Criterion) {
     group.finish();
 }
 
+/// A check that also reports the capacity left (for `RateLimit-*`
+/// headers): ours returns it from every admission, governor's through its
+/// `StateInformationMiddleware`.
+fn gcra_check_headroom(c: &mut Criterion) {
+    let mut group = c.benchmark_group("guard/gcra_check_headroom");
+    let ours = RateLimiter::new(Quota::per_second(RATE).unwrap());
+    group.bench_function("steadfast check_n_headroom(1) + remaining", |b| {
+        b.iter(|| {
+            black_box(&ours)
+                .check_n_headroom(1)
+                .map(|left| left.remaining())
+        })
+    });
+    let theirs =
+        governor::RateLimiter::direct(governor::Quota::per_second(NonZeroU32::new(RATE).unwrap()))
+            .with_middleware::<governor::middleware::StateInformationMiddleware>();
+    group.bench_function(
+        "governor 0.10 check + remaining_burst_capacity (StateInformationMiddleware)",
+        |b| {
+            b.iter(|| {
+                black_box(&theirs)
+                    .check()
+                    .map(|state| state.remaining_burst_capacity())
+            })
+        },
+    );
+    group.finish();
+}
+
 /// Keys each keyed check cycles through.
 const KEYS: u64 = 1_000;
 
@@ -333,6 +362,7 @@ fn hedge_bookkeeping(c: &mut Criterion) {
 criterion_group!(
     benches,
     gcra_check,
+    gcra_check_headroom,
     gcra_keyed_check,
     gcra_keyed_2t,
     bulkhead_acquire_release,

@@ -327,10 +327,10 @@ impl Headroom {
     #[inline]
     fn at(quota: Quota, now: Timestamp, tat: u64) -> Headroom {
         let now_n = now.as_nanos();
-        let tau = u128::from(quota.interval_nanos) * u128::from(quota.burst);
+        let tau = quota.interval_nanos.saturating_mul(u64::from(quota.burst));
         // `k` more cells fit while max(tat, now) + k * interval - now <= tau.
-        let debt = u128::from(tat.saturating_sub(now_n));
-        let remaining = tau.saturating_sub(debt) / u128::from(quota.interval_nanos.max(1));
+        let debt = tat.saturating_sub(now_n);
+        let remaining = tau.saturating_sub(debt) / quota.interval_nanos.max(1);
         Headroom {
             now,
             remaining: u32::try_from(remaining)
