@@ -34,6 +34,13 @@ fn tour_runs_and_shows_the_crate_map() {
     );
     assert!(text.contains("peer 7 down"), "{text}");
     assert!(text.contains("fires    2% in 1h  (page)"), "{text}");
+    // Per-client limits: the busy client's fourth call is refused, the other
+    // client keeps its own budget.
+    assert!(
+        text.contains("ok, 0 of 3 left (all back in 3s); refused, retry at t+1.200000000s"),
+        "{text}"
+    );
+    assert!(text.contains("10.0.0.9: ok, 2 of 3 left"), "{text}");
     // The 6h tier resolves once the outage leaves its window and fires again
     // when the leak alone has filled enough of it.
     let tier_6h: Vec<&str> = text

@@ -9,7 +9,7 @@ use steadfast_core::{ManualClock, Recorder};
 use steadfast_guard::adaptive::{AdaptiveEvent, AdaptiveLimiter, Aimd, AimdConfig};
 use steadfast_guard::bulkhead::{Bulkhead, BulkheadConfig};
 use steadfast_guard::hedge::{HedgeConfig, HedgeDelay, Hedger, UnlimitedHedges};
-use steadfast_guard::rate_limit::{Quota, RateLimitError, RateLimiter};
+use steadfast_guard::rate_limit::{KeyedRateLimiter, Quota, RateLimitError, RateLimiter};
 
 pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
     let clock = ManualClock::new();
@@ -45,6 +45,39 @@ pub(crate) fn run(out: &mut dyn Write) -> io::Result<()> {
             "still rejected"
         }
     )?;
+
+    // 1b. Per client: one budget per key, and what each admission leaves
+    // (the figures of RateLimit-* response headers).
+    let per_client = KeyedRateLimiter::with_clock(
+        Quota::per_minute(60)
+            .and_then(|q| q.with_burst(3))
+            .map_err(io::Error::other)?,
+        std::num::NonZeroUsize::new(10_000).ok_or_else(|| io::Error::other("zero keys"))?,
+        clock.clone(),
+    );
+    writeln!(
+        out,
+        "Per-client limit (60/min, burst 3), each client on a budget of its own:"
+    )?;
+    for (client, calls) in [("10.0.0.7", 4), ("10.0.0.9", 1)] {
+        let mut replies = Vec::new();
+        for _ in 0..calls {
+            replies.push(match per_client.check_n_headroom(&client, 1) {
+                Ok(left) => format!(
+                    "ok, {} of {} left (all back in {:?})",
+                    left.remaining(),
+                    left.burst(),
+                    left.full_in()
+                ),
+                Err(e) => format!(
+                    "refused, retry at {}",
+                    e.retry_at()
+                        .map_or_else(|| "never".to_string(), |t| t.to_string())
+                ),
+            });
+        }
+        writeln!(out, "  {client}: {}", replies.join("; "))?;
+    }
 
     // 2. A bulkhead of 2: the third concurrent call is turned away at once.
     let config = BulkheadConfig::builder()
