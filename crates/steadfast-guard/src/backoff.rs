@@ -253,6 +253,15 @@ impl BackoffBuilder {
     }
 }
 
+/// A seed for the `n`th user of `seed` (a call, a wait): splitmix64's
+/// finaliser, so nearby `n` get unrelated seeds.
+pub(crate) fn mix_seed(seed: u64, n: u64) -> u64 {
+    let mut z = seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// A seed from the process's hash randomness: distinct per call, no global RNG.
 fn fresh_seed() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();

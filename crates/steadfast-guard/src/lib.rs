@@ -66,7 +66,7 @@
 //! | [`budget`] | the [`RetryBudget`](budget::RetryBudget) trait with [`PercentBudget`](budget::PercentBudget) (Finagle), [`TokenBucketBudget::aws`](budget::TokenBucketBudget::aws) (the AWS SDK retry quota) and [`TokenBucketBudget::grpc`](budget::TokenBucketBudget::grpc) (gRPC retry throttling) |
 //! | [`breaker`] | [`CircuitBreaker`](breaker::CircuitBreaker) with Resilience4j semantics: count or time windows, failure and slow-call rates, bounded half-open trials, generations, forced states, events and metrics; lock-free |
 //! | [`bulkhead`] | a cap on concurrent calls: lock-free admission, FIFO bounded wait (sync and async), permits released on drop |
-//! | [`rate_limit`] | GCRA on one atomic: `check`/`check_n` ("retry at T" vs "never"), async wait, quota change at run time, reserve/cancel, headroom for `RateLimit-*` headers, keyed limiter with bounded memory |
+//! | [`rate_limit`] | GCRA on one atomic: `check`/`check_n` ("retry at T" vs "never"), async wait (with optional jitter), quota change at run time, reserve/cancel, headroom for `RateLimit-*` headers, keyed limiter with bounded memory |
 //! | [`timeout`] | a runtime-agnostic async [`timeout::timeout`] and a [`timeout::Deadline`] passed down a call chain |
 //! | [`adaptive`] | concurrency limits that adapt: AIMD, Vegas, Gradient2, Envoy's gradient controller, and a limiter applying them |
 //! | [`shed`] | load shedding by priority, critical traffic keeping a reserved share |

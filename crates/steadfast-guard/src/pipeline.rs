@@ -99,7 +99,7 @@ use steadfast_core::{Clock, ConfigError, MonotonicClock, Observer};
 
 use crate::Sleeper;
 use crate::adaptive::{AdaptiveLimiter, ErasedLimiter, ErasedToken, LimitAlgorithm, LimitReached};
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, mix_seed};
 use crate::breaker::{
     BreakerEvent, BreakerState, CircuitBreaker, DetachedPermit, Outcome, Permit, Rejected,
 };
@@ -628,7 +628,7 @@ impl RetryStage {
         }
         let backoff = state.backoff.get_or_insert_with(|| {
             let call = self.calls.fetch_add(1, Ordering::Relaxed);
-            Box::new(self.backoff.reseeded(mix(self.backoff.seed(), call)))
+            Box::new(self.backoff.reseeded(mix_seed(self.backoff.seed(), call)))
         });
         let Some(scheduled) = backoff.next() else {
             return Next::Done(outcome);
@@ -643,14 +643,6 @@ impl RetryStage {
         state.attempt += 1;
         Next::Retry(delay)
     }
-}
-
-fn mix(seed: u64, call: u64) -> u64 {
-    // splitmix64 finaliser: nearby calls get unrelated jitter.
-    let mut z = seed ^ call.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// The default classification: retry every error, return every success.

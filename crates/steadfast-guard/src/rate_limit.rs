@@ -19,6 +19,9 @@
 //!   available at once, when the burst is whole again: [`Headroom`], the
 //!   figures of `RateLimit-*` response headers), measured by the same
 //!   compare-and-swap that decided; [`RateLimiter::headroom`] peeks;
+//! - [`RateLimiter::until_ready`] waits on any runtime, and
+//!   [`RateLimiter::until_ready_with_jitter`] spreads out callers refused
+//!   together so they do not all come back at the same instant;
 //! - [`KeyedRateLimiter`] keeps one TAT per key with bounded memory: a key
 //!   whose TAT has passed is indistinguishable from a new key, so idle keys
 //!   are evicted without losing anything. It has the same checks, headroom
@@ -68,6 +71,7 @@ use std::time::Duration;
 use steadfast_core::{Clock, ConfigError, MonotonicClock, Observer, Timestamp};
 
 use crate::Sleeper;
+use crate::backoff::mix_seed;
 use crate::coarse::coarse_suffices;
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, Padded, fence};
 
@@ -592,6 +596,8 @@ pub struct RateLimiter<C = MonotonicClock> {
     quota: SharedQuota,
     clock: C,
     observer: Box<dyn Observer<RateLimitEvent>>,
+    /// Jittered waits so far: each draws its extra from the next number.
+    waits: AtomicU64,
 }
 
 impl<C> fmt::Debug for RateLimiter<C> {
@@ -630,6 +636,7 @@ impl<C: Clock> RateLimiter<C> {
             quota: SharedQuota::new(quota),
             clock,
             observer: Box::new(observer),
+            waits: AtomicU64::new(0),
         }
     }
 
@@ -820,8 +827,31 @@ impl<C: Clock> RateLimiter<C> {
 
     /// Waits (through `sleeper`) until one cell is admitted.
     pub async fn until_ready<S: Sleeper>(&self, sleeper: &S) {
+        self.until_ready_with_jitter(sleeper, Duration::ZERO).await;
+    }
+
+    /// Waits (through `sleeper`) until one cell is admitted, adding a random
+    /// extra of less than `jitter` to each wait, so that callers refused
+    /// together do not all come back at the same instant (when all but one
+    /// would be refused again).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use steadfast_guard::rate_limit::{Quota, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(Quota::per_second(1000)?.with_burst(1)?);
+    /// let jitter = Duration::from_millis(2);
+    /// limiter.until_ready_with_jitter(&tokio::time::sleep, jitter).await;
+    /// // Waits about 1 ms, plus up to 2 ms.
+    /// limiter.until_ready_with_jitter(&tokio::time::sleep, jitter).await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn until_ready_with_jitter<S: Sleeper>(&self, sleeper: &S, jitter: Duration) {
         while let Err(not_until) = self.check() {
-            sleeper.sleep(not_until.wait_time()).await;
+            let wait = jittered(not_until.wait_time(), jitter, &self.waits);
+            sleeper.sleep(wait).await;
         }
     }
 
@@ -831,16 +861,50 @@ impl<C: Clock> RateLimiter<C> {
     ///
     /// [`ExceedsBurst`] at once when `n` is larger than the burst.
     pub async fn until_n_ready<S: Sleeper>(&self, n: u32, sleeper: &S) -> Result<(), ExceedsBurst> {
+        self.until_n_ready_with_jitter(n, sleeper, Duration::ZERO)
+            .await
+    }
+
+    /// Waits until `n` cells are admitted at once, each wait stretched by a
+    /// random extra of less than `jitter` (see
+    /// [`until_ready_with_jitter`](Self::until_ready_with_jitter)).
+    ///
+    /// # Errors
+    ///
+    /// [`ExceedsBurst`] at once when `n` is larger than the burst.
+    pub async fn until_n_ready_with_jitter<S: Sleeper>(
+        &self,
+        n: u32,
+        sleeper: &S,
+        jitter: Duration,
+    ) -> Result<(), ExceedsBurst> {
         loop {
             match self.check_n(n) {
                 Ok(()) => return Ok(()),
                 Err(RateLimitError::ExceedsBurst(e)) => return Err(e),
                 Err(RateLimitError::NotUntil(not_until)) => {
-                    sleeper.sleep(not_until.wait_time()).await;
+                    let wait = jittered(not_until.wait_time(), jitter, &self.waits);
+                    sleeper.sleep(wait).await;
                 }
             }
         }
     }
+}
+
+/// The seed every limiter's jitter draws start from.
+const JITTER_SEED: u64 = 0x6a69_7474_6572;
+
+/// `wait` plus a uniform extra in `[0, jitter)`, drawn from the next of
+/// `draws` (exactly `wait` when `jitter` is zero).
+fn jittered(wait: Duration, jitter: Duration, draws: &AtomicU64) -> Duration {
+    let max = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
+    if max == 0 {
+        return wait;
+    }
+    let draw = mix_seed(JITTER_SEED, draws.fetch_add(1, Ordering::Relaxed));
+    // The high half of draw x max: uniform in [0, max).
+    let extra = ((u128::from(draw) * u128::from(max)) >> 64) as u64;
+    wait.saturating_add(Duration::from_nanos(extra))
 }
 
 /// The debt `tat - now` measured in old intervals, re-expressed in new ones.
@@ -989,6 +1053,8 @@ pub struct KeyedRateLimiter<K, C = MonotonicClock, S = KeyHashState> {
     quota: SharedQuota,
     clock: C,
     forgiven: AtomicUsize,
+    /// Jittered waits so far: each draws its extra from the next number.
+    waits: AtomicU64,
 }
 
 impl<K, C, S> fmt::Debug for KeyedRateLimiter<K, C, S> {
@@ -1078,6 +1144,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
             quota: SharedQuota::new(quota),
             clock,
             forgiven: AtomicUsize::new(0),
+            waits: AtomicU64::new(0),
         }
     }
 
@@ -1179,8 +1246,22 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     /// # Ok(()) }
     /// ```
     pub async fn until_ready<Sl: Sleeper>(&self, key: &K, sleeper: &Sl) {
+        self.until_ready_with_jitter(key, sleeper, Duration::ZERO)
+            .await;
+    }
+
+    /// Waits until one cell is admitted for `key`, each wait stretched by a
+    /// random extra of less than `jitter` (see
+    /// [`RateLimiter::until_ready_with_jitter`]).
+    pub async fn until_ready_with_jitter<Sl: Sleeper>(
+        &self,
+        key: &K,
+        sleeper: &Sl,
+        jitter: Duration,
+    ) {
         while let Err(not_until) = self.check(key) {
-            sleeper.sleep(not_until.wait_time()).await;
+            let wait = jittered(not_until.wait_time(), jitter, &self.waits);
+            sleeper.sleep(wait).await;
         }
     }
 
@@ -1195,12 +1276,30 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
         n: u32,
         sleeper: &Sl,
     ) -> Result<(), ExceedsBurst> {
+        self.until_n_ready_with_jitter(key, n, sleeper, Duration::ZERO)
+            .await
+    }
+
+    /// Waits until `n` cells are admitted at once for `key`, each wait
+    /// stretched by a random extra of less than `jitter`.
+    ///
+    /// # Errors
+    ///
+    /// [`ExceedsBurst`] at once when `n` is larger than the burst.
+    pub async fn until_n_ready_with_jitter<Sl: Sleeper>(
+        &self,
+        key: &K,
+        n: u32,
+        sleeper: &Sl,
+        jitter: Duration,
+    ) -> Result<(), ExceedsBurst> {
         loop {
             match self.check_n(key, n) {
                 Ok(()) => return Ok(()),
                 Err(RateLimitError::ExceedsBurst(e)) => return Err(e),
                 Err(RateLimitError::NotUntil(not_until)) => {
-                    sleeper.sleep(not_until.wait_time()).await;
+                    let wait = jittered(not_until.wait_time(), jitter, &self.waits);
+                    sleeper.sleep(wait).await;
                 }
             }
         }
@@ -1536,6 +1635,72 @@ mod tests {
         assert_eq!(left.remaining(), 2);
         assert_eq!(left.full_in(), Duration::from_millis(150));
         assert_eq!(left.burst(), 5);
+    }
+
+    #[test]
+    fn jitter_stretches_each_wait_by_less_than_the_bound() {
+        let draws = AtomicU64::new(0);
+        let wait = Duration::from_millis(40);
+        assert_eq!(jittered(wait, Duration::ZERO, &draws), wait);
+        assert_eq!(draws.load(Ordering::Relaxed), 0, "no jitter, no draw");
+        let bound = Duration::from_millis(10);
+        let extras: Vec<u128> = (0..10_000)
+            .map(|_| {
+                let stretched = jittered(wait, bound, &draws);
+                assert!(
+                    stretched >= wait && stretched < wait + bound,
+                    "{stretched:?}"
+                );
+                (stretched - wait).as_nanos()
+            })
+            .collect();
+        // Roughly uniform: the mean near half the bound, both ends reached.
+        let mean = extras.iter().sum::<u128>() / extras.len() as u128;
+        assert!((4_500_000..5_500_000).contains(&mean), "mean {mean}");
+        assert!(extras.iter().any(|&e| e < 100_000));
+        assert!(extras.iter().any(|&e| e > 9_900_000));
+        // Huge bounds and waits saturate instead of overflowing.
+        assert_eq!(
+            jittered(Duration::MAX, Duration::MAX, &draws),
+            Duration::MAX
+        );
+    }
+
+    #[test]
+    fn until_ready_with_jitter_waits_at_least_the_refusal_and_less_than_it_plus_jitter() {
+        let (l, clock) = limiter(4, 1);
+        let slept = std::sync::Mutex::new(Vec::new());
+        let c = clock.clone();
+        let sleeper = |d: Duration| {
+            slept.lock().unwrap().push(d);
+            c.advance(d);
+            std::future::ready(())
+        };
+        let jitter = Duration::from_millis(50);
+        futures::executor::block_on(async {
+            for _ in 0..20 {
+                l.until_ready_with_jitter(&sleeper, jitter).await;
+            }
+            assert!(
+                l.until_n_ready_with_jitter(2, &sleeper, jitter)
+                    .await
+                    .is_err()
+            );
+        });
+        let slept = slept.into_inner().unwrap();
+        // Each wait is the whole 250 ms interval (a caller that overslept
+        // finds the limiter idle) plus its own extra of under 50 ms.
+        assert_eq!(slept.len(), 19);
+        for d in &slept {
+            assert!(
+                (Duration::from_millis(250)..Duration::from_millis(300)).contains(d),
+                "{d:?}"
+            );
+        }
+        assert!(slept.windows(2).any(|w| w[0] != w[1]), "{slept:?}");
+        // Never faster than the rate: 20 cells need at least 19 intervals.
+        assert!(clock.now() >= Timestamp::from_millis(19 * 250));
+        assert!(clock.now() < Timestamp::from_millis(19 * 300));
     }
 
     #[test]

@@ -43,7 +43,7 @@ use std::time::Duration;
 use steadfast_core::{Clock, ConfigError, MonotonicClock, Observer, Timestamp};
 
 use crate::Sleeper;
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, mix_seed};
 use crate::budget::{RetryBudget, RetryKind, Unlimited};
 
 /// What an attempt knows about the call so far.
@@ -537,14 +537,6 @@ impl Run {
     }
 }
 
-fn mix(seed: u64, call: u64) -> u64 {
-    // splitmix64 finaliser: nearby calls get unrelated seeds.
-    let mut z = seed ^ call.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 impl<C, B: RetryBudget, O: Observer<RetryEvent>> RetryPolicy<C, B, O> {
     #[inline]
     fn decide<T, E>(&self, run: &mut Run, outcome: &Result<T, E>) -> Step
@@ -588,7 +580,7 @@ impl<C, B: RetryBudget, O: Observer<RetryEvent>> RetryPolicy<C, B, O> {
         }
         let backoff = run.backoff.get_or_insert_with(|| {
             let call = self.calls.fetch_add(1, Ordering::Relaxed);
-            self.backoff.reseeded(mix(self.base_seed, call))
+            self.backoff.reseeded(mix_seed(self.base_seed, call))
         });
         let Some(scheduled) = backoff.next() else {
             return give_up(GiveUpReason::BackoffExhausted);
