@@ -8,7 +8,7 @@
 //! bulkhead refusing overload with typed errors, and the adaptive limit
 //! finding a concurrency the server can take. One server limits each of
 //! its clients with a keyed rate limiter and tells them what they have left
-//! in `RateLimit-*` headers. One scenario calls the same
+//! in `RateLimit-*` headers; a client's pipeline honours its `Retry-After`. One scenario calls the same
 //! pipeline from a plain thread with a blocking client
 //! ([`Pipeline::call`]).
 //!
@@ -36,11 +36,12 @@ use steadfast_guard::TokioSleeper;
 use steadfast_guard::adaptive::{AdaptiveEvent, AdaptiveLimiter, Aimd, AimdConfig};
 use steadfast_guard::backoff::Backoff;
 use steadfast_guard::breaker::{BreakerConfig, BreakerEvent, BreakerState, CircuitBreaker};
-use steadfast_guard::budget::PercentBudget;
+use steadfast_guard::budget::{PercentBudget, RetryKind, Unlimited};
 use steadfast_guard::bulkhead::{Bulkhead, BulkheadConfig};
 use steadfast_guard::hedge::{HedgeBudget, HedgeConfig, HedgeDelay, Hedger};
 use steadfast_guard::pipeline::{Pipeline, PipelineError};
 use steadfast_guard::rate_limit::{Headroom, KeyedRateLimiter, Quota, RateLimitError, RateLimiter};
+use steadfast_guard::retry::Verdict;
 use steadfast_guard::tower::{PipelineLayer, RetryAllErrors};
 use tokio::net::{TcpListener, TcpStream};
 use tower_service::Service;
@@ -389,6 +390,41 @@ pub(crate) async fn get_as(addr: SocketAddr, client: &str) -> Result<LimitedRepl
         .await
         .map_err(ClientError::Http)?;
     Ok(reply)
+}
+
+/// A tower service calling `GET /` on one server as a named client (the
+/// `x-client` header), answering with the reply's rate-limit headers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NamedClient {
+    addr: SocketAddr,
+    name: &'static str,
+}
+
+impl Service<()> for NamedClient {
+    type Response = LimitedReply;
+    type Error = ClientError;
+    type Future = Pin<Box<dyn Future<Output = Result<LimitedReply, ClientError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ClientError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, (): ()) -> Self::Future {
+        let NamedClient { addr, name } = *self;
+        Box::pin(async move { get_as(addr, name).await })
+    }
+}
+
+/// Retries a 429 after the server's `Retry-After` (a second when it sends
+/// none) and a failed exchange after the backoff; returns everything else.
+fn honour_retry_after(outcome: &Result<LimitedReply, ClientError>) -> Verdict {
+    match outcome {
+        Ok(reply) if reply.status == 429 => {
+            Verdict::RetryAfter(Duration::from_secs(reply.retry_after.unwrap_or(1)))
+        }
+        Ok(_) => Verdict::Return,
+        Err(_) => Verdict::Retry(RetryKind::Error),
+    }
 }
 
 impl Service<&'static str> for HttpClient {
@@ -1102,6 +1138,11 @@ pub(crate) struct PerClientReport {
     pub(crate) noisy: Vec<LimitedReply>,
     /// The quiet client's calls, made after the noisy ones.
     pub(crate) quiet: Vec<LimitedReply>,
+    /// A polite client's calls through a retrying pipeline that honours
+    /// `Retry-After`: each call's final reply.
+    pub(crate) polite: Vec<LimitedReply>,
+    /// How long the polite client's last call took (it met a 429 first).
+    pub(crate) polite_last_call: Duration,
     /// Requests the server did work for.
     pub(crate) server_requests: u64,
     /// Requests its limiter answered 429 before any work.
@@ -1137,11 +1178,41 @@ pub(crate) async fn per_client_limits() -> io::Result<PerClientReport> {
     for _ in 0..3 {
         quiet.push(call("quiet").await?);
     }
+    // A polite client: one more call than its burst, through a pipeline
+    // that retries a 429 after the server's Retry-After.
+    let pipeline = Pipeline::builder()
+        .retry(
+            Backoff::exponential(Duration::from_millis(10))
+                .max_delay(Duration::from_secs(2))
+                .build()
+                .expect("valid backoff"),
+            3,
+            Unlimited,
+        )
+        .build()
+        .expect("valid pipeline");
+    let mut polite_service = tower_layer::Layer::layer(
+        &PipelineLayer::new(pipeline, TokioSleeper).classify(honour_retry_after),
+        NamedClient {
+            addr: server.addr,
+            name: "polite",
+        },
+    );
+    let mut polite = Vec::new();
+    let mut polite_last_call = Duration::ZERO;
+    for _ in 0..=burst {
+        let started = Instant::now();
+        let reply = polite_service.call(()).await.map_err(io::Error::other)?;
+        polite_last_call = started.elapsed();
+        polite.push(reply);
+    }
     Ok(PerClientReport {
         burst,
         interval: quota.interval(),
         noisy,
         quiet,
+        polite,
+        polite_last_call,
         server_requests: server.stats.requests(),
         server_refused: server.stats.refused(),
     })
@@ -1248,6 +1319,12 @@ async fn main() -> io::Result<()> {
         "  quiet, {} calls after it: {}",
         r.quiet.len(),
         show(&r.quiet)
+    );
+    println!(
+        "  polite, {} calls through a pipeline that honours Retry-After: {}; the last took {:.1?} (a 429, then the wait)",
+        r.polite.len(),
+        show(&r.polite),
+        r.polite_last_call
     );
     println!(
         "  the server did work for {} requests and answered {} with 429 before any",
