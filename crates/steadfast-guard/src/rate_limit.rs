@@ -391,6 +391,16 @@ pub enum RateLimitEvent {
         /// How many cells came back.
         cells: u32,
     },
+    /// A check refused cells (admissions are not reported: they are the
+    /// hot path, and the refusals are what operators count).
+    Rejected {
+        /// When the decision was made.
+        at: Timestamp,
+        /// How many cells were asked for.
+        cells: u32,
+        /// When they could be admitted; `None` when never (more than the burst).
+        retry_at: Option<Timestamp>,
+    },
 }
 
 /// Cells booked by [`RateLimiter::reserve_n`]: usable from [`ready_at`](Self::ready_at).
@@ -624,7 +634,8 @@ impl<C: Clock> RateLimiter<C> {
         RateLimiter::observed(quota, clock, ())
     }
 
-    /// A limiter reporting quota changes and cancellations to `observer`.
+    /// A limiter reporting quota changes, cancellations and refusals to
+    /// `observer` (admissions are not reported).
     #[must_use]
     pub fn observed(
         quota: Quota,
@@ -662,11 +673,30 @@ impl<C: Clock> RateLimiter<C> {
         let tau = quota.interval_nanos * u64::from(quota.burst);
         match self.tat.check(now.as_nanos(), quota.interval_nanos, tau) {
             Ok(_) => Ok(()),
-            Err(earliest) => Err(NotUntil {
-                now,
-                retry_at: Timestamp::from_nanos(earliest),
-            }),
+            Err(earliest) => {
+                let not_until = NotUntil {
+                    now,
+                    retry_at: Timestamp::from_nanos(earliest),
+                };
+                self.report_rejection(1, &RateLimitError::NotUntil(not_until));
+                Err(not_until)
+            }
         }
+    }
+
+    /// Tells the observer of a refusal (off the admission path).
+    #[cold]
+    #[inline(never)]
+    fn report_rejection(&self, cells: u32, refusal: &RateLimitError) {
+        let at = match refusal {
+            RateLimitError::NotUntil(n) => n.now,
+            RateLimitError::ExceedsBurst(_) => self.clock.now(),
+        };
+        self.observer.on_event(&RateLimitEvent::Rejected {
+            at,
+            cells,
+            retry_at: refusal.retry_at(),
+        });
     }
 
     /// Admits `n` cells at once (all or none).
@@ -691,9 +721,16 @@ impl<C: Clock> RateLimiter<C> {
     /// As [`check_n`](Self::check_n).
     ///
     /// See [`Headroom`] for an example.
+    #[inline]
     pub fn check_n_headroom(&self, n: u32) -> Result<Headroom, RateLimitError> {
         let quota = self.quota.load();
-        decide(&self.tat, quota, decision_time(&self.clock, quota), n)
+        match decide(&self.tat, quota, decision_time(&self.clock, quota), n) {
+            Ok(left) => Ok(left),
+            Err(refusal) => {
+                self.report_rejection(n, &refusal);
+                Err(refusal)
+            }
+        }
     }
 
     /// What the limiter has left now, admitting nothing: a concurrent
@@ -742,10 +779,12 @@ impl<C: Clock> RateLimiter<C> {
     pub fn reserve_n(&self, n: u32) -> Result<Reservation, ExceedsBurst> {
         let quota = self.quota.load();
         if n > quota.burst {
-            return Err(ExceedsBurst {
+            let never = ExceedsBurst {
                 requested: n,
                 burst: quota.burst,
-            });
+            };
+            self.report_rejection(n, &RateLimitError::ExceedsBurst(never));
+            return Err(never);
         }
         let now = self.clock.now();
         let increment = quota.interval_nanos * u64::from(n);
@@ -1552,12 +1591,53 @@ mod tests {
         // 5 cells owed at 1 s each: 5 s of debt, burst 10 => 5 more now.
         l.check_n(5).unwrap();
         assert_eq!(l.check().unwrap_err().retry_at(), Timestamp::from_secs(1));
-        assert_eq!(events.len(), 1);
-        assert!(matches!(
-            events.events()[0],
-            RateLimitEvent::QuotaChanged { .. }
-        ));
+        let events = events.events();
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(matches!(events[0], RateLimitEvent::QuotaChanged { .. }));
+        assert_eq!(
+            events[1],
+            RateLimitEvent::Rejected {
+                at: Timestamp::ZERO,
+                cells: 1,
+                retry_at: Some(Timestamp::from_secs(1)),
+            }
+        );
         let _ = clock;
+    }
+
+    #[test]
+    fn refusals_are_observed_and_admissions_are_not() {
+        let clock = ManualClock::new();
+        let events = Recorder::new();
+        let quota = Quota::per_second(10).unwrap().with_burst(2).unwrap();
+        let l = RateLimiter::observed(quota, clock.clone(), events.clone());
+        l.check().unwrap();
+        l.check_n_headroom(1).unwrap();
+        assert!(events.is_empty(), "admissions are not reported");
+        clock.advance(Duration::from_millis(50));
+        assert!(l.check().is_err());
+        assert!(l.check_n(3).is_err());
+        assert!(l.reserve_n(5).is_err());
+        assert_eq!(
+            events.events(),
+            [
+                RateLimitEvent::Rejected {
+                    at: Timestamp::from_millis(50),
+                    cells: 1,
+                    retry_at: Some(Timestamp::from_millis(100)),
+                },
+                RateLimitEvent::Rejected {
+                    at: Timestamp::from_millis(50),
+                    cells: 3,
+                    retry_at: None,
+                },
+                RateLimitEvent::Rejected {
+                    at: Timestamp::from_millis(50),
+                    cells: 5,
+                    retry_at: None,
+                },
+            ]
+        );
     }
 
     #[test]
