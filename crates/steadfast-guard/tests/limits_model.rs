@@ -67,6 +67,33 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A limiter, a keyed limiter and the model, all fresh and sharing one quota
+/// and one manual clock.
+fn fresh(
+    interval: u64,
+    burst: u32,
+) -> (
+    ManualClock,
+    RateLimiter<ManualClock>,
+    KeyedRateLimiter<&'static str, ManualClock>,
+    LeakyBucket,
+) {
+    let clock = ManualClock::new();
+    let quota = Quota::with_interval(Duration::from_nanos(interval))
+        .unwrap()
+        .with_burst(burst)
+        .unwrap();
+    let limiter = RateLimiter::with_clock(quota, clock.clone());
+    let keyed = KeyedRateLimiter::with_clock(quota, NonZeroUsize::new(64).unwrap(), clock.clone());
+    let model = LeakyBucket {
+        interval: u128::from(interval),
+        burst: u128::from(burst),
+        level: 0,
+        last: 0,
+    };
+    (clock, limiter, keyed, model)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -76,16 +103,7 @@ proptest! {
         burst in 1u32..5,
         ops in proptest::collection::vec(op(), 1..80),
     ) {
-        let clock = ManualClock::new();
-        let quota = Quota::with_interval(Duration::from_nanos(interval)).unwrap().with_burst(burst).unwrap();
-        let limiter = RateLimiter::with_clock(quota, clock.clone());
-        let keyed = KeyedRateLimiter::with_clock(quota, NonZeroUsize::new(64).unwrap(), clock.clone());
-        let mut model = LeakyBucket {
-            interval: u128::from(interval),
-            burst: u128::from(burst),
-            level: 0,
-            last: 0,
-        };
+        let (clock, limiter, keyed, mut model) = fresh(interval, burst);
         for op in ops {
             match op {
                 Op::Advance(d) => { clock.advance(Duration::from_nanos(d)); }
@@ -114,16 +132,7 @@ proptest! {
         burst in 1u32..8,
         ops in proptest::collection::vec(op(), 1..80),
     ) {
-        let clock = ManualClock::new();
-        let quota = Quota::with_interval(Duration::from_nanos(interval)).unwrap().with_burst(burst).unwrap();
-        let limiter = RateLimiter::with_clock(quota, clock.clone());
-        let keyed = KeyedRateLimiter::with_clock(quota, NonZeroUsize::new(64).unwrap(), clock.clone());
-        let mut model = LeakyBucket {
-            interval: u128::from(interval),
-            burst: u128::from(burst),
-            level: 0,
-            last: 0,
-        };
+        let (clock, limiter, keyed, mut model) = fresh(interval, burst);
         for op in ops {
             match op {
                 Op::Advance(d) => { clock.advance(Duration::from_nanos(d)); }
