@@ -8,9 +8,9 @@
 //! bulkhead refusing overload with typed errors, and the adaptive limit
 //! finding a concurrency the server can take. One server limits each of
 //! its clients with a keyed rate limiter and tells them what they have left
-//! in `RateLimit-*` headers; a client's pipeline honours its `Retry-After`. One scenario calls the same
-//! pipeline from a plain thread with a blocking client
-//! ([`Pipeline::call`]).
+//! in `RateLimit-*` headers; a client's pipeline honours its `Retry-After`.
+//! One scenario calls the same pipeline from a plain thread with a blocking
+//! client ([`Pipeline::call`]).
 //!
 //! Run with `cargo run -p steadfast-examples --example http_resilience`.
 //! `tests/http_resilience.rs` drives the same code and checks the claims.
