@@ -953,6 +953,43 @@ fn rescale(tat: u64, now: u64, old_interval: u64, new_interval: u64) -> u64 {
     now.saturating_add(u64::try_from(scaled).unwrap_or(u64::MAX))
 }
 
+/// What a [`KeyedRateLimiter`] reports to its observer (see
+/// [`KeyedRateLimiter::with_observer`]). Admissions are not reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyedRateLimitEvent<K> {
+    /// A check refused cells for `key`.
+    Rejected {
+        /// Whose cells.
+        key: K,
+        /// When the decision was made.
+        at: Timestamp,
+        /// How many cells were asked for.
+        cells: u32,
+        /// When they could be admitted; `None` when never (more than the burst).
+        retry_at: Option<Timestamp>,
+    },
+    /// A still-busy key was dropped to make room for a new one, forgiven
+    /// the cells it owed (counted by [`KeyedRateLimiter::forgiven`]).
+    Forgiven {
+        /// The key dropped.
+        key: K,
+        /// When.
+        at: Timestamp,
+        /// When the key would have been idle (its TAT).
+        idle_at: Timestamp,
+    },
+    /// The quota was replaced for every key.
+    QuotaChanged {
+        /// When.
+        at: Timestamp,
+        /// The quota before.
+        from: Quota,
+        /// The quota after.
+        to: Quota,
+    },
+}
+
 /// The keyed limiter's default hasher builder: keyed with random seeds,
 /// different for every limiter.
 ///
@@ -1094,6 +1131,7 @@ pub struct KeyedRateLimiter<K, C = MonotonicClock, S = KeyHashState> {
     forgiven: AtomicUsize,
     /// Jittered waits so far: each draws its extra from the next number.
     waits: AtomicU64,
+    observer: Box<dyn Observer<KeyedRateLimitEvent<K>>>,
 }
 
 impl<K, C, S> fmt::Debug for KeyedRateLimiter<K, C, S> {
@@ -1184,7 +1222,65 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
             clock,
             forgiven: AtomicUsize::new(0),
             waits: AtomicU64::new(0),
+            observer: Box::new(()),
         }
+    }
+
+    /// The same limiter reporting refusals, forgiven keys and quota changes
+    /// to `observer` (admissions are not reported; a refusal clones its key
+    /// only when the observer is enabled).
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use steadfast_core::{ManualClock, Recorder, Timestamp};
+    /// use steadfast_guard::rate_limit::{KeyedRateLimitEvent, KeyedRateLimiter, Quota};
+    ///
+    /// let events = Recorder::new();
+    /// let limiter = KeyedRateLimiter::with_clock(
+    ///     Quota::per_second(1)?,
+    ///     NonZeroUsize::new(100).unwrap(),
+    ///     ManualClock::new(),
+    /// )
+    /// .with_observer(events.clone());
+    /// limiter.check(&"alice").unwrap();
+    /// assert!(limiter.check(&"alice").is_err());
+    /// assert_eq!(
+    ///     events.events(),
+    ///     [KeyedRateLimitEvent::Rejected {
+    ///         key: "alice",
+    ///         at: Timestamp::ZERO,
+    ///         cells: 1,
+    ///         retry_at: Some(Timestamp::from_secs(1)),
+    ///     }]
+    /// );
+    /// # Ok::<(), steadfast_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn with_observer(
+        mut self,
+        observer: impl Observer<KeyedRateLimitEvent<K>> + 'static,
+    ) -> Self {
+        self.observer = Box::new(observer);
+        self
+    }
+
+    /// Tells the observer of a refusal for `key` (off the admission path).
+    #[cold]
+    #[inline(never)]
+    fn report_rejection(&self, key: &K, cells: u32, refusal: &RateLimitError) {
+        if !self.observer.is_enabled() {
+            return;
+        }
+        let at = match refusal {
+            RateLimitError::NotUntil(n) => n.now,
+            RateLimitError::ExceedsBurst(_) => self.clock.now(),
+        };
+        self.observer.on_event(&KeyedRateLimitEvent::Rejected {
+            key: key.clone(),
+            at,
+            cells,
+            retry_at: refusal.retry_at(),
+        });
     }
 
     fn shard(&self, hash: u64) -> &Shard<K> {
@@ -1204,7 +1300,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
         let quota = self.quota.load();
         let now = decision_time(&self.clock, quota);
         let tau = quota.interval_nanos * u64::from(quota.burst);
-        self.with_tat(key, now, |tat| {
+        let decided = self.with_tat(key, now, |tat| {
             match tat.check(now.as_nanos(), quota.interval_nanos, tau) {
                 Ok(_) => Ok(()),
                 Err(earliest) => Err(NotUntil {
@@ -1212,7 +1308,11 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
                     retry_at: Timestamp::from_nanos(earliest),
                 }),
             }
-        })
+        });
+        if let Err(not_until) = decided {
+            self.report_rejection(key, 1, &RateLimitError::NotUntil(not_until));
+        }
+        decided
     }
 
     /// Admits `n` cells at once for `key`.
@@ -1249,7 +1349,11 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     pub fn check_n_headroom(&self, key: &K, n: u32) -> Result<Headroom, RateLimitError> {
         let quota = self.quota.load();
         let now = decision_time(&self.clock, quota);
-        self.with_tat(key, now, |tat| decide(tat, quota, now, n))
+        let decided = self.with_tat(key, now, |tat| decide(tat, quota, now, n));
+        if let Err(refusal) = &decided {
+            self.report_rejection(key, n, refusal);
+        }
+        decided
     }
 
     /// What `key` has left now, admitting nothing and remembering nothing:
@@ -1372,13 +1476,18 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
             let soonest = map
                 .iter()
                 .min_by_key(|(_, tat)| tat.load())
-                .map(|(k, _)| k.clone());
-            if let Some(k) = soonest {
+                .map(|(k, tat)| (k.clone(), tat.load()));
+            if let Some((k, idle_at)) = soonest {
                 let hash = self.hasher.hash_one(&k);
                 if let Ok(entry) = map.find_entry(hash, |(key, _)| *key == k) {
                     entry.remove();
                 }
                 self.forgiven.fetch_add(1, Ordering::Relaxed);
+                self.observer.on_event(&KeyedRateLimitEvent::Forgiven {
+                    key: k,
+                    at: Timestamp::from_nanos(now),
+                    idle_at: Timestamp::from_nanos(idle_at),
+                });
             }
         }
     }
@@ -1434,7 +1543,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     /// or the new one, never a mix of the two.
     pub fn set_quota(&self, quota: Quota) {
         let now = self.clock.now().as_nanos();
-        self.quota.change(quota, |old, new| {
+        let old = self.quota.change(quota, |old, new| {
             for shard in self.shards.iter() {
                 let map = shard.read().unwrap_or_else(|e| e.into_inner());
                 for (_, tat) in map.iter() {
@@ -1445,6 +1554,11 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
                         });
                 }
             }
+        });
+        self.observer.on_event(&KeyedRateLimitEvent::QuotaChanged {
+            at: Timestamp::from_nanos(now),
+            from: old,
+            to: quota,
         });
     }
 }
@@ -1781,6 +1895,57 @@ mod tests {
         // Never faster than the rate: 20 cells need at least 19 intervals.
         assert!(clock.now() >= Timestamp::from_millis(19 * 250));
         assert!(clock.now() < Timestamp::from_millis(19 * 300));
+    }
+
+    #[test]
+    fn keyed_refusals_forgiven_keys_and_quota_changes_are_observed() {
+        let clock = ManualClock::new();
+        let events = Recorder::new();
+        // One shard of two keys.
+        let l = KeyedRateLimiter::with_clock(
+            Quota::per_second(1).unwrap(),
+            NonZeroUsize::new(2).unwrap(),
+            clock.clone(),
+        )
+        .with_observer(events.clone());
+        l.check(&1u32).unwrap();
+        clock.advance(Duration::from_millis(100));
+        l.check(&2).unwrap();
+        assert!(events.is_empty(), "admissions are not reported");
+        assert!(l.check(&1).is_err());
+        assert!(l.check_n_headroom(&2, 5).is_err());
+        // A third busy key: key 1, idle soonest (at 1 s), is forgiven.
+        l.check(&3).unwrap();
+        l.set_quota(Quota::per_second(2).unwrap());
+        let at = Timestamp::from_millis(100);
+        assert_eq!(
+            events.events(),
+            [
+                KeyedRateLimitEvent::Rejected {
+                    key: 1,
+                    at,
+                    cells: 1,
+                    retry_at: Some(Timestamp::from_secs(1)),
+                },
+                KeyedRateLimitEvent::Rejected {
+                    key: 2,
+                    at,
+                    cells: 5,
+                    retry_at: None,
+                },
+                KeyedRateLimitEvent::Forgiven {
+                    key: 1,
+                    at,
+                    idle_at: Timestamp::from_secs(1),
+                },
+                KeyedRateLimitEvent::QuotaChanged {
+                    at,
+                    from: Quota::per_second(1).unwrap(),
+                    to: Quota::per_second(2).unwrap(),
+                },
+            ]
+        );
+        assert_eq!(l.forgiven(), 1);
     }
 
     #[test]
