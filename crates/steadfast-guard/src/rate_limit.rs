@@ -688,12 +688,11 @@ impl<C: Clock> RateLimiter<C> {
     #[cold]
     #[inline(never)]
     fn report_rejection(&self, cells: u32, refusal: &RateLimitError) {
-        let at = match refusal {
-            RateLimitError::NotUntil(n) => n.now,
-            RateLimitError::ExceedsBurst(_) => self.clock.now(),
-        };
+        if !self.observer.is_enabled() {
+            return;
+        }
         self.observer.on_event(&RateLimitEvent::Rejected {
-            at,
+            at: refusal_time(refusal, &self.clock),
             cells,
             retry_at: refusal.retry_at(),
         });
@@ -927,6 +926,15 @@ impl<C: Clock> RateLimiter<C> {
                 }
             }
         }
+    }
+}
+
+/// When a refusal was decided: the decision's instant, or now for a
+/// request larger than the burst (refused before reading the clock).
+fn refusal_time<C: Clock>(refusal: &RateLimitError, clock: &C) -> Timestamp {
+    match refusal {
+        RateLimitError::NotUntil(n) => n.now,
+        RateLimitError::ExceedsBurst(_) => clock.now(),
     }
 }
 
@@ -1271,13 +1279,9 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
         if !self.observer.is_enabled() {
             return;
         }
-        let at = match refusal {
-            RateLimitError::NotUntil(n) => n.now,
-            RateLimitError::ExceedsBurst(_) => self.clock.now(),
-        };
         self.observer.on_event(&KeyedRateLimitEvent::Rejected {
             key: key.clone(),
-            at,
+            at: refusal_time(refusal, &self.clock),
             cells,
             retry_at: refusal.retry_at(),
         });
